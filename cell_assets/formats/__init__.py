@@ -1,0 +1,1 @@
+"""Readers and writers of every on-disk format the project uses."""

@@ -1,0 +1,148 @@
+"""Reading raw microscope images and writing 8-bit PNGs.
+
+Raw images are single-channel TIFF (8- or 16-bit), PNG or JPEG. Every read
+error is turned into a :class:`~cell_assets.errors.PlateInputError` that names
+the file, so a truncated TIFF deep in a plate is reported as such.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from cell_assets.errors import ImageLocation, PlateInputError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
+IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES
+SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """Shape and pixel type of an image, read without decoding the pixels."""
+
+    shape: tuple[int, int]
+    dtype: str
+
+    @property
+    def bits(self) -> int:
+        return np.dtype(self.dtype).itemsize * 8
+
+
+def _fail(problem: str, path: Path, location: ImageLocation | None) -> PlateInputError:
+    loc = location or ImageLocation()
+    loc = ImageLocation(loc.plate, loc.well, loc.site, loc.channel, loc.file or path.name)
+    return PlateInputError(problem, loc)
+
+
+def check_image_suffix(path: Path, location: ImageLocation | None = None) -> None:
+    """Raise if ``path`` does not end in a supported image suffix."""
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise _fail(
+            f"unsupported image type {path.suffix!r}; expected one of {', '.join(IMAGE_SUFFIXES)}",
+            path,
+            location,
+        )
+
+
+def read_image_header(path: str | Path, location: ImageLocation | None = None) -> ImageHeader:
+    """Shape ``(H, W)`` and dtype of a single-channel image, from its header only."""
+    path = Path(path)
+    check_image_suffix(path, location)
+    if not path.is_file():
+        raise _fail("file listed in index.csv does not exist", path, location)
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                page = tif.pages.first
+                shape, dtype = tuple(page.shape), np.dtype(page.dtype)
+        else:
+            with Image.open(path) as img:
+                dtype = np.dtype(np.uint16) if img.mode.startswith("I;16") or img.mode == "I" else np.dtype(np.uint8)
+                shape = (img.height, img.width) if img.mode in {"L", "I;16", "I;16B", "I", "P", "1"} else (img.height, img.width, len(img.getbands()))
+    except Exception as exc:  # any decoder error means the file is unusable
+        raise _fail(f"cannot read image header: {exc}", path, location) from exc
+    return _checked_header(shape, dtype, path, location)
+
+
+def _checked_header(shape: tuple[int, ...], dtype: np.dtype, path: Path, location: ImageLocation | None) -> ImageHeader:
+    if len(shape) != 2:
+        raise _fail(f"expected a single-channel 2-D image, found shape {shape}", path, location)
+    if dtype not in SUPPORTED_DTYPES:
+        raise _fail(f"unsupported pixel type {dtype}; expected 8- or 16-bit unsigned integers", path, location)
+    return ImageHeader(shape=(int(shape[0]), int(shape[1])), dtype=str(dtype))
+
+
+def read_image(path: str | Path, location: ImageLocation | None = None) -> np.ndarray:
+    """Decode a single-channel raw image.
+
+    Returns
+    -------
+    ndarray
+        ``(H, W)`` uint8 or uint16, as stored in the file.
+    """
+    return read_image_and_checksum(path, location)[0]
+
+
+def read_image_and_checksum(path: str | Path, location: ImageLocation | None = None) -> tuple[np.ndarray, str, int]:
+    """Read a file once: its decoded ``(H, W)`` image, the sha256 of its bytes and its size."""
+    path = Path(path)
+    check_image_suffix(path, location)
+    if not path.is_file():
+        raise _fail("file listed in index.csv does not exist", path, location)
+    payload = path.read_bytes()
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            image = tifffile.imread(io.BytesIO(payload))
+        else:
+            with Image.open(io.BytesIO(payload)) as img:
+                img.load()
+                image = np.asarray(img)
+    except Exception as exc:
+        raise _fail(f"cannot decode image (corrupt or truncated?): {exc}", path, location) from exc
+    _checked_header(image.shape, image.dtype, path, location)
+    return image, hashlib.sha256(payload).hexdigest(), len(payload)
+
+
+def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
+    """Encode an ``(H, W)`` uint8 or uint16 image as PNG bytes (zlib level 0–9)."""
+    if image.dtype not in SUPPORTED_DTYPES or image.ndim != 2:
+        raise ValueError(f"encode_png expects a 2-D uint8/uint16 array, got {image.dtype} {image.shape}")
+    buffer = io.BytesIO()
+    mode = "L" if image.dtype == np.uint8 else "I;16"
+    Image.fromarray(image, mode=mode).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def write_png(path: str | Path, image: np.ndarray, compress_level: int = 6) -> int:
+    """Write an ``(H, W)`` uint8/uint16 image as PNG; returns the bytes written."""
+    payload = encode_png(image, compress_level)
+    Path(path).write_bytes(payload)
+    return len(payload)
+
+
+def write_tiff(path: str | Path, image: np.ndarray, compress: bool = True) -> int:
+    """Write a 2-D array as a (zlib-compressed) TIFF; returns the bytes written."""
+    path = Path(path)
+    tifffile.imwrite(path, image, compression="zlib" if compress else None, metadata=None)
+    return path.stat().st_size
+
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageHeader",
+    "check_image_suffix",
+    "encode_png",
+    "read_image",
+    "read_image_and_checksum",
+    "read_image_header",
+    "write_png",
+    "write_tiff",
+]

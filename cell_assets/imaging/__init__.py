@@ -1,0 +1,1 @@
+"""Pure image science on numpy arrays: no Dagster imports here."""
