@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from cell_assets.assets import ALL_ASSETS
+from cell_assets.errors import ArtifactError, PlateInputError
 from cell_assets.formats.raw_layout import RawPlate, discover_plates
 from cell_assets.partitions import plate_well_key, plates_partitions
 
@@ -94,15 +95,21 @@ def materialize_plate(
             if ops:
                 config["ops"] = ops
             started = time.perf_counter()
-            result = dg.materialize(
-                ALL_ASSETS,
-                selection=[asset],
-                partition_key=key,
-                instance=instance,
-                resources=resources,
-                run_config=config,
-                tags={EXPERIMENT_TAG: raw.experiment},
-            )
+            try:
+                result = dg.materialize(
+                    ALL_ASSETS,
+                    selection=[asset],
+                    partition_key=key,
+                    instance=instance,
+                    resources=resources,
+                    run_config=config,
+                    tags={EXPERIMENT_TAG: raw.experiment},
+                )
+            except dg.DagsterExecutionStepExecutionError as exc:
+                # Surface the user's error (it names plate/well/site/file), not Dagster's wrapper.
+                if isinstance(exc.user_exception, (PlateInputError, ArtifactError)):
+                    raise exc.user_exception from None
+                raise
             seconds = time.perf_counter() - started
             report.wall_seconds += seconds
             for event in result.get_asset_materialization_events():

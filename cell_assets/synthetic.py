@@ -85,7 +85,7 @@ def illumination_field(shape: tuple[int, int], rng: np.random.Generator) -> np.n
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     cy = height * (0.5 + rng.uniform(-0.15, 0.15))
     cx = width * (0.5 + rng.uniform(-0.15, 0.15))
-    strength = rng.uniform(0.35, 0.5)
+    strength = rng.uniform(0.3, 0.4)
     r2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / (0.5 * max(height, width)) ** 2
     gradient = 1 + rng.uniform(-0.08, 0.08) * (xx / width - 0.5) + rng.uniform(-0.08, 0.08) * (yy / height - 0.5)
     field_ = (1 - strength * r2 / 2.0) * gradient
@@ -95,9 +95,13 @@ def illumination_field(shape: tuple[int, int], rng: np.random.Generator) -> np.n
 
 def _place_centres(spec: SyntheticPlateSpec, rng: np.random.Generator) -> np.ndarray:
     """Clustered cell centres (N, 2) as (y, x); nuclei do not overlap."""
-    n_target = spec.cells_per_site
+    # A field of view is a crop of a larger sample: centres are drawn in a margin
+    # around the frame too, or border pixels would be covered by fewer cells.
+    margin = spec.cell_radius * 1.2
+    low, high = -margin, spec.size + margin
+    n_target = round(spec.cells_per_site * ((high - low) / spec.size) ** 2)
     n_clusters = max(1, n_target // 5)
-    clusters = rng.uniform(0, spec.size, size=(n_clusters, 2))
+    clusters = rng.uniform(low, high, size=(n_clusters, 2))
     min_distance = 2.3 * spec.nucleus_radius
     centres: list[np.ndarray] = []
     attempts = 0
@@ -106,8 +110,8 @@ def _place_centres(spec: SyntheticPlateSpec, rng: np.random.Generator) -> np.nda
         if rng.random() < 0.75:
             point = clusters[rng.integers(n_clusters)] + rng.normal(0, 1.6 * spec.cell_radius, 2)
         else:
-            point = rng.uniform(0, spec.size, 2)
-        if not (0 <= point[0] < spec.size and 0 <= point[1] < spec.size):
+            point = rng.uniform(low, high, 2)
+        if not (low <= point[0] < high and low <= point[1] < high):
             continue
         if centres and np.min(np.hypot(*(np.asarray(centres) - point).T)) < min_distance:
             continue
@@ -127,8 +131,10 @@ def _cell_and_nucleus_labels(spec: SyntheticPlateSpec, centres: np.ndarray, rng:
         a2, a3 = rng.uniform(0.05, 0.2), rng.uniform(0.0, 0.1)
         p2, p3 = rng.uniform(0, 2 * np.pi, 2)
         reach = int(np.ceil(radius * 1.35))
-        y0, y1 = max(0, int(cy) - reach), min(size, int(cy) + reach + 1)
-        x0, x1 = max(0, int(cx) - reach), min(size, int(cx) + reach + 1)
+        y0, y1 = max(0, int(np.floor(cy)) - reach), min(size, int(np.floor(cy)) + reach + 1)
+        x0, x1 = max(0, int(np.floor(cx)) - reach), min(size, int(np.floor(cx)) + reach + 1)
+        if y1 <= y0 or x1 <= x0:
+            continue
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         theta = np.arctan2(yy - cy, xx - cx)
         boundary = radius * (1 + a2 * np.cos(2 * (theta - p2)) + a3 * np.cos(3 * (theta - p3)))
@@ -144,8 +150,10 @@ def _cell_and_nucleus_labels(spec: SyntheticPlateSpec, centres: np.ndarray, rng:
         angle = rng.uniform(0, np.pi)
         oy, ox = rng.normal(0, 0.15 * spec.nucleus_radius, 2)
         reach = int(np.ceil(spec.nucleus_radius * 1.3))
-        y0, y1 = max(0, int(cy) - reach), min(size, int(cy) + reach + 1)
-        x0, x1 = max(0, int(cx) - reach), min(size, int(cx) + reach + 1)
+        y0, y1 = max(0, int(np.floor(cy)) - reach), min(size, int(np.floor(cy)) + reach + 1)
+        x0, x1 = max(0, int(np.floor(cx)) - reach), min(size, int(np.floor(cx)) + reach + 1)
+        if y1 <= y0 or x1 <= x0:
+            continue
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         dy, dx = yy - (cy + oy), xx - (cx + ox)
         u = dy * np.cos(angle) + dx * np.sin(angle)
@@ -157,7 +165,11 @@ def _cell_and_nucleus_labels(spec: SyntheticPlateSpec, centres: np.ndarray, rng:
     # Drop cells that kept almost nothing (crowded out), then relabel 1..N.
     cell_area = np.bincount(cells.ravel(), minlength=len(centres) + 1)
     nucleus_area = np.bincount(nuclei.ravel(), minlength=len(centres) + 1)
-    keep = (nucleus_area >= 0.5 * np.pi * spec.nucleus_radius**2 * 0.6) & (cell_area > nucleus_area * 1.5)
+    on_border = np.zeros(len(centres) + 1, dtype=bool)
+    on_border[np.unique(np.concatenate([cells[0], cells[-1], cells[:, 0], cells[:, -1]]))] = True
+    crowded_out = (nucleus_area < 0.3 * np.pi * spec.nucleus_radius**2) | (cell_area < nucleus_area * 1.5)
+    # Cells cut by the frame keep whatever part of them is visible, if their nucleus shows.
+    keep = (nucleus_area > 0) & (~crowded_out | on_border)
     keep[0] = False
     relabel = np.zeros(len(centres) + 1, dtype=np.int32)
     relabel[keep] = np.arange(1, int(keep.sum()) + 1)

@@ -10,7 +10,11 @@ import numpy as np
 from pydantic import Field
 
 from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.compressed_set import CLIP_WINDOWS_FILE, COMPRESSED_INDEX, compressed_image_name
+from cell_assets.formats.compressed_set import (
+    CLIP_WINDOWS_FILE,
+    COMPRESSED_INDEX,
+    compressed_image_name,
+)
 from cell_assets.formats.illumination_files import function_file, read_illumination_function
 from cell_assets.formats.images import write_png
 from cell_assets.formats.plate_index import write_deepprofiler_index
@@ -40,9 +44,9 @@ class CompressionConfig(dg.Config):
     )
     low_percentile: float = Field(default=0.05, description="Lower clipping percentile (0–100).")
     high_percentile: float = Field(
-        default=99.99,
-        description="Upper clipping percentile (0–100). Plate mode default 99.99; DeepProfiler's image mode uses 99.95 "
-        "capped at the plate's raw p99.99.",
+        default=99.999,
+        description="Upper clipping percentile (0–100). The plate-mode default 99.999 keeps the brightest wells of a "
+        "dose series unclipped; DeepProfiler's image mode uses 99.95 capped at the plate's raw p99.99.",
     )
     png_compress_level: int = Field(default=6, ge=0, le=9, description="zlib level of the PNGs (0 = none, 9 = smallest).")
 
@@ -100,7 +104,7 @@ def compressed_images(
             bytes_out += write_png(staging / name, compressed, config.png_compress_level)
             bytes_in += site["images"][channel]["size"]
             psnrs.append(psnr(corrected, compressed, vmin, vmax))
-            clipped_fraction.append(float(np.mean((corrected < vmin) | (corrected > vmax))))
+            clipped_fraction.append((np.count_nonzero(corrected < vmin) + np.count_nonzero(corrected > vmax)) / corrected.size)
             clip_windows[name] = [vmin, vmax]
             file_info[name] = {"shape": list(compressed.shape), "dtype": "uint8", "channel": channel, "site": site["site"],
                                "source_uri": site["images"][channel]["uri"], "source_sha256": site["images"][channel]["sha256"]}

@@ -26,7 +26,7 @@ from cell_assets.resources import RawPlatesResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
 
 # Percentiles kept for every channel; compression can ask for any of these.
-STAT_PERCENTILES = [0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0]
+STAT_PERCENTILES = [0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 25.0, 50.0, 75.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100.0]
 
 
 class IlluminationConfig(dg.Config):

@@ -22,7 +22,8 @@ def write_illumination_channel(directory: Path, channel: str, function: np.ndarr
 
     Returns the per-file manifest extras (shape, dtype, role).
     """
-    tifffile.imwrite(directory / function_file(channel), function.astype(np.float32), compression="zlib")
+    # Smooth float32 data barely compresses; zlib would only cost time.
+    tifffile.imwrite(directory / function_file(channel), function.astype(np.float32))
     tifffile.imwrite(directory / f"{channel}_mean_downscaled.tif", mean_downscaled.astype(np.float32), compression="zlib")
     step = max(1, int(np.ceil(max(function.shape) / PREVIEW_MAX_SIDE)))
     preview = function[::step, ::step]

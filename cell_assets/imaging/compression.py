@@ -60,8 +60,8 @@ def psnr(reference: np.ndarray, compressed: np.ndarray, vmin: float, vmax: float
     The peak is the clipping window ``vmax - vmin``; the error includes both
     quantisation and clipping of values outside the window.
     """
-    error = from_uint8(compressed, vmin, vmax).astype(np.float64) - reference
-    mse = float(np.mean(error**2))
+    error = (from_uint8(compressed, vmin, vmax) - reference).ravel()
+    mse = float(np.dot(error, error)) / max(error.size, 1)
     if mse == 0:
         return float("inf")
     return float(10 * np.log10((vmax - vmin) ** 2 / mse))

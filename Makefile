@@ -1,0 +1,44 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+# Both bootstrap .venv on first use (Python 3.10–3.12 needed).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch is installed first, on its own: 2.13.0 is the CPU build on these machines'
+# local wheel cache, so the range in pyproject.toml is then satisfied without
+# pulling a multi-GB CUDA build. GPU users pass their CUDA build, e.g.
+#   make demo TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint dev bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH_SPEC)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cell-assets demo --out demo
+
+test: $(STAMP)
+	$(BIN)/ruff check cell_assets cell_assets_tests
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check cell_assets cell_assets_tests
+	$(BIN)/ruff format --check cell_assets cell_assets_tests
+
+dev: $(STAMP)
+	mkdir -p .dagster_home && cp -n dagster.yaml .dagster_home/ || true
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev
+
+bench: $(STAMP)
+	$(BIN)/cell-assets bench prepare
+
+clean:
+	rm -rf demo .dagster_home .pytest_cache

@@ -1,0 +1,137 @@
+"""Dagster-level tests: image_directory → illumination_functions → compressed_images."""
+
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+import tifffile
+from PIL import Image
+
+from cell_assets.errors import PlateInputError
+from cell_assets.formats.raw_layout import locate_plate
+from cell_assets.orchestration import materialize_plate, register_plates
+from cell_assets.storage import open_store
+from cell_assets_tests.conftest import PLATE, WELLS, resources_for
+
+
+def _run(instance, raw_root, store_root, wells=WELLS, stages=None, run_config=None):
+    register_plates(instance, str(raw_root))
+    raw = locate_plate(raw_root, PLATE)
+    return materialize_plate(instance, raw, list(wells), resources_for(raw_root, store_root), stages=stages, run_config=run_config)
+
+
+def test_end_to_end_and_idempotent_rematerialization(instance, plate_copy, tmp_path):
+    raw_root, _ = plate_copy
+    store_root = tmp_path / "store"
+    reports = _run(instance, raw_root, store_root)
+    assert [r.asset for r in reports] == ["image_directory", "illumination_functions", "compressed_images"]
+    store = open_store(str(store_root))
+    first_ids = {w: store.load("compressed_images", (PLATE, w)).artifact_id for w in WELLS}
+
+    compressed = store.load("compressed_images", (PLATE, "A01"))
+    index = pd.read_csv(compressed.path("index.csv"))
+    assert list(index.columns[:6]) == ["Metadata_Plate", "Metadata_Well", "Metadata_Site", "DNA", "NFkB", "Actin"]
+    assert len(index) == 2 and bool(index["Metadata_Control"].all())
+    png = np.asarray(Image.open(compressed.path(index.loc[0, "DNA"])))
+    assert png.dtype == np.uint8 and png.shape == (256, 256)
+    meta = compressed.metadata
+    assert meta["psnr_db_min"] >= 40, meta
+    assert meta["bytes_in"] / meta["bytes_out"] == pytest.approx(meta["compression_ratio"])
+    illum = store.load("illumination_functions", (PLATE,))
+    function = tifffile.imread(illum.path("DNA_illumination.tif"))
+    assert function.dtype == np.float32 and function.min() >= 1.0
+    assert sorted(compressed.manifest["upstream"]) == sorted(
+        [store.load("image_directory", (PLATE, "A01")).artifact_id, illum.artifact_id]
+    )
+
+    # Materialization events carry the artifact location and the figures.
+    events = instance.fetch_materializations(dg.AssetKey("compressed_images"), limit=10).records
+    assert {"artifact_id", "compression_ratio", "psnr_db_min"} <= set(events[0].asset_materialization.metadata)
+
+    _run(instance, raw_root, store_root)
+    assert {w: store.load("compressed_images", (PLATE, w)).artifact_id for w in WELLS} == first_ids
+
+
+def test_image_clipping_mode_and_config(instance, plate_copy, tmp_path):
+    raw_root, _ = plate_copy
+    config = {"ops": {"compressed_images": {"config": {"clipping": "image", "high_percentile": 99.95}}}}
+    reports = _run(instance, raw_root, tmp_path / "store", run_config=config)
+    meta = reports[-1].metadata[f"{PLATE}|A01"]
+    assert meta["clipping"] == "image"
+    windows = json.loads(open_store(str(tmp_path / "store")).load("compressed_images", (PLATE, "A01")).path("clip_windows.json").read_text())
+    assert len({tuple(v) for v in windows.values()}) == len(windows)  # one window per image
+
+
+def test_well_without_images_materializes_nothing(instance, plate_copy, tmp_path):
+    raw_root, _ = plate_copy
+    _run(instance, raw_root, tmp_path / "store", wells=["H12"], stages=["image_directory"])
+    assert not open_store(str(tmp_path / "store")).exists("image_directory", (PLATE, "H12"))
+
+
+def _assert_fails_and_keeps_previous(instance, raw_root, store_root, match):
+    store = open_store(str(store_root))
+    before = store.load("image_directory", (PLATE, "A01")).artifact_id
+    with pytest.raises(PlateInputError, match=match):
+        _run(instance, raw_root, store_root, wells=["A01"], stages=["image_directory"])
+    assert store.load("image_directory", (PLATE, "A01")).artifact_id == before
+    assert store.load("image_directory", (PLATE, "A01")).read_json("image_directory.json")["well"] == "A01"
+
+
+def test_bad_inputs_fail_clearly_and_commit_nothing(instance, plate_copy, tmp_path):
+    raw_root, plate_dir = plate_copy
+    store_root = tmp_path / "store"
+    _run(instance, raw_root, store_root, wells=["A01"], stages=["image_directory"])
+    index_text = (plate_dir / "index.csv").read_text()
+
+    # Truncated TIFF.
+    target = plate_dir / "images" / "A01_s2_NFkB.tif"
+    good = target.read_bytes()
+    target.write_bytes(good[:1000])
+    _assert_fails_and_keeps_previous(instance, raw_root, store_root, r"plate TEST-P1, well A01, site 2, channel NFkB, file images/A01_s2_NFkB.tif: cannot decode")
+    target.write_bytes(good)
+
+    # Missing file.
+    target.rename(target.with_suffix(".bak"))
+    _assert_fails_and_keeps_previous(instance, raw_root, store_root, r"site 2, channel NFkB, file images/A01_s2_NFkB.tif: file listed in index.csv does not exist")
+    target.with_suffix(".bak").rename(target)
+
+    # An image of another size in the plate.
+    tifffile.imwrite(target, np.zeros((128, 256), np.uint16))
+    _assert_fails_and_keeps_previous(instance, raw_root, store_root, r"channel NFkB.*256×128 px but the plate's images are 256×256 px")
+    target.write_bytes(good)
+
+    # Empty index.csv.
+    (plate_dir / "index.csv").write_text("")
+    _assert_fails_and_keeps_previous(instance, raw_root, store_root, r"plate TEST-P1.*index.csv is empty")
+    (plate_dir / "index.csv").write_text(index_text)
+
+    # Unknown channel in the configuration.
+    store = open_store(str(store_root))
+    with pytest.raises(PlateInputError, match="unknown channel.*RNA"):
+        _run(instance, raw_root, store_root, wells=["A01"], stages=["image_directory"],
+             run_config={"ops": {"image_directory": {"config": {"channels": ["DNA", "RNA"]}}}})
+    assert store.exists("image_directory", (PLATE, "A01"))
+    assert not any((store_root / ".staging").glob("*")), "a failed run left staged files behind"
+
+
+def test_raw_file_changed_after_image_directory_is_refused(instance, plate_copy, tmp_path):
+    raw_root, plate_dir = plate_copy
+    store_root = tmp_path / "store"
+    _run(instance, raw_root, store_root, stages=["image_directory"])
+    image = tifffile.imread(plate_dir / "images" / "A01_s1_DNA.tif")
+    tifffile.imwrite(plate_dir / "images" / "A01_s1_DNA.tif", image + 1)
+    with pytest.raises(PlateInputError, match="site 1, channel DNA.*changed since image_directory"):
+        _run(instance, raw_root, store_root, wells=["A01"], stages=["illumination_functions"])
+    assert not open_store(str(store_root)).exists("illumination_functions", (PLATE,))
+
+
+def test_illegal_plate_folder_is_skipped_at_registration(instance, plate_copy):
+    raw_root, plate_dir = plate_copy
+    bad = raw_root / "EXPT" / "bad..plate"
+    bad.mkdir()
+    (bad / "index.csv").write_text((plate_dir / "index.csv").read_text())
+    new, _, problems = register_plates(instance, str(raw_root))
+    assert [p.plate for p in new] == [PLATE]
+    assert any("illegal plate id 'bad..plate'" in p for p in problems)

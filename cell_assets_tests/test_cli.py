@@ -1,0 +1,33 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cell_assets.cli import main, parse_wells
+
+CLI = str(Path(sys.executable).with_name("cell-assets"))
+
+
+def test_parse_wells():
+    assert parse_wells("A01-B02") == ["A01", "A02", "B01", "B02"]
+    assert parse_wells("a1, A01,C12") == ["A01", "C12"]
+
+
+@pytest.mark.parametrize("command", [[], ["make-plate"], ["register"], ["materialize"], ["demo"], ["bench"], ["bench", "prepare"]])
+def test_every_subcommand_explains_itself(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage:" in result.output and len(result.output) > 200
+
+
+def test_make_plate_register_and_a_clear_error(tmp_path):
+    out = tmp_path / "raw"
+    done = subprocess.run([CLI, "make-plate", str(out), "--plate", "CLI1", "--wells", "A01", "--sites", "1", "--size", "128"],
+                          capture_output=True, text=True, check=True)
+    assert "1/1 sites" in done.stdout and (out / "EXP1" / "CLI1" / "index.csv").exists()
+    assert (tmp_path / "raw_ground_truth" / "EXP1" / "CLI1" / "cells.csv").exists()
+    registered = subprocess.run([CLI, "register", str(out), "--dagster-home", str(tmp_path / "home")], capture_output=True, text=True, check=True)
+    assert "added     CLI1" in registered.stdout
+    bad = subprocess.run([CLI, "make-plate", str(out), "--plate", "a|b"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "illegal plate id 'a|b'" in bad.stderr and "Traceback" not in bad.stderr
