@@ -28,7 +28,7 @@ from cell_assets.formats.images import write_png
 from cell_assets.formats.raw_layout import WELL_DESCRIPTION_FILE, raw_image_path
 from cell_assets.partitions import plate_well_key, plates_partitions
 from cell_assets.resources import RawPlatesResource
-from cell_assets.storage import ArtifactHandle, LocalArtifactStore, StagedArtifact
+from cell_assets.storage import LocalArtifactStore, StagedArtifact
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
 
 BENCH_PLATE = "BENCH-P1"
@@ -63,22 +63,19 @@ def bench_prepare(wells: list[str], sites: int, size: int, workdir: Path | None,
     raw_plates = RawPlatesResource(root=str(raw_root))
     store = LocalArtifactStore(store_root)
 
-    def commit(asset: str, partition: tuple[str, ...], staged: StagedArtifact) -> ArtifactHandle:
-        return store.commit(asset, partition, staged)
-
     directories = {}
     for well in wells:
         context = dg.build_asset_context(partition_key=plate_well_key(BENCH_PLATE, well), instance=instance)
         staged = _unwrap(image_directory(context, ImageDirectoryConfig(), raw_plates))
-        directories[well] = commit("image_directory", (BENCH_PLATE, well), staged)
+        directories[well] = store.commit("image_directory", (BENCH_PLATE, well), staged)
 
     def pipeline() -> None:
         context = dg.build_asset_context(partition_key=BENCH_PLATE, instance=instance)
-        illum = commit("illumination_functions", (BENCH_PLATE,), _unwrap(illumination_functions(context, IlluminationConfig(), raw_plates, directories)))
+        illum = store.commit("illumination_functions", (BENCH_PLATE,), _unwrap(illumination_functions(context, IlluminationConfig(), raw_plates, directories)))
         for well in wells:
             well_context = dg.build_asset_context(partition_key=plate_well_key(BENCH_PLATE, well), instance=instance)
             staged = _unwrap(compressed_images(well_context, CompressionConfig(), directories[well], illum))
-            commit("compressed_images", (BENCH_PLATE, well), staged)
+            store.commit("compressed_images", (BENCH_PLATE, well), staged)
 
     pipeline()  # warm caches and produce the PNGs the floor will rewrite
     level = CompressionConfig().png_compress_level
