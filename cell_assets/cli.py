@@ -143,6 +143,41 @@ def demo_command(out: Path, wells: str, sites: int, size: int) -> None:
     run_demo(out, parse_wells(wells), sites, size)
 
 
+@main.command("segment")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--method", type=click.Choice(["classical", "cellpose"]), default="classical", show_default=True)
+@click.option("--nuclei-channel", default="DNA", show_default=True, help="Channel name (file suffix, OME name or index) of the nuclear stain.")
+@click.option("--cytoplasm-channel", default=None, help="Channel for cell bodies; omit for nuclei only.")
+@click.option("--channel-names", default=None, help="Names of a multichannel TIFF's channels, comma-separated.")
+@click.option("--model", default="cyto3", show_default=True, help="Cellpose cell model: name or weights file.")
+@click.option("--nuclei-model", default="nuclei", show_default=True, help="Cellpose nucleus model: name or weights file.")
+@click.option("--diameter", type=float, default=None, help="Cell diameter, px (Cellpose; default: estimate).")
+@click.option("--nucleus-diameter", type=float, default=None, help="Nucleus diameter, px (default: Cellpose estimate / 16 classical).")
+@click.option("--flow-threshold", type=float, default=0.4, show_default=True)
+@click.option("--cellprob-threshold", type=float, default=0.0, show_default=True)
+@click.option("--min-size", type=int, default=15, show_default=True, help="Cellpose: smallest object, px.")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def segment_command(inputs: tuple[Path, ...], out: Path, method: str, nuclei_channel: str, cytoplasm_channel: str | None,
+                    channel_names: str | None, model: str, nuclei_model: str, diameter: float | None, nucleus_diameter: float | None,
+                    flow_threshold: float, cellprob_threshold: float, min_size: int, batch_size: int, device: str) -> None:
+    """Segment your own images (TIFF/PNG, one file per channel named <site>_<channel>, or multichannel TIFFs).
+
+    Example: cell-assets segment scans/ --nuclei-channel DNA --cytoplasm-channel Actin --out masks/
+    """
+    from cell_assets.segment_command import SITES_TABLE, segment_files
+
+    options: dict[str, object] = {"nucleus_diameter": nucleus_diameter, "diameter": diameter}
+    if method == "cellpose":
+        options |= {"model": model, "nuclei_model": nuclei_model, "flow_threshold": flow_threshold,
+                    "cellprob_threshold": cellprob_threshold, "min_size": min_size, "batch_size": batch_size, "device": device}
+    rows = segment_files(list(inputs), out, method, nuclei_channel, cytoplasm_channel,
+                         channel_names.split(",") if channel_names else None, progress=Progress("segment", "sites"), **options)
+    click.echo(f"{sum(int(r['cells']) for r in rows)} cells in {len(rows)} site(s); masks, outlines and locations in {out}, "
+               f"per-site summary in {out / SITES_TABLE}")
+
+
 @main.group("bench")
 def bench() -> None:
     """Benchmarks that print ratios against a floor measured in the same run."""
@@ -159,6 +194,29 @@ def bench_prepare(wells: str, sites: int, size: int, workdir: Path | None, repea
     from cell_assets.benchmarks import bench_prepare as run
 
     run(parse_wells(wells), sites, size, workdir, repeats)
+
+
+@bench.command("segment")
+@click.option("--wells", default="A01-A04", show_default=True, help="Wells of the benchmark plate.")
+@click.option("--sites", default=4, show_default=True, help="Sites per well.")
+@click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
+@click.option("--workdir", default=None, type=click.Path(file_okay=False, path_type=Path), help="Scratch folder (default: a temp dir).")
+@click.option("--repeats", default=3, show_default=True, help="Repeats; the best time of each side is used.")
+@click.option("--method", type=click.Choice(["classical", "cellpose"]), default="classical", show_default=True)
+@click.option("--model", default=None, help="Cellpose cell model (name or weights file).")
+@click.option("--nuclei-model", default=None, help="Cellpose nucleus model (name or weights file).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+def bench_segment_command(wells: str, sites: int, size: int, workdir: Path | None, repeats: int, method: str,
+                          model: str | None, nuclei_model: str | None, device: str) -> None:
+    """segmentation_masks per site against the segmenter's bare call on the same images."""
+    from cell_assets.benchmarks import bench_segment
+
+    options: dict[str, object] = {}
+    if method == "cellpose":
+        options = {"device": device, "diameter": 36.0, "nucleus_diameter": 16.0}
+        options |= {"model": model} if model else {}
+        options |= {"nuclei_model": nuclei_model} if nuclei_model else {}
+    bench_segment(parse_wells(wells), sites, size, workdir, repeats, method, options)
 
 
 def run() -> None:

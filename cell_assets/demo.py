@@ -10,6 +10,8 @@ import click
 import dagster as dg
 
 from cell_assets.formats.raw_layout import locate_plate
+from cell_assets.formats.segmentation_set import read_labels, site_files
+from cell_assets.imaging.segmentation import average_precision
 from cell_assets.orchestration import materialize_plate, register_plates
 from cell_assets.resources import RawPlatesResource
 from cell_assets.storage import open_store
@@ -27,6 +29,19 @@ def demo_instance(home: Path) -> dg.DagsterInstance:
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
+
+
+def segmentation_quality(store, truth_dir: Path, well: str) -> tuple[float, float]:
+    """Mean AP@0.5 of a well's nuclei and cells against the synthetic ground truth."""
+    handle = store.load("segmentation_masks", (DEMO_PLATE, well))
+    truth_n, truth_c, pred_n, pred_c = [], [], [], []
+    for site in sorted({int(name.split("_s")[1].split("_")[0]) for name in handle.files if name.startswith("labels/")}):
+        files = site_files(well, site)
+        pred_n.append(read_labels(handle.path(files["Nuclei"])))
+        pred_c.append(read_labels(handle.path(files["Cells"])))
+        truth_n.append(read_labels(truth_dir / "labels" / f"{well}_s{site}_nuclei.tif"))
+        truth_c.append(read_labels(truth_dir / "labels" / f"{well}_s{site}_cells.tif"))
+    return float(average_precision(truth_n, pred_n).mean()), float(average_precision(truth_c, pred_c).mean())
 
 
 def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
@@ -71,6 +86,14 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
                 f"     {key.split('|')[-1]:<6}{meta['sites']:>6}{meta['bytes_in'] / 1e6:>8.2f}{meta['bytes_out'] / 1e6:>8.2f}"
                 f"{meta['compression_ratio']:>7.2f}{meta['psnr_db_min']:>13.1f}"
             )
+    if "segmentation_masks" in by_stage:
+        click.echo(f"   segmentation masks, classical method ({store_root / 'segmentation_masks' / DEMO_PLATE}):")
+        click.echo(f"     {'well':<6}{'cells':>7}{'per site':>10}{'median area px':>16}{'AP50 nuclei':>13}{'AP50 cells':>12}")
+        for key, meta in by_stage["segmentation_masks"].metadata.items():
+            well = key.split("|")[-1]
+            ap_nuclei, ap_cells = segmentation_quality(store, truth_dir, well)
+            per_site = "/".join(str(n) for n in meta["cells_per_site"].values())
+            click.echo(f"     {well:<6}{meta['cells']:>7}{per_site:>10}{meta['median_cell_area_px']:>16.0f}{ap_nuclei:>13.3f}{ap_cells:>12.3f}")
     click.echo(
         "\nBrowse the runs, assets and lineage in the Dagster UI:\n"
         f"   DAGSTER_HOME={home} CELL_ASSETS_RAW_ROOT={raw_root} CELL_ASSETS_STORE_ROOT={store_root} "

@@ -26,6 +26,7 @@ STAGES: list[tuple[str, bool]] = [
     ("image_directory", True),
     ("illumination_functions", False),
     ("compressed_images", True),
+    ("segmentation_masks", True),
 ]
 
 

@@ -3,7 +3,8 @@
 from cell_assets.assets.compression import compressed_images
 from cell_assets.assets.illumination import illumination_functions
 from cell_assets.assets.image_directory import image_directory
+from cell_assets.assets.segmentation import segmentation_masks
 
-ALL_ASSETS = [image_directory, illumination_functions, compressed_images]
+ALL_ASSETS = [image_directory, illumination_functions, compressed_images, segmentation_masks]
 
-__all__ = ["ALL_ASSETS", "compressed_images", "illumination_functions", "image_directory"]
+__all__ = ["ALL_ASSETS", "compressed_images", "illumination_functions", "image_directory", "segmentation_masks"]

@@ -128,6 +128,18 @@ def write_png(path: str | Path, image: np.ndarray, compress_level: int = 6) -> i
     return len(payload)
 
 
+def write_bilevel_png(path: str | Path, mask: np.ndarray, compress_level: int = 3) -> int:
+    """Write an ``(H, W)`` mask as a 1-bit PNG (white = True on black); returns the bytes written.
+
+    A third of the size and time of an 8-bit PNG for outlines; viewers show it as
+    0/255, Pillow reads it as bool (``.convert("L")`` for 0/255).
+    """
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(mask) > 0).save(buffer, format="PNG", compress_level=compress_level)
+    Path(path).write_bytes(buffer.getvalue())
+    return buffer.tell()
+
+
 def write_tiff(path: str | Path, image: np.ndarray, compress: bool = True) -> int:
     """Write a 2-D array as a (zlib-compressed) TIFF; returns the bytes written."""
     path = Path(path)

@@ -26,7 +26,7 @@ def test_end_to_end_and_idempotent_rematerialization(instance, plate_copy, tmp_p
     raw_root, _ = plate_copy
     store_root = tmp_path / "store"
     reports = _run(instance, raw_root, store_root)
-    assert [r.asset for r in reports] == ["image_directory", "illumination_functions", "compressed_images"]
+    assert [r.asset for r in reports] == ["image_directory", "illumination_functions", "compressed_images", "segmentation_masks"]
     store = open_store(str(store_root))
     first_ids = {w: store.load("compressed_images", (PLATE, w)).artifact_id for w in WELLS}
 
@@ -57,7 +57,8 @@ def test_end_to_end_and_idempotent_rematerialization(instance, plate_copy, tmp_p
 def test_image_clipping_mode_and_config(instance, plate_copy, tmp_path):
     raw_root, _ = plate_copy
     config = {"ops": {"compressed_images": {"config": {"clipping": "image", "high_percentile": 99.95}}}}
-    reports = _run(instance, raw_root, tmp_path / "store", run_config=config)
+    reports = _run(instance, raw_root, tmp_path / "store", run_config=config,
+                   stages=["image_directory", "illumination_functions", "compressed_images"])
     meta = reports[-1].metadata[f"{PLATE}|A01"]
     assert meta["clipping"] == "image"
     windows = json.loads(open_store(str(tmp_path / "store")).load("compressed_images", (PLATE, "A01")).path("clip_windows.json").read_text())

@@ -1,0 +1,263 @@
+"""Cellpose 3 segmentation of nuclei and cells, with weights found where Cellpose looks.
+
+Channels are chosen by *name* by the caller; this module receives the arrays
+and maps them to Cellpose's convention: the nuclei model sees the DNA image
+alone (``channels=[0, 0]``), the cell model sees ``(H, W, 2)`` =
+(cytoplasm, DNA) with ``channels=[1, 2]``.
+
+Weights: a path to a weights file, or a model name (``nuclei``, ``cyto3``,
+another built-in, or a name listed in Cellpose's ``gui_models.txt``) looked up
+in ``$CELLPOSE_LOCAL_MODELS_PATH`` or ``~/.cellpose/models``. A missing
+built-in is downloaded by Cellpose; when that fails (no network) the error
+says which file to put where.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cell_assets.imaging.segmentation import SegmentationInputError, label_dtype
+
+CELLPOSE_MODEL_URL = "https://www.cellpose.org/models"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class CellposeWeightsError(SegmentationInputError):
+    """Weights are missing, cannot be downloaded, or are not a Cellpose 3 model."""
+
+
+def cellpose_model_dir() -> Path:
+    """The folder Cellpose reads weights from (``$CELLPOSE_LOCAL_MODELS_PATH`` or ``~/.cellpose/models``)."""
+    env = os.environ.get("CELLPOSE_LOCAL_MODELS_PATH")
+    return Path(env) if env else Path.home() / ".cellpose" / "models"
+
+
+def _builtin_names() -> list[str]:
+    from cellpose import models
+
+    names = list(models.MODEL_NAMES)
+    user_list = cellpose_model_dir() / "gui_models.txt"
+    if user_list.exists():
+        names += [line.strip() for line in user_list.read_text().splitlines() if line.strip()]
+    return names
+
+
+def _weights_basename(name: str) -> str:
+    # Cellpose's own naming (models.model_path): the oldest models carry a suffix.
+    return f"{name}torch_0" if name in ("cyto", "cyto2", "nuclei") else name
+
+
+def _size_basename(name: str) -> str | None:
+    if name == "cyto3":
+        return "size_cyto3.npy"
+    if name in ("cyto", "cyto2", "nuclei"):
+        return f"size_{name}torch_0.npy"
+    return None
+
+
+def _fetch(basename: str, model: str) -> Path:
+    """The weights file ``basename`` in Cellpose's folder, downloaded by Cellpose if absent."""
+    target = cellpose_model_dir() / basename
+    if target.exists():
+        return target
+    try:
+        from cellpose import utils
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        utils.download_url_to_file(f"{CELLPOSE_MODEL_URL}/{basename}", os.fspath(target), progress=False)
+    except Exception as exc:  # any network failure ends in the same advice
+        target.unlink(missing_ok=True)
+        raise CellposeWeightsError(
+            f"Cellpose weights for model {model!r} are not at {target} and could not be downloaded from "
+            f"{CELLPOSE_MODEL_URL}/{basename} ({type(exc).__name__}: {exc}). Download that file where there is "
+            f"network and copy it to {target}, or set CELLPOSE_LOCAL_MODELS_PATH to the folder holding it."
+        ) from None
+    return target
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """Where a model's weights are, and its size model when one exists."""
+
+    name: str
+    path: Path
+    builtin: bool
+    size_model: Path | None
+
+
+def resolve_weights(model: str, need_size_model: bool = False) -> ResolvedWeights:
+    """Find the weights file for ``model`` (a name or a path).
+
+    Raises
+    ------
+    CellposeWeightsError
+        The path does not exist, the name is unknown, or a built-in is missing
+        and cannot be downloaded.
+    """
+    candidate = Path(model).expanduser()
+    if candidate.is_file():
+        size = candidate.with_name(candidate.name + "_size.npy")
+        return ResolvedWeights(model, candidate, False, size if size.exists() else None)
+    if model in _builtin_names():
+        local = cellpose_model_dir() / model
+        if local.is_file() and model not in ("cyto", "cyto2", "nuclei"):
+            weights = local
+        else:
+            weights = _fetch(_weights_basename(model), model)
+        size = None
+        size_name = _size_basename(model)
+        if need_size_model and size_name:
+            try:
+                size = _fetch(size_name, model)
+            except CellposeWeightsError:
+                size = None  # the caller falls back to the model's own diameter and records that
+        return ResolvedWeights(model, weights, True, size)
+    if os.sep in model or "/" in model or candidate.suffix:
+        raise CellposeWeightsError(f"Cellpose weights file {candidate} does not exist")
+    raise CellposeWeightsError(
+        f"unknown Cellpose model {model!r}: give a weights file path or one of {', '.join(_builtin_names())} "
+        f"(looked in {cellpose_model_dir()})"
+    )
+
+
+def select_device(device: str):
+    """``auto`` → CUDA when present, else CPU; ``cuda`` without a GPU is an error. Returns a torch.device."""
+    import torch
+
+    if device not in DEVICES:
+        raise SegmentationInputError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SegmentationInputError("device 'cuda' was asked for but torch sees no CUDA GPU (use 'auto' or 'cpu')")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(device)
+
+
+def load_cellpose_model(weights: ResolvedWeights, device):
+    """A ``cellpose.models.CellposeModel`` for ``weights`` on ``device``.
+
+    Raises CellposeWeightsError when the file is not a Cellpose 3 state dict.
+    """
+    from cellpose import models
+
+    try:
+        return models.CellposeModel(pretrained_model=os.fspath(weights.path), device=device, nchan=2)
+    except Exception as exc:  # torch/pickle/key errors all mean "not a Cellpose 3 model"
+        raise CellposeWeightsError(
+            f"{weights.path} is not a Cellpose 3 model ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
+
+
+@dataclass
+class CellposeSegmenter:
+    """Nuclei and cells with Cellpose 3.
+
+    Parameters
+    ----------
+    model : str
+        Cell model (name or weights path) run on (cytoplasm, DNA).
+    nuclei_model : str
+        Nucleus model run on DNA alone.
+    diameter, nucleus_diameter : float or None
+        Expected cell / nucleus diameters, pixels; None = Cellpose's size-model
+        estimate when the model has one, else the model's training diameter.
+    flow_threshold, cellprob_threshold, min_size, batch_size
+        Passed to ``CellposeModel.eval`` (min_size in pixels).
+    device : {'auto', 'cpu', 'cuda'}
+    with_cells : bool
+        False for nucleus-only segmentation (no cytoplasm channel): the cell model is not loaded.
+    """
+
+    model: str = "cyto3"
+    nuclei_model: str = "nuclei"
+    diameter: float | None = None
+    nucleus_diameter: float | None = None
+    flow_threshold: float = 0.4
+    cellprob_threshold: float = 0.0
+    min_size: int = 15
+    batch_size: int = 8
+    device: str = "auto"
+    with_cells: bool = True
+    diameters_used: dict[str, float | str] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        for label, value in (("diameter", self.diameter), ("nucleus_diameter", self.nucleus_diameter)):
+            if value is not None and (not np.isfinite(value) or value <= 0):
+                raise SegmentationInputError(f"{label} must be a positive number of pixels or empty, got {value}")
+        self.torch_device = select_device(self.device)
+        self._nuclei = self._load(self.nuclei_model, self.nucleus_diameter)
+        # Nucleus-only mode never needs (or downloads) the cell model.
+        self._cells = self._load(self.model, self.diameter) if self.with_cells else None
+
+    def _load(self, model: str, diameter: float | None):
+        weights = resolve_weights(model, need_size_model=diameter is None)
+        network = load_cellpose_model(weights, self.torch_device)
+        size_model = None
+        if diameter is None and weights.size_model is not None:
+            from cellpose import models
+
+            size_model = models.SizeModel(network, pretrained_size=os.fspath(weights.size_model))
+        return weights, network, size_model
+
+    def _eval(self, loaded, images: list[np.ndarray], channels: list[int], diameter: float | None, key: str) -> list[np.ndarray]:
+        weights, network, size_model = loaded
+        channel_axis = -1 if images[0].ndim == 3 else None
+        if diameter is None and size_model is not None:
+            diameters = [float(size_model.eval(image, channels=channels, channel_axis=channel_axis)[0]) for image in images]
+            self.diameters_used[key] = "size model: " + ", ".join(f"{d:.1f}" for d in diameters)
+        else:
+            used = diameter if diameter is not None else float(network.diam_mean)
+            diameters = [used] * len(images)
+            self.diameters_used[key] = used if diameter is not None else f"model default {used:.1f} (no size model)"
+        masks = []
+        for image, d in zip(images, diameters, strict=True):
+            result = network.eval(
+                image, channels=channels, channel_axis=channel_axis, diameter=d if d > 0 else None,
+                flow_threshold=self.flow_threshold, cellprob_threshold=self.cellprob_threshold,
+                min_size=self.min_size, batch_size=self.batch_size,
+            )
+            labels = np.asarray(result[0])
+            masks.append(labels.astype(label_dtype(int(labels.max()) if labels.size else 0), copy=False))
+        return masks
+
+    def segment(self, dna: Sequence[np.ndarray], cytoplasm: Sequence[np.ndarray] | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Segment sites.
+
+        Parameters
+        ----------
+        dna : sequence of (H, W) arrays
+        cytoplasm : sequence of (H, W) arrays or None
+            None: nucleus-only mode, each cell is its nucleus.
+
+        Returns
+        -------
+        list of (nuclei, cells), each (H, W) uint16/uint32 with Cellpose's consecutive labels
+        (not yet matched: see :func:`~cell_assets.imaging.segmentation.match_nuclei_and_cells`).
+        """
+        dna = [np.asarray(image, np.float32) for image in dna]
+        nuclei = self._eval(self._nuclei, dna, [0, 0], self.nucleus_diameter, "nucleus_diameter")
+        if cytoplasm is None or self._cells is None:
+            return [(n, n.copy()) for n in nuclei]
+        stacks = []
+        for d, c in zip(dna, cytoplasm, strict=True):
+            if c.shape != d.shape:
+                raise SegmentationInputError(f"cytoplasm image is {c.shape}, DNA image {d.shape}")
+            stacks.append(np.stack([np.asarray(c, np.float32), d], axis=-1))
+        cells = self._eval(self._cells, stacks, [1, 2], self.diameter, "diameter")
+        return list(zip(nuclei, cells, strict=True))
+
+    def describe(self) -> dict[str, object]:
+        """Parameters and resolved weight files, for metadata."""
+        return {
+            "model": self.model,
+            "model_weights": os.fspath(self._cells[0].path) if self._cells else None,
+            "nuclei_model": self.nuclei_model,
+            "nuclei_model_weights": os.fspath(self._nuclei[0].path),
+            "device": str(self.torch_device),
+            "diameters_used": dict(self.diameters_used),
+        }
