@@ -176,3 +176,121 @@ def bench_segment(wells: list[str], sites: int, size: int, workdir: Path | None,
     if workdir is None:
         shutil.rmtree(plate.scratch, ignore_errors=True)
     return {"pipeline_s_per_site": pipeline_s / n, "bare_s_per_site": bare_s / n, "overhead": overhead, "sites": n}
+
+
+def bench_extract(wells: list[str], sites: int, size: int, workdir: Path | None, repeats: int, image_size: int = 128) -> dict[str, float]:
+    """Time ``single_cell_dataset`` against writing the same float16 cells with h5py (same chunks and filter)."""
+    import h5py
+
+    from cell_assets.assets.segmentation import SegmentationConfig, segmentation_masks
+    from cell_assets.assets.single_cell import H5SC_FILE, SingleCellConfig, single_cell_dataset
+    from cell_assets.formats.h5sc import IMAGES_PATH
+
+    plate = bench_plate(wells, sites, size, workdir)
+    compressed = prepare_plate(plate)
+    masks = {
+        well: plate.store.commit("segmentation_masks", (BENCH_PLATE, well),
+                                 _unwrap(segmentation_masks(plate.context(well), SegmentationConfig(cytoplasm_channel="Actin"), compressed[well])))
+        for well in plate.wells
+    }
+    config = SingleCellConfig(image_size=image_size)
+
+    def pipeline() -> None:
+        for well in plate.wells:
+            plate.store.commit("single_cell_dataset", (BENCH_PLATE, well),
+                               _unwrap(single_cell_dataset(plate.context(well), config, compressed[well], masks[well])))
+
+    pipeline()
+    stacks = []
+    for well in plate.wells:
+        with h5py.File(plate.store.load("single_cell_dataset", (BENCH_PLATE, well)).path(H5SC_FILE), "r") as f:
+            stacks.append(f[IMAGES_PATH][:])
+    floor_dir = plate.scratch / "floor"
+    floor_dir.mkdir(exist_ok=True)
+
+    def floor() -> None:
+        for i, stack in enumerate(stacks):
+            with h5py.File(floor_dir / f"{i}.h5", "w") as f:
+                f.create_dataset("images", data=stack, chunks=(1, 1, image_size, image_size), compression="lzf")
+
+    pipeline_s, floor_s = _best_of(repeats, pipeline, floor)
+    cells = sum(len(s) for s in stacks)
+    written = sum(plate.store.load("single_cell_dataset", (BENCH_PLATE, w)).file_entry(H5SC_FILE)["size"] for w in plate.wells)
+    ratio = pipeline_s / floor_s
+    click.echo(f"cells:                                   {cells}  ({image_size}×{image_size}, {stacks[0].shape[1]} planes, lzf)")
+    click.echo(f"bytes written (h5sc files):              {written / 1e6:8.1f} MB")
+    click.echo(f"single_cell_dataset (asset code):        {pipeline_s:8.2f} s  ({cells / pipeline_s:7.0f} cells/s)")
+    click.echo(f"floor: h5py write of the same float16:   {floor_s:8.2f} s  ({cells / floor_s:7.0f} cells/s)")
+    click.echo(f"ratio asset / floor:                     {ratio:8.2f}×  (goal ≤ 2.00×)")
+    if workdir is None:
+        shutil.rmtree(plate.scratch, ignore_errors=True)
+    return {"pipeline_s": pipeline_s, "floor_s": floor_s, "ratio": ratio, "cells": cells, "bytes": written}
+
+
+def bench_features(cells: int, size: int, device: str, seed: int = 0) -> dict[str, float]:
+    """Cells/s of the torch feature extractor against ``regionprops_table`` cell by cell, on the same crops.
+
+    The crops come from a synthetic plate's single-cell dataset (no Dagster);
+    regionprops computes the shape and intensity subset per compartment.
+    """
+    import torch
+    from skimage.measure import regionprops_table
+
+    from cell_assets.imaging.devices import select_device
+    from cell_assets.imaging.extraction import extract_site
+    from cell_assets.imaging.features import FeatureSettings, compute_features
+    from cell_assets.imaging.segmentation import ClassicalSegmenter, finish_site
+    from cell_assets.synthetic import SyntheticPlateSpec, illumination_field, render_site
+
+    spec = SyntheticPlateSpec("BENCH", "FEATURES", tuple(f"A{c:02d}" for c in range(1, 13)), sites=8, size=512, seed=seed)
+    fields = {ch: illumination_field((512, 512), np.random.default_rng(i)) for i, ch in enumerate(spec.channels)}
+    stacks, made = [], 0
+    for well in spec.wells:
+        for site in range(1, spec.sites + 1):
+            images, _, _, _ = render_site(spec, well, site, fields)
+            scaled = {ch: np.clip(im / np.percentile(im, 99.9), 0, 1).astype(np.float32) for ch, im in images.items()}
+            (nuclei, cell_labels), = ClassicalSegmenter().segment([scaled["DNA"]], [scaled["Actin"]])
+            matched = finish_site(nuclei, cell_labels)
+            crops = extract_site(scaled, matched.nuclei, matched.cells, "DNA", size=size)
+            stacks.append(crops.images)
+            made += len(crops.images)
+            if made >= cells:
+                break
+        if made >= cells:
+            break
+    crops = np.concatenate(stacks)[:cells].astype(np.float32)
+    n = len(crops)
+    click.echo(f"cells: {n} crops of {size}×{size}, 3 channels (synthetic plate)")
+
+    def regionprops_subset() -> None:
+        properties = ("area", "perimeter", "major_axis_length", "minor_axis_length", "eccentricity", "extent",
+                      "moments_hu", "intensity_mean", "intensity_min", "intensity_max", "intensity_std")
+        for crop in crops:
+            nucleus, cell = crop[0] > 0.5, crop[1] > 0.5
+            intensity = np.moveaxis(crop[2:], 0, -1)
+            for mask in (nucleus, cell, cell & ~nucleus):
+                regionprops_table(mask.astype(np.uint8), intensity_image=intensity, properties=properties)
+
+    def ours(target, settings: FeatureSettings):
+        def run() -> None:
+            for start in range(0, n, 256):
+                batch = torch.from_numpy(crops[start : start + 256]).to(target)
+                compute_features(batch, 3, settings)
+            if target.type == "cuda":
+                torch.cuda.synchronize()
+        return run
+
+    cpu = torch.device("cpu")
+    subset = FeatureSettings(texture=False, radial=False, correlation=False)
+    baseline_s, subset_s, full_s = _best_of(2, regionprops_subset, ours(cpu, subset), ours(cpu, FeatureSettings()))
+    click.echo(f"regionprops_table, shape+intensity subset, cell by cell: {n / baseline_s:9.0f} cells/s")
+    click.echo(f"torch CPU, shape+intensity (+median, quartiles):         {n / subset_s:9.0f} cells/s  ({baseline_s / subset_s:5.1f}× regionprops; goal ≥ 10×)")
+    click.echo(f"torch CPU, all features incl. Haralick texture:          {n / full_s:9.0f} cells/s  ({baseline_s / full_s:5.1f}× regionprops)")
+    result = {"cells": n, "regionprops_cells_per_s": n / baseline_s, "cpu_subset_cells_per_s": n / subset_s, "cpu_full_cells_per_s": n / full_s}
+    gpu = select_device(device)
+    if gpu.type == "cuda":
+        ours(gpu, FeatureSettings())()  # warm-up: kernels and allocator
+        (gpu_s,) = _best_of(3, ours(gpu, FeatureSettings()))
+        click.echo(f"torch {torch.cuda.get_device_name(gpu)}, all features:            {n / gpu_s:9.0f} cells/s  ({baseline_s / gpu_s:5.1f}× regionprops)")
+        result["gpu_full_cells_per_s"] = n / gpu_s
+    return result

@@ -219,6 +219,32 @@ def bench_segment_command(wells: str, sites: int, size: int, workdir: Path | Non
     bench_segment(parse_wells(wells), sites, size, workdir, repeats, method, options)
 
 
+@bench.command("extract")
+@click.option("--wells", default="A01-A04", show_default=True, help="Wells of the benchmark plate.")
+@click.option("--sites", default=4, show_default=True, help="Sites per well.")
+@click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
+@click.option("--image-size", default=128, show_default=True, help="Crop side in pixels.")
+@click.option("--workdir", default=None, type=click.Path(file_okay=False, path_type=Path), help="Scratch folder (default: a temp dir).")
+@click.option("--repeats", default=3, show_default=True, help="Repeats; the best time of each side is used.")
+def bench_extract_command(wells: str, sites: int, size: int, image_size: int, workdir: Path | None, repeats: int) -> None:
+    """single_cell_dataset (cells/s, bytes) against an h5py write of the same float16 cells."""
+    from cell_assets.benchmarks import bench_extract
+
+    bench_extract(parse_wells(wells), sites, size, workdir, repeats, image_size)
+
+
+@bench.command("features")
+@click.option("--cells", default=2000, show_default=True, help="Number of cells.")
+@click.option("--image-size", default=128, show_default=True, help="Crop side in pixels.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Also time this device when it is a GPU.")
+def bench_features_command(cells: int, image_size: int, device: str) -> None:
+    """Torch feature extractor (CPU, and GPU when present) against regionprops_table cell by cell."""
+    from cell_assets.benchmarks import bench_features
+
+    bench_features(cells, image_size, device)
+
+
 def run() -> None:
     """Entry point that turns input errors into one clear line and exit status 2."""
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 import dagster as dg
+import pandas as pd
 
 from cell_assets.formats.raw_layout import locate_plate
 from cell_assets.formats.segmentation_set import read_labels, site_files
@@ -94,6 +95,25 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
             ap_nuclei, ap_cells = segmentation_quality(store, truth_dir, well)
             per_site = "/".join(str(n) for n in meta["cells_per_site"].values())
             click.echo(f"     {well:<6}{meta['cells']:>7}{per_site:>10}{meta['median_cell_area_px']:>16.0f}{ap_nuclei:>13.3f}{ap_cells:>12.3f}")
+    if "single_cell_dataset" in by_stage:
+        click.echo(f"   single-cell datasets, h5sc ({store_root / 'single_cell_dataset' / DEMO_PLATE}):")
+        click.echo(f"     {'well':<6}{'kept':>6}{'dropped at border':>19}{'MB':>7}{'cells/s':>9}")
+        for key, meta in by_stage["single_cell_dataset"].metadata.items():
+            click.echo(f"     {key.split('|')[-1]:<6}{meta['cells']:>6}{meta['dropped_at_border']:>19}{meta['bytes'] / 1e6:>7.2f}{meta['cells_per_second']:>9.0f}")
+    if "well_profiles" in by_stage:
+        profiles = store.load("well_profiles", (DEMO_PLATE,))
+        meta = profiles.metadata
+        click.echo(f"   well profiles (pycytominer: median per well, standardized to {meta['control_wells']} control wells, "
+                   f"{meta['features_selected']} of {meta['features_in']} features selected): {profiles.location}")
+        if "dose_response.csv" in profiles.files:
+            table = pd.read_csv(profiles.path("dose_response.csv"))
+            readout = meta["readout_feature"]
+            click.echo(f"\n6. dose response of {readout} (nucleus/cytoplasm NF-κB) per well")
+            click.echo(f"     {'TNFα':>10}{'wells':>7}{'ratio':>9}")
+            for row in table.itertuples(index=False):
+                click.echo(f"     {row[0]:>10.3g}{row[1]:>7}{row[2]:>9.3f}")
+            click.echo(f"     Spearman ρ (concentration vs ratio, over wells) = {meta['spearman_rho']:.3f}")
+            click.echo(f"     plot: {profiles.uri('dose_response.png')}")
     click.echo(
         "\nBrowse the runs, assets and lineage in the Dagster UI:\n"
         f"   DAGSTER_HOME={home} CELL_ASSETS_RAW_ROOT={raw_root} CELL_ASSETS_STORE_ROOT={store_root} "

@@ -27,6 +27,9 @@ STAGES: list[tuple[str, bool]] = [
     ("illumination_functions", False),
     ("compressed_images", True),
     ("segmentation_masks", True),
+    ("single_cell_dataset", True),
+    ("cell_features", True),
+    ("well_profiles", False),
 ]
 
 

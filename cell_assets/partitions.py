@@ -57,6 +57,12 @@ def normalize_well_id(well: str) -> str:
     return f"{match.group(1).upper()}{int(match.group(2)):02d}"
 
 
+def well_ordinal(well: str) -> int:
+    """1-based position of a well in the 384-well grid (A01 = 1, A24 = 24, B01 = 25, P24 = 384)."""
+    row, column = well_row_column(well)
+    return ROWS_384.index(row) * 24 + column
+
+
 def well_row_column(well: str) -> tuple[str, int]:
     """Split a well id into its row letter and 1-based column number."""
     canonical = normalize_well_id(well)

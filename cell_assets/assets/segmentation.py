@@ -162,7 +162,10 @@ def segmentation_masks(
             write.result()
         write_index(staging / "index.csv", rows)
         parameters = config.model_dump(mode="json") | {"cytoplasm_channel": cytoplasm_channel}
-        described = {"method": config.method.value, "parameters": parameters, "segmenter": segmenter.describe(), "sites": per_site}
+        # Timings stay out of the files (they are in the metadata): the artifact's
+        # version is a hash of its files, and a re-run must give the same one.
+        counts = {site: {k: v for k, v in summary.items() if k != "seconds"} for site, summary in per_site.items()}
+        described = {"method": config.method.value, "parameters": parameters, "segmenter": segmenter.describe(), "sites": counts}
         (staging / SUMMARY_FILE).write_text(json.dumps(described, indent=1))
 
     cells_per_site = [s["cells"] for s in per_site.values()]

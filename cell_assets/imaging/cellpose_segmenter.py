@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cell_assets.imaging.devices import DeviceError, select_device
 from cell_assets.imaging.segmentation import SegmentationInputError, label_dtype
 
 CELLPOSE_MODEL_URL = "https://www.cellpose.org/models"
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class CellposeWeightsError(SegmentationInputError):
@@ -125,19 +125,6 @@ def resolve_weights(model: str, need_size_model: bool = False) -> ResolvedWeight
     )
 
 
-def select_device(device: str):
-    """``auto`` → CUDA when present, else CPU; ``cuda`` without a GPU is an error. Returns a torch.device."""
-    import torch
-
-    if device not in DEVICES:
-        raise SegmentationInputError(f"device must be one of {DEVICES}, got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise SegmentationInputError("device 'cuda' was asked for but torch sees no CUDA GPU (use 'auto' or 'cpu')")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
-
-
 def load_cellpose_model(weights: ResolvedWeights, device):
     """A ``cellpose.models.CellposeModel`` for ``weights`` on ``device``.
 
@@ -189,7 +176,10 @@ class CellposeSegmenter:
         for label, value in (("diameter", self.diameter), ("nucleus_diameter", self.nucleus_diameter)):
             if value is not None and (not np.isfinite(value) or value <= 0):
                 raise SegmentationInputError(f"{label} must be a positive number of pixels or empty, got {value}")
-        self.torch_device = select_device(self.device)
+        try:
+            self.torch_device = select_device(self.device)
+        except DeviceError as exc:
+            raise SegmentationInputError(str(exc)) from None
         self._nuclei = self._load(self.nuclei_model, self.nucleus_diameter)
         # Nucleus-only mode never needs (or downloads) the cell model.
         self._cells = self._load(self.model, self.diameter) if self.with_cells else None

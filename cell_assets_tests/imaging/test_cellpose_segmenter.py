@@ -12,8 +12,8 @@ from cell_assets.imaging.cellpose_segmenter import (  # noqa: E402
     CellposeSegmenter,
     CellposeWeightsError,
     resolve_weights,
-    select_device,
 )
+from cell_assets.imaging.devices import DeviceError, select_device  # noqa: E402
 from cell_assets.imaging.segmentation import SegmentationInputError, finish_site  # noqa: E402
 
 
@@ -99,8 +99,10 @@ def test_unknown_names_missing_files_and_non_models_are_refused(tmp_path, empty_
 def test_bad_diameter_and_device():
     with pytest.raises(SegmentationInputError, match="diameter must be a positive"):
         CellposeSegmenter(diameter=0, device="cpu")
-    with pytest.raises(SegmentationInputError, match="device must be one of"):
+    with pytest.raises(DeviceError, match="device must be one of"):
         select_device("tpu")
+    with pytest.raises(SegmentationInputError, match="device must be one of"):
+        CellposeSegmenter(device="tpu")
     if not torch.cuda.is_available():
-        with pytest.raises(SegmentationInputError, match="no CUDA GPU"):
+        with pytest.raises(DeviceError, match="no CUDA GPU"):
             select_device("cuda")

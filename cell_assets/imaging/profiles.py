@@ -1,0 +1,74 @@
+"""Per-well profiles from per-cell features, with pycytominer (aggregate → normalize → feature_select)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from cell_assets.formats.feature_table import is_metadata
+
+DEFAULT_FEATURE_SELECTION = ("variance_threshold", "correlation_threshold", "drop_na_columns")
+
+
+@dataclass
+class WellProfiles:
+    """The three tables pycytominer users expect (one row per well)."""
+
+    aggregated: pd.DataFrame
+    normalized: pd.DataFrame
+    selected: pd.DataFrame
+
+
+def feature_columns(table: pd.DataFrame) -> list[str]:
+    """Every non-``Metadata_`` column (CellProfiler features and ``Embedding_*``)."""
+    return [c for c in table.columns if not is_metadata(c)]
+
+
+def profile_wells(
+    cells: pd.DataFrame,
+    strata: list[str],
+    operation: str = "median",
+    control_query: str | None = "Metadata_Control == True",
+    method: str = "standardize",
+    feature_selection: tuple[str, ...] = DEFAULT_FEATURE_SELECTION,
+) -> WellProfiles:
+    """Aggregate cells to wells, normalise to the controls, select features.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        One row per cell: ``Metadata_*`` columns and features.
+    strata : list of str
+        Columns identifying a well (plate, well and the well's treatment columns).
+    control_query : str or None
+        pandas query selecting the negative-control wells that define the
+        normalisation; None normalises to all wells.
+    """
+    from pycytominer import aggregate, feature_select, normalize
+
+    features = feature_columns(cells)
+    aggregated = aggregate(cells, strata=strata, features=features, operation=operation,
+                           compute_object_count=True, object_feature="Metadata_CellId")
+    meta = [c for c in aggregated.columns if is_metadata(c)]
+    samples = "all"
+    if control_query and len(aggregated.query(control_query)) > 0:
+        samples = control_query
+    normalized = normalize(aggregated, features=features, meta_features=meta, samples=samples, method=method)
+    selected = feature_select(normalized, features=features, operation=list(feature_selection)) if feature_selection else normalized
+    return WellProfiles(aggregated, normalized, selected)
+
+
+def dose_response(aggregated: pd.DataFrame, dose_column: str, readout: str) -> tuple[pd.DataFrame, float]:
+    """The readout per dose (mean over wells of a dose) and Spearman's ρ over wells.
+
+    Returns ``(table with dose, wells, readout mean and sd, ρ)``; ρ is NaN when
+    there are fewer than three wells or a constant column.
+    """
+    frame = aggregated[[dose_column, readout]].astype(float).dropna()
+    rho = float(spearmanr(frame[dose_column], frame[readout]).statistic) if len(frame) >= 3 else float("nan")
+    table = frame.groupby(dose_column)[readout].agg(["count", "mean", "std"]).reset_index()
+    table.columns = [dose_column, "wells", f"{readout}_mean", f"{readout}_sd"]
+    return table, rho if np.isfinite(rho) else float("nan")

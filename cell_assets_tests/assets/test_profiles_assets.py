@@ -1,0 +1,103 @@
+"""cell_features and well_profiles through Dagster on a 12-well dose series."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import tifffile
+
+from cell_assets.errors import PlateInputError
+from cell_assets.formats.raw_layout import locate_plate
+from cell_assets.orchestration import materialize_plate, register_plates
+from cell_assets.storage import open_store
+from cell_assets.synthetic import SyntheticPlateSpec, make_plate
+from cell_assets_tests.conftest import resources_for
+
+PLATE = "DOSE-P1"
+WELLS = [f"B{c:02d}" for c in range(1, 13)]
+CONFIG = {"ops": {"single_cell_dataset": {"config": {"image_size": 64}}}}
+
+
+@pytest.fixture(scope="module")
+def dose_plate(tmp_path_factory):
+    """12 concentrations × 1 site × 256 px, whole pipeline; (store, instance, raw_root, store_root)."""
+    root = tmp_path_factory.mktemp("dose")
+    spec = SyntheticPlateSpec("DOSE", PLATE, tuple(WELLS), sites=1, size=256, seed=21)
+    make_plate(spec, root / "raw", root / "truth")
+    # One well goes black so that it has no cells at all.
+    for path in (root / "raw" / "DOSE" / PLATE / "images").glob("B12_*DNA.tif"):
+        tifffile.imwrite(path, np.zeros_like(tifffile.imread(path)))
+    with dg.instance_for_test() as instance:
+        register_plates(instance, str(root / "raw"))
+        materialize_plate(instance, locate_plate(root / "raw", PLATE), WELLS, resources_for(root / "raw", root / "store"), run_config=CONFIG)
+        yield open_store(str(root / "store")), instance, root / "raw", root / "store"
+
+
+def test_feature_table_layout_and_nulls(dose_plate):
+    store = dose_plate[0]
+    handle = store.load("cell_features", (PLATE, "B05"))
+    parquet = pq.read_table(handle.path("cell_features.parquet"))
+    columns = parquet.column_names
+    assert columns[:4] == ["Metadata_Plate", "Metadata_Well", "Metadata_Site", "Metadata_CellId"]
+    first_feature = next(i for i, c in enumerate(columns) if not c.startswith("Metadata_"))
+    assert all(c.startswith("Metadata_") for c in columns[:first_feature])
+    assert {"Metadata_Concentration", "Metadata_Treatment", "Metadata_Control"} <= set(columns[:first_feature])
+    assert "Cells_Translocation_NucleusCytoplasmRatio_NFkB" in columns and "Nuclei_AreaShape_Area" in columns
+    for name in columns[first_feature:]:
+        assert str(parquet.schema.field(name).type) == "float"
+        assert not pc.any(pc.is_nan(parquet.column(name))).as_py()  # undefined values are nulls, not NaN
+    assert parquet.column("Metadata_CellId").type == "uint64"
+    assert handle.metadata["cells"] == parquet.num_rows > 5
+    event = dose_plate[1].fetch_materializations(dg.AssetKey("cell_features"), limit=1).records[0]
+    assert {"rows", "schema", "null_values", "device"} <= set(event.asset_materialization.metadata)
+
+
+def test_zero_cell_well_gives_an_empty_table_with_the_schema(dose_plate):
+    store = dose_plate[0]
+    empty = pq.read_table(store.load("cell_features", (PLATE, "B12")).path("cell_features.parquet"))
+    full = pq.read_table(store.load("cell_features", (PLATE, "B05")).path("cell_features.parquet"))
+    assert empty.num_rows == 0 and empty.schema.names == full.schema.names
+
+
+def test_translocation_rises_with_dose_and_profiles_are_pycytominer_shaped(dose_plate):
+    store = dose_plate[0]
+    profiles = store.load("well_profiles", (PLATE,))
+    assert profiles.metadata["spearman_rho"] >= 0.9, profiles.metadata["spearman_rho"]
+    aggregated = pd.read_parquet(profiles.path("profiles_aggregated.parquet"))
+    assert len(aggregated) == 11  # the black well has no cells
+    assert list(aggregated.columns[:2]) == ["Metadata_Plate", "Metadata_Well"] and "Metadata_Object_Count" in aggregated
+    selected = pd.read_csv(profiles.path("profiles_selected.csv"))
+    assert 0 < sum(not c.startswith("Metadata_") for c in selected.columns) < profiles.metadata["features_in"]
+    normalized = pd.read_parquet(profiles.path("profiles_normalized.parquet"))
+    control = normalized[normalized["Metadata_Control"]]
+    assert np.allclose(control["Cells_AreaShape_Area"], 0.0)  # standardised to the control well
+    assert {"dose_response.png", "dose_response.csv"} <= set(profiles.files)
+
+
+def test_cnn_embeddings_from_a_torchscript_model_and_wrong_channel_count(dose_plate, tmp_path):
+    torch = pytest.importorskip("torch")
+    store, instance, raw_root, store_root = dose_plate
+
+    class TinyCNN(torch.nn.Module):
+        def __init__(self, channels: int) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(channels, 4, 3)
+
+        def forward(self, x):
+            return self.conv(x).mean(dim=(2, 3))
+
+    good, bad = tmp_path / "tiny3.pt", tmp_path / "tiny5.pt"
+    torch.jit.save(torch.jit.script(TinyCNN(3)), str(good))
+    torch.jit.save(torch.jit.script(TinyCNN(5)), str(bad))
+    run = {"ops": {"cell_features": {"config": {"model_path": str(good), "device": "cpu"}}}}
+    materialize_plate(instance, locate_plate(raw_root, PLATE), ["B03"], resources_for(raw_root, store_root),
+                      stages=["cell_features"], run_config=run)
+    table = pd.read_parquet(store.load("cell_features", (PLATE, "B03")).path("cell_features.parquet"))
+    assert [c for c in table.columns if c.startswith("Embedding_")] == [f"Embedding_{i}" for i in range(4)]
+    assert table["Embedding_0"].notna().all()
+    run["ops"]["cell_features"]["config"]["model_path"] = str(bad)
+    with pytest.raises(PlateInputError, match=r"well B03: model tiny5.pt failed on crops of shape \(\d+, 3, 64, 64\).*3 input channels"):
+        materialize_plate(instance, locate_plate(raw_root, PLATE), ["B03"], resources_for(raw_root, store_root),
+                          stages=["cell_features"], run_config=run)
