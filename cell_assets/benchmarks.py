@@ -9,6 +9,7 @@ machines are shared and noisy.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -91,7 +92,7 @@ def prepare_plate(plate: BenchPlate) -> dict[str, ArtifactHandle]:
                                _unwrap(illumination_functions(plate.context(), IlluminationConfig(), plate.raw_plates, plate.directories)))
     return {
         well: plate.store.commit("compressed_images", (BENCH_PLATE, well),
-                                 _unwrap(compressed_images(plate.context(well), CompressionConfig(), plate.directories[well], illum)))
+                                 _unwrap(compressed_images(plate.context(well), CompressionConfig(), plate.raw_plates, plate.directories[well], illum)))
         for well in plate.wells
     }
 
@@ -294,3 +295,124 @@ def bench_features(cells: int, size: int, device: str, seed: int = 0) -> dict[st
         click.echo(f"torch {torch.cuda.get_device_name(gpu)}, all features:            {n / gpu_s:9.0f} cells/s  ({baseline_s / gpu_s:5.1f}× regionprops)")
         result["gpu_full_cells_per_s"] = n / gpu_s
     return result
+
+
+def bench_store(wells: list[str], sites: int, size: int, workdir: Path | None, repeats: int, endpoint_url: str | None) -> dict[str, float]:
+    """Upload/download MB/s of one well's artifacts: local store, S3 store, and plain boto3 on the same bytes.
+
+    Without ``endpoint_url`` a moto S3 server is started on 127.0.0.1 (as the tests do).
+    """
+    import uuid
+
+    import boto3
+
+    from cell_assets.assets.segmentation import SegmentationConfig, segmentation_masks
+    from cell_assets.assets.single_cell import SingleCellConfig, single_cell_dataset
+    from cell_assets.storage.s3 import S3ArtifactStore
+
+    plate = bench_plate(wells, sites, size, workdir)
+    compressed = prepare_plate(plate)
+    well = wells[0]
+    masks = plate.store.commit("segmentation_masks", (BENCH_PLATE, well),
+                               _unwrap(segmentation_masks(plate.context(well), SegmentationConfig(cytoplasm_channel="Actin"), compressed[well])))
+    cells = plate.store.commit("single_cell_dataset", (BENCH_PLATE, well),
+                               _unwrap(single_cell_dataset(plate.context(well), SingleCellConfig(), compressed[well], masks)))
+    artifacts = {h.asset: h for h in (plate.directories[well], compressed[well], masks, cells)}
+    files = [(asset, entry["name"], handle.path(entry["name"])) for asset, handle in artifacts.items() for entry in handle.manifest["files"]]
+    total = sum(p.stat().st_size for _, _, p in files)
+    click.echo(f"one well's artifacts: {len(files)} files, {total / 1e6:.1f} MB ({', '.join(artifacts)})")
+
+    server = None
+    if endpoint_url is None:
+        import socket
+
+        from moto.server import ThreadedMotoServer
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            os.environ.setdefault(key, value)
+        import logging
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint_url = f"http://127.0.0.1:{port}"
+    bucket = f"bench-{uuid.uuid4().hex[:8]}"
+    client = boto3.client("s3", endpoint_url=endpoint_url)
+    client.create_bucket(Bucket=bucket)
+    scratch = plate.scratch / "store_bench"
+
+    def staged_copies(tag: str) -> dict[str, StagedArtifact]:
+        copies = {}
+        for asset, handle in artifacts.items():
+            folder = scratch / tag / asset
+            for entry in handle.manifest["files"]:
+                (folder / entry["name"]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(handle.path(entry["name"]), folder / entry["name"])
+            copies[asset] = StagedArtifact(folder)
+        return copies
+
+    timings: dict[str, list[float]] = {k: [] for k in ("local_up", "s3_up", "boto_up", "s3_down", "boto_down", "local_down")}
+    for repeat in range(repeats):
+        tag = f"r{repeat}"
+        s3_store = S3ArtifactStore(f"s3://{bucket}/{tag}/store", endpoint_url=endpoint_url, cache_dir=scratch / tag / "cache")
+        local_store = LocalArtifactStore(scratch / tag / "local")
+        transfer = s3_store.transfer
+        for label, store in (("local_up", local_store), ("s3_up", s3_store)):
+            staged = staged_copies(f"{tag}{label}")  # copying is not timed: the store consumes staging folders
+            started = time.perf_counter()
+            for asset, artifact in staged.items():
+                store.commit(asset, (BENCH_PLATE, well), artifact)
+            timings[label].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        _upload_plain(client, bucket, f"{tag}/plain", files, transfer)
+        timings["boto_up"].append(time.perf_counter() - started)
+
+        fresh = S3ArtifactStore(f"s3://{bucket}/{tag}/store", endpoint_url=endpoint_url, cache_dir=scratch / tag / "fresh-cache")
+        started = time.perf_counter()
+        for asset in artifacts:
+            handle = fresh.load(asset, (BENCH_PLATE, well))
+            for name in handle.files:
+                handle.path(name)
+        timings["s3_down"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        for asset in artifacts:
+            handle = local_store.load(asset, (BENCH_PLATE, well))
+            for name in handle.files:
+                handle.path(name).read_bytes()
+        timings["local_down"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        _download_plain(client, bucket, f"{tag}/plain", files, transfer, scratch / tag / "plain-down")
+        timings["boto_down"].append(time.perf_counter() - started)
+    best = {k: min(v) for k, v in timings.items()}
+    mb = total / 1e6
+    click.echo(f"{'':34}{'upload MB/s':>12}{'download MB/s':>15}")
+    click.echo(f"{'local store':34}{mb / best['local_up']:>12.1f}{mb / best['local_down']:>15.1f}")
+    click.echo(f"{'S3 store (' + endpoint_url + ')':34}{mb / best['s3_up']:>12.1f}{mb / best['s3_down']:>15.1f}")
+    click.echo(f"{'plain boto3 upload/download_file':34}{mb / best['boto_up']:>12.1f}{mb / best['boto_down']:>15.1f}")
+    click.echo(f"S3 store / plain boto3 time: upload {best['s3_up'] / best['boto_up']:.2f}×, "
+               f"download {best['s3_down'] / best['boto_down']:.2f}×  (goal ≤ 1.20×)")
+    if server is not None:
+        server.stop()
+    if workdir is None:
+        shutil.rmtree(plate.scratch, ignore_errors=True)
+    return {"mb": mb, **{f"{k}_s": v for k, v in best.items()}}
+
+
+def _upload_plain(client, bucket: str, prefix: str, files, transfer) -> None:
+    """upload_file of every file, artifact by artifact with the store's thread count (as the pipeline commits)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for asset in dict.fromkeys(a for a, _, _ in files):
+        with ThreadPoolExecutor(max_workers=max(1, transfer.max_request_concurrency // 2)) as pool:
+            for future in [pool.submit(client.upload_file, str(path), bucket, f"{prefix}/{a}/{name}", Config=transfer)
+                           for a, name, path in files if a == asset]:
+                future.result()
+
+
+def _download_plain(client, bucket: str, prefix: str, files, transfer, folder: Path) -> None:
+    for asset, name, _ in files:
+        target = folder / asset / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, f"{prefix}/{asset}/{name}", str(target), Config=transfer)

@@ -89,11 +89,24 @@ def _instance(dagster_home: str | None):
     return dg.DagsterInstance.get()
 
 
+def _raw_root(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A local raw root must exist; an s3:// root is checked when listed."""
+    if value is None or value.startswith("s3://"):
+        return value
+    if not Path(value).is_dir():
+        raise click.BadParameter(f"{value} is not a folder (or an s3://bucket/prefix)", ctx=ctx, param=param)
+    return value
+
+
 @main.command("register")
-@click.argument("raw_root", type=click.Path(exists=True, file_okay=False))
+@click.argument("raw_root", callback=_raw_root)
 @click.option("--dagster-home", default=None, help="Dagster instance folder (default: $DAGSTER_HOME).")
 def register_command(raw_root: str, dagster_home: str | None) -> None:
-    """Register every plate under RAW_ROOT/<experiment>/<plate>/ as a `plates` partition."""
+    """Register every plate under RAW_ROOT/<experiment>/<plate>/ (a folder or s3://bucket/prefix) as a `plates` partition.
+
+    For S3, the endpoint and credentials come from the AWS environment
+    (AWS_ENDPOINT_URL for MinIO, AWS_ACCESS_KEY_ID, AWS_PROFILE, …).
+    """
     from cell_assets.orchestration import register_plates
 
     instance = _instance(dagster_home)
@@ -109,8 +122,8 @@ def register_command(raw_root: str, dagster_home: str | None) -> None:
 
 @main.command("materialize")
 @click.argument("plate")
-@click.option("--raw-root", required=True, type=click.Path(exists=True, file_okay=False), help="Raw upload root.")
-@click.option("--store-root", required=True, help="Artifact store root (a folder).")
+@click.option("--raw-root", required=True, callback=_raw_root, help="Raw upload root: a folder or s3://bucket/prefix.")
+@click.option("--store-root", required=True, help="Artifact store root: a folder or s3://bucket/prefix.")
 @click.option("--wells", default=None, help="Wells to run (default: every well in index.csv).")
 @click.option("--stages", default=None, help="Comma-separated assets (default: all, in order).")
 @click.option("--dagster-home", default=None, help="Dagster instance folder (default: $DAGSTER_HOME).")
@@ -243,6 +256,19 @@ def bench_features_command(cells: int, image_size: int, device: str) -> None:
     from cell_assets.benchmarks import bench_features
 
     bench_features(cells, image_size, device)
+
+
+@bench.command("store")
+@click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
+@click.option("--sites", default=4, show_default=True, help="Sites of the well.")
+@click.option("--endpoint-url", default=None, help="An S3 server to use (default: start moto's on 127.0.0.1).")
+@click.option("--workdir", default=None, type=click.Path(file_okay=False, path_type=Path), help="Scratch folder (default: a temp dir).")
+@click.option("--repeats", default=3, show_default=True, help="Repeats; the best time of each side is used.")
+def bench_store_command(size: int, sites: int, endpoint_url: str | None, workdir: Path | None, repeats: int) -> None:
+    """Upload/download MB/s of one well's artifacts: local store, S3 store, plain boto3."""
+    from cell_assets.benchmarks import bench_store
+
+    bench_store(["A01", "A02"], sites, size, workdir, repeats, endpoint_url)
 
 
 def run() -> None:

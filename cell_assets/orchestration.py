@@ -16,8 +16,9 @@ import dagster as dg
 
 from cell_assets.assets import ALL_ASSETS
 from cell_assets.errors import ArtifactError, PlateInputError
-from cell_assets.formats.raw_layout import RawPlate, discover_plates
+from cell_assets.formats.raw_layout import RawPlate
 from cell_assets.partitions import plate_well_key, plates_partitions
+from cell_assets.resources import RawPlatesResource
 
 EXPERIMENT_TAG = "cell_assets/experiment"
 
@@ -44,12 +45,13 @@ class StageReport:
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def register_plates(instance: dg.DagsterInstance, raw_root: str) -> tuple[list[RawPlate], list[RawPlate], list[str]]:
-    """Add every plate under ``raw_root`` to the ``plates`` dynamic partitions.
+def register_plates(instance: dg.DagsterInstance, raw_root: str | RawPlatesResource) -> tuple[list[RawPlate], list[RawPlate], list[str]]:
+    """Add every plate under ``raw_root`` (a folder, ``s3://…``, or the resource) to the ``plates`` dynamic partitions.
 
     Returns (newly added, already registered, problems); idempotent.
     """
-    plates, problems = discover_plates(raw_root)
+    resource = raw_root if isinstance(raw_root, RawPlatesResource) else RawPlatesResource(root=str(raw_root))
+    plates, problems = resource.discover()
     existing = set(instance.get_dynamic_partitions(plates_partitions.name))
     new = [p for p in plates if p.plate not in existing]
     if new:

@@ -15,7 +15,7 @@ def test_parse_wells():
     assert parse_wells("a1, A01,C12") == ["A01", "C12"]
 
 
-@pytest.mark.parametrize("command", [[], ["make-plate"], ["register"], ["materialize"], ["demo"], ["bench"], ["bench", "prepare"], ["segment"], ["bench", "segment"], ["bench", "extract"], ["bench", "features"]])
+@pytest.mark.parametrize("command", [[], ["make-plate"], ["register"], ["materialize"], ["demo"], ["bench"], ["bench", "prepare"], ["segment"], ["bench", "segment"], ["bench", "extract"], ["bench", "features"], ["bench", "store"]])
 def test_every_subcommand_explains_itself(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output and len(result.output) > 200

@@ -28,6 +28,7 @@ from cell_assets.imaging.compression import (
     to_uint8,
 )
 from cell_assets.partitions import plate_and_well, plate_well_partitions
+from cell_assets.resources import RawPlatesResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
 
 
@@ -69,10 +70,12 @@ def plate_window(stats: dict, channel: str, low: float, high: float) -> tuple[fl
 def compressed_images(
     context: dg.AssetExecutionContext,
     config: CompressionConfig,
+    raw_plates: RawPlatesResource,
     image_directory: ArtifactHandle,
     illumination_functions: ArtifactHandle,
 ) -> dg.Output[StagedArtifact]:
     plate, well = plate_and_well(context)
+    plate_dir = raw_plates.locate(plate).path  # a local mirror for plates in S3
     started = time.perf_counter()
     description = image_directory.read_json(WELL_DESCRIPTION_FILE)
     stats = illumination_functions.read_json("intensity_stats.json")
@@ -92,7 +95,7 @@ def compressed_images(
         bytes_in = bytes_out = 0
         psnrs: list[float] = []
         clipped_fraction: list[float] = []
-        for site, channel, image, location in iter_well_images(description, channels):
+        for site, channel, image, location in iter_well_images(description, channels, plate_dir):
             corrected = correct_illumination(image, functions[channel])
             if config.clipping is Clipping.image:
                 vmin, vmax = image_clip_window(corrected, config.low_percentile, config.high_percentile, plate_raw_high[channel])

@@ -62,7 +62,8 @@ def illumination_functions(
 ) -> dg.Output[StagedArtifact]:
     plate = validate_plate_id(context.partition_key)
     started = time.perf_counter()
-    index = raw_plates.locate(plate).read_index()
+    raw = raw_plates.locate(plate)
+    index = raw.read_index()
     missing = [well for well in index.wells if well not in image_directory]
     if missing:
         raise PlateInputError(
@@ -83,7 +84,7 @@ def illumination_functions(
                 f"other wells {channels} and {list(shape)}",
                 ImageLocation(plate=plate, well=description["well"]),
             )
-        for _, channel, image, location in iter_well_images(description, channels):
+        for _, channel, image, location in iter_well_images(description, channels, raw.path):
             try:
                 accumulators[channel].add(image)
             except ValueError as exc:
@@ -100,7 +101,7 @@ def illumination_functions(
     corrected_hist = {ch: CorrectedIntensityHistogram(bits) for ch in channels}
     for description, site in sample:
         one_site = dict(description, sites=[site])
-        for _, channel, image, _ in iter_well_images(one_site, channels):
+        for _, channel, image, _ in iter_well_images(one_site, channels, raw.path):
             corrected_hist[channel].add(correct_illumination(image, functions[channel]))
 
     with staging_area("illumination") as staging:

@@ -25,6 +25,13 @@ class RawPlate:
     experiment: str
     plate: str
     path: Path
+    uri_base: str | None = None  # where the files really live when ``path`` is a local mirror (s3://…)
+
+    def uri(self, relative: str) -> str:
+        """The URI recorded for a file of the plate (its S3 URI for mirrored plates)."""
+        if self.uri_base:
+            return f"{self.uri_base}/{relative}"
+        return (self.path / relative).resolve().as_uri()
 
     def read_index(self) -> PlateIndex:
         return read_plate_index(self.path, self.plate)
@@ -118,7 +125,7 @@ def describe_well(raw: RawPlate, index: PlateIndex, well: str, channels: tuple[s
                 raise PlateInputError(f"image is {image.dtype} but the plate's images are {reference.dtype}", location)
             images[channel] = {
                 "path": rel,
-                "uri": (raw.path / rel).resolve().as_uri(),
+                "uri": raw.uri(rel),
                 "shape": list(image.shape),
                 "dtype": str(image.dtype),
                 "size": size,
@@ -138,24 +145,26 @@ def describe_well(raw: RawPlate, index: PlateIndex, well: str, channels: tuple[s
     }
 
 
-def raw_image_path(description: dict[str, Any], site: dict[str, Any], channel: str) -> Path:
-    """Local path of one raw image named in a well description."""
-    return Path(description["plate_dir"]) / site["images"][channel]["path"]
+def raw_image_path(description: dict[str, Any], site: dict[str, Any], channel: str, plate_dir: str | Path | None = None) -> Path:
+    """Local path of one raw image named in a well description (under ``plate_dir`` when given)."""
+    return Path(plate_dir or description["plate_dir"]) / site["images"][channel]["path"]
 
 
-def iter_well_images(description: dict[str, Any], channels: tuple[str, ...] | list[str] | None = None):
+def iter_well_images(description: dict[str, Any], channels: tuple[str, ...] | list[str] | None = None,
+                     plate_dir: str | Path | None = None):
     """Yield ``(site_entry, channel, image, location)`` for every raw image of a described well.
 
     Each file's sha256 is checked against the description, so a raw file that
     changed after ``image_directory`` was materialized is refused rather than
-    silently breaking lineage.
+    silently breaking lineage. ``plate_dir`` overrides the folder recorded in the
+    description (a plate mirrored from S3 on another machine).
     """
     channels = list(channels or description["channels"])
     for site in description["sites"]:
         for channel in channels:
             entry = site["images"][channel]
             location = ImageLocation(description["plate"], description["well"], site["site"], channel, entry["path"])
-            image, sha256, _ = read_image_and_checksum(raw_image_path(description, site, channel), location)
+            image, sha256, _ = read_image_and_checksum(raw_image_path(description, site, channel, plate_dir), location)
             if sha256 != entry["sha256"]:
                 raise PlateInputError(
                     "file changed since image_directory was materialized (sha256 differs); "

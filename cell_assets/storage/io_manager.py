@@ -8,7 +8,7 @@ wells that have an artifact (wells without images have none).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import dagster as dg
 from pydantic import Field
@@ -26,10 +26,19 @@ def _asset_name(key: dg.AssetKey) -> str:
 class ArtifactIOManager(dg.ConfigurableIOManager):
     """Commits asset outputs as artifacts under ``root`` and loads them as handles."""
 
-    root: str = Field(description="Store root: a local folder (created on first commit).")
+    root: str = Field(description="Store root: a local folder (created on first commit) or s3://bucket/prefix.")
+    endpoint_url: Optional[str] = Field(  # noqa: UP045 (Dagster's config schema needs Optional)
+        default=None, description="S3 endpoint for MinIO or another S3-compatible server (default: AWS_ENDPOINT_URL or AWS).")
+    region: Optional[str] = Field(default=None, description="S3 region (default: the AWS config chain).")  # noqa: UP045
+    cache_dir: Optional[str] = Field(  # noqa: UP045
+        default=None, description="Local cache of downloaded S3 files (default ~/.cache/cell_assets).")
+    cache_max_gb: float = Field(default=20.0, description="Cache size limit; least recently used files are evicted.")
 
     def get_store(self) -> ArtifactStore:
-        return open_store(self.root)
+        if not self.root.startswith("s3://"):
+            return open_store(self.root)
+        return open_store(self.root, endpoint_url=self.endpoint_url, region=self.region, cache_dir=self.cache_dir,
+                          cache_max_bytes=int(self.cache_max_gb * 2**30))
 
     def handle_output(self, context: dg.OutputContext, obj: StagedArtifact | None) -> None:
         if obj is None:
