@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from cell_assets.assets.choices import Device
 from cell_assets.assets.single_cell import H5SC_FILE
 from cell_assets.errors import ImageLocation, PlateInputError
 from cell_assets.formats import h5sc
@@ -26,12 +27,6 @@ METADATA_FROM_OBS = {
     "Metadata_Nuclei_Location_Center_X": "Metadata_Nuclei_Location_Center_X",
     "Metadata_Nuclei_Location_Center_Y": "Metadata_Nuclei_Location_Center_Y",
 }
-
-
-class Device(Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 class Preprocessing(Enum):

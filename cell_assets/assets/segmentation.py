@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from cell_assets.assets.choices import Device
 from cell_assets.errors import ImageLocation, PlateInputError
 from cell_assets.formats.compressed_set import COMPRESSED_INDEX
 from cell_assets.formats.images import read_image
@@ -34,12 +35,6 @@ CYTOPLASM_CHANNEL_CANDIDATES = ("AGP", "Actin", "Cytoplasm", "RNA", "WGA")
 class Method(Enum):
     cellpose = CELLPOSE
     classical = CLASSICAL
-
-
-class Device(Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 class SegmentationConfig(dg.Config):
