@@ -179,8 +179,10 @@ def extract_site(
         crop = _windows(np.asarray(channels[name], np.float32), top, left, size)
         if normalization == QUANTILE_NORMALIZATION:
             crop = quantile_normalize(crop[:, None], *quantiles)[:, 0]
-        crop = crop * (nucleus_soft if name == nuclear_channel else cell_soft)
-        images[:, 2 + index] = np.clip(crop, 0.0, 1.0, out=crop)
+        np.multiply(crop, nucleus_soft if name == nuclear_channel else cell_soft, out=crop)
+        if normalization != PLATE_NORMALIZATION or not 0.0 <= float(channels[name].min()) <= float(channels[name].max()) <= 1.0:
+            np.clip(crop, 0.0, 1.0, out=crop)  # plate-scaled [0, 1] images times weights ≤ 1 need no clipping
+        images[:, 2 + index] = crop
     return SiteCrops(images, labels, centres[labels - 1], nucleus_area[labels - 1], cell_area[labels - 1], int((~inside).sum()))
 
 
