@@ -57,8 +57,8 @@ class Compression(Enum):
 
 class SingleCellConfig(dg.Config):
     image_size: int = Field(default=DEFAULT_CROP_SIZE, description="Crop side S in pixels (even); cells whose crop crosses the border are dropped.")
-    mask_dilation: int = Field(default=DEFAULT_MASK_DILATION, ge=0, description="Pixels the masks grow before blurring, so the whole cell is kept.")
-    mask_blur_sigma: float = Field(default=DEFAULT_MASK_BLUR_SIGMA, ge=0, description="Gaussian blur of the expanded masks, pixels.")
+    mask_dilation: int = Field(default=DEFAULT_MASK_DILATION, ge=0, description="Background pixels kept at full weight around each mask (never a neighbour's pixels).")
+    mask_blur_sigma: float = Field(default=DEFAULT_MASK_BLUR_SIGMA, ge=0, description="Width (σ, pixels) of the Gaussian fall-off beyond mask_dilation.")
     normalization: Normalization = Field(
         default=Normalization.plate,
         description="'plate': the compressed images' plate-level scaling (/255), comparable across cells; "
