@@ -6,6 +6,7 @@ every file's URI, shape, dtype, size and sha256, without copying pixels.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,24 +51,37 @@ def discover_plates(raw_root: str | Path) -> tuple[list[RawPlate], list[str]]:
     root = Path(raw_root)
     if not root.is_dir():
         raise PlateInputError(f"raw root {root} is not a folder")
-    plates: list[RawPlate] = []
-    problems: list[str] = []
-    seen: dict[str, RawPlate] = {}
+    candidates = []
     for index_path in sorted(root.glob(f"*/*/{INDEX_FILENAME}")):
         plate_dir = index_path.parent
-        experiment, plate = plate_dir.parent.name, plate_dir.name
+        candidates.append((plate_dir.parent.name, plate_dir.name, str(plate_dir)))
+    return accept_plates(candidates, lambda experiment, plate: RawPlate(experiment, plate, root / experiment / plate))
+
+
+def accept_plates(
+    candidates: list[tuple[str, str, str]], build: Callable[[str, str], RawPlate]
+) -> tuple[list[RawPlate], list[str]]:
+    """Keep the ``(experiment, plate, where)`` candidates with legal ids and a plate id not seen before.
+
+    Returns the plates (built with ``build(experiment, plate)``, sorted by
+    experiment then plate) and one line per skipped candidate saying why.
+    """
+    plates: list[RawPlate] = []
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for experiment, plate, where in candidates:
         try:
             validate_plate_id(plate)
             validate_plate_id(experiment)
         except PlateInputError as exc:
-            problems.append(f"{plate_dir}: {exc}")
+            problems.append(f"{where}: {exc}")
             continue
         if plate in seen:
-            problems.append(f"{plate_dir}: plate id {plate!r} is already used by {seen[plate].path}; plate ids must be unique")
+            problems.append(f"{where}: plate id {plate!r} is already used by {seen[plate]}; plate ids must be unique")
             continue
-        seen[plate] = RawPlate(experiment, plate, plate_dir)
-        plates.append(seen[plate])
-    return plates, problems
+        seen[plate] = where
+        plates.append(build(experiment, plate))
+    return sorted(plates, key=lambda p: (p.experiment, p.plate)), problems
 
 
 def locate_plate(raw_root: str | Path, plate: str) -> RawPlate:

@@ -104,11 +104,7 @@ def resolve_weights(model: str, need_size_model: bool = False) -> ResolvedWeight
         size = candidate.with_name(candidate.name + "_size.npy")
         return ResolvedWeights(model, candidate, False, size if size.exists() else None)
     if model in _builtin_names():
-        local = cellpose_model_dir() / model
-        if local.is_file() and model not in ("cyto", "cyto2", "nuclei"):
-            weights = local
-        else:
-            weights = _fetch(_weights_basename(model), model)
+        weights = _fetch(_weights_basename(model), model)  # the local file when present
         size = None
         size_name = _size_basename(model)
         if need_size_model and size_name:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cell_assets.errors import ImageLocation, PlateInputError
 from cell_assets.formats.plate_index import INDEX_FILENAME, read_plate_index
-from cell_assets.formats.raw_layout import RawPlate
+from cell_assets.formats.raw_layout import RawPlate, accept_plates
 from cell_assets.partitions import validate_plate_id
 from cell_assets.storage.s3 import default_cache_dir, describe_client_error, parse_s3_uri
 
@@ -54,41 +54,38 @@ class S3RawPlates:
         folders = [p["Prefix"] for page in pages for p in page.get("CommonPrefixes", [])]
         return objects, folders
 
+    def _experiment_prefixes(self) -> list[tuple[str, str]]:
+        """``(experiment, key prefix)`` of every folder directly under the root."""
+        base = self._key() + "/" if self.prefix else ""
+        return [(prefix[len(base) :].strip("/"), prefix) for prefix in self._list(base, "/")[1]]
+
+    def _has_index(self, plate_prefix: str) -> bool:
+        key = f"{plate_prefix}{INDEX_FILENAME}"
+        return any(o["Key"] == key for o in self._list(key)[0])
+
     def discover(self) -> tuple[list[RawPlate], list[str]]:
         """Every ``<experiment>/<plate>/index.csv`` under the root, as :func:`discover_plates` does locally."""
-        plates, problems, seen = [], [], {}
-        base = self._key() + "/" if self.prefix else ""
-        for experiment_prefix in self._list(base, "/")[1]:
-            experiment = experiment_prefix[len(base) :].strip("/")
+        candidates = []
+        for experiment, experiment_prefix in self._experiment_prefixes():
             for plate_prefix in self._list(experiment_prefix, "/")[1]:
-                plate = plate_prefix[len(experiment_prefix) :].strip("/")
-                objects, _ = self._list(f"{plate_prefix}{INDEX_FILENAME}")
-                if not any(o["Key"] == f"{plate_prefix}{INDEX_FILENAME}" for o in objects):
-                    continue
-                try:
-                    validate_plate_id(plate)
-                    validate_plate_id(experiment)
-                except PlateInputError as exc:
-                    problems.append(f"s3://{self.bucket}/{plate_prefix}: {exc}")
-                    continue
-                if plate in seen:
-                    problems.append(f"s3://{self.bucket}/{plate_prefix}: plate id {plate!r} is already used in experiment {seen[plate]}")
-                    continue
-                seen[plate] = experiment
-                plates.append(self._raw_plate(experiment, plate))
-        return sorted(plates, key=lambda p: (p.experiment, p.plate)), problems
+                if self._has_index(plate_prefix):
+                    plate = plate_prefix[len(experiment_prefix) :].strip("/")
+                    candidates.append((experiment, plate, f"s3://{self.bucket}/{plate_prefix.rstrip('/')}"))
+        return accept_plates(candidates, self._raw_plate)
 
     def _raw_plate(self, experiment: str, plate: str) -> RawPlate:
         return RawPlate(experiment, plate, self.mirror_root / experiment / plate,
                         uri_base=f"s3://{self.bucket}/{self._key(experiment, plate)}")
 
     def locate(self, plate: str) -> RawPlate:
-        """Find ``plate``, mirror its index and images locally, return it."""
+        """Find ``plate`` (one index lookup per experiment, not a full discovery), mirror it, return it."""
         validate_plate_id(plate)
-        matches = [p for p in self.discover()[0] if p.plate == plate]
-        if not matches:
+        experiments = [e for e, prefix in self._experiment_prefixes() if self._has_index(f"{prefix}{plate}/")]
+        if not experiments:
             raise PlateInputError(f"no <experiment>/{plate}/index.csv under raw root {self.root}", ImageLocation(plate=plate))
-        raw = matches[0]
+        if len(experiments) > 1:
+            raise PlateInputError(f"plate id found in several experiments: {', '.join(experiments)}", ImageLocation(plate=plate))
+        raw = self._raw_plate(experiments[0], plate)
         self.mirror(raw)
         return raw
 
