@@ -25,8 +25,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/cell-assets demo --out demo
 
-test: $(STAMP)
-	$(BIN)/ruff check cell_assets cell_assets_tests
+test: lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -2,109 +2,266 @@
 
 from __future__ import annotations
 
-import os
 import shutil
+import time
 from pathlib import Path
 
 import click
 import dagster as dg
+import numpy as np
 import pandas as pd
+import tifffile
 
-from cell_assets.formats.raw_layout import locate_plate
+from cell_assets.evaluation import average_precision
+from cell_assets.formats.illumination_files import preview_file
 from cell_assets.formats.segmentation_set import read_labels, site_files
-from cell_assets.imaging.segmentation import average_precision
-from cell_assets.orchestration import materialize_plate, register_plates
-from cell_assets.resources import RawPlatesResource
+from cell_assets.imaging.compression import correct_illumination
+from cell_assets.launching import daemon_running, prepare_home, wait_for_chain
+from cell_assets.orchestration import StageReport
+from cell_assets.stages.illumination import read_correction
 from cell_assets.storage import open_store
-from cell_assets.storage.io_manager import ArtifactIOManager
-from cell_assets.synthetic import SyntheticPlateSpec, make_plate
+from cell_assets.synthetic import SyntheticPlateSpec, make_plate, render_flat
+from cell_assets.terminal import table_row
 
 DEMO_EXPERIMENT = "DEMO"
 DEMO_PLATE = "DEMO-P1"
-
-
-def demo_instance(home: Path) -> dg.DagsterInstance:
-    """A persistent Dagster instance in ``home`` (browse it later with ``dagster dev``)."""
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+# Level of the uniform sample the demo corrects to show how flat the result is (raw units).
+FLAT_LEVEL = 1000.0
 
 
 def segmentation_quality(store, truth_dir: Path, well: str) -> tuple[float, float]:
     """Mean AP@0.5 of a well's nuclei and cells against the synthetic ground truth."""
     handle = store.load("segmentation_masks", (DEMO_PLATE, well))
     truth_n, truth_c, pred_n, pred_c = [], [], [], []
-    for site in sorted({int(name.split("_s")[1].split("_")[0]) for name in handle.files if name.startswith("labels/")}):
-        files = site_files(well, site)
+    for site in sorted(
+        {
+            int(name.split("_s")[1].split("_")[0])
+            for name in handle.files
+            if name.startswith("labels/")
+        }
+    ):
+        files = site_files(DEMO_PLATE, well, site)
         pred_n.append(read_labels(handle.path(files["Nuclei"])))
         pred_c.append(read_labels(handle.path(files["Cells"])))
         truth_n.append(read_labels(truth_dir / "labels" / f"{well}_s{site}_nuclei.tif"))
         truth_c.append(read_labels(truth_dir / "labels" / f"{well}_s{site}_cells.tif"))
-    return float(average_precision(truth_n, pred_n).mean()), float(average_precision(truth_c, pred_c).mean())
+    return float(average_precision(truth_n, pred_n).mean()), float(
+        average_precision(truth_c, pred_c).mean()
+    )
 
 
 def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
     out = out.resolve()
-    raw_root, truth_root, store_root, home = out / "raw", out / "ground_truth", out / "store", out / "dagster_home"
-    click.echo(f"1. synthetic plate {DEMO_PLATE}: {len(wells)} wells × {sites} sites × 3 channels, {size}×{size} px")
+    raw_root, truth_root, store_root, home = (
+        out / "raw",
+        out / "ground_truth",
+        out / "store",
+        out / "dagster_home",
+    )
+    click.echo(
+        f"1. synthetic plate {DEMO_PLATE}: {len(wells)} wells × {sites} sites × 3 channels, "
+        f"{size}×{size} px"
+    )
     shutil.rmtree(raw_root / DEMO_EXPERIMENT / DEMO_PLATE, ignore_errors=True)
     spec = SyntheticPlateSpec(DEMO_EXPERIMENT, DEMO_PLATE, tuple(wells), sites=sites, size=size)
     plate_dir, truth_dir = make_plate(spec, raw_root, truth_root)
     click.echo(f"   raw images:   {plate_dir}\n   ground truth: {truth_dir}")
 
-    instance = demo_instance(home)
-    new, known, _ = register_plates(instance, str(raw_root))
-    click.echo(f"2. registered plates: {', '.join(p.plate for p in new + known)} (Dagster instance {home})")
-    resources = {"raw_plates": RawPlatesResource(root=str(raw_root)), "artifact_io_manager": ArtifactIOManager(root=str(store_root))}
-    raw = locate_plate(raw_root, DEMO_PLATE)
-    click.echo("3. materializing")
-    reports = materialize_plate(
-        instance, raw, wells, resources,
-        progress=lambda asset, done, total, key, s: click.echo(f"   [{asset}] {done}/{total} {key}  {s:.1f} s"),
+    home = prepare_home(home, fresh=True)
+    click.echo(
+        f"2. a Dagster instance in {home} and its daemon: the new_plates sensor registers the "
+        "upload once it\n   has settled, the plate_chain sensor runs its stages one after the "
+        "other\n   (plate_intake → plate_illumination → plate_wells → plate_profiles)"
+    )
+    started = time.time()
+    with daemon_running(home, str(raw_root), str(store_root)):
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            runs = wait_for_chain(
+                instance,
+                DEMO_PLATE,
+                since=started - 1,
+                timeout_s=3600,
+                progress=lambda line: click.echo(f"   {time.time() - started:6.1f} s  {line}"),
+            )
+    wall = time.time() - started
+    reports = [
+        StageReport(
+            asset,
+            len(parts),
+            run.wall_seconds / len(run.metadata),
+            sum(float(v.get("seconds", 0)) for v in parts.values()),
+            parts,
+        )  # fmt: skip
+        for run in runs
+        for asset, parts in run.metadata.items()
+    ]
+
+    click.echo("\n3. runs (what the UI shows under Runs; one run per stage for the whole plate)")
+    click.echo(
+        table_row(
+            ("job", "<20"), ("wall s", ">8"), ("compute s", ">11"), ("  assets", "<40"), indent=3
+        )
+    )
+    for run in runs:
+        click.echo(
+            table_row(
+                (run.job, "<20"),
+                (run.wall_seconds, ">8.1f"),
+                (run.compute_seconds, ">11.1f"),
+                ("  " + ", ".join(run.metadata), "<40"),
+                indent=3,
+            )
+        )
+    compute = sum(r.compute_seconds for r in runs)
+    click.echo(
+        f"   upload to plate_qc: {wall:.1f} s wall, {compute:.1f} s of it in the assets\n"
+        "   (the rest: the upload settling, the sensors' intervals, queueing, starting runs)"
     )
 
-    click.echo("\n4. time per stage")
-    click.echo(f"   {'asset':<24}{'partitions':>11}{'run wall s':>12}{'compute s':>11}")
+    click.echo("\n4. time per asset")
+    click.echo(
+        table_row(
+            ("asset", "<24"),
+            ("partitions", ">11"),
+            ("compute s", ">11"),
+            indent=3,
+        )
+    )
     for report in reports:
-        click.echo(f"   {report.asset:<24}{report.partitions:>11}{report.wall_seconds:>12.1f}{report.compute_seconds:>11.1f}")
-    click.echo(f"   {'total':<24}{'':>11}{sum(r.wall_seconds for r in reports):>12.1f}{sum(r.compute_seconds for r in reports):>11.1f}")
+        click.echo(
+            table_row(
+                (report.asset, "<24"),
+                (report.partitions, ">11"),
+                (report.compute_seconds, ">11.1f"),
+                indent=3,
+            )
+        )
 
     store = open_store(str(store_root))
     click.echo("\n5. what was made")
     illum = store.load("illumination_functions", (DEMO_PLATE,))
     click.echo(f"   illumination functions: {illum.location}")
-    for name in illum.files:
-        if name.endswith(".png"):
-            click.echo(f"     preview {illum.uri(name)}")
+    click.echo(
+        "     against the synthetic truth: r of the flat-field with the true field, and the"
+        f"\n     CV of a uniform sample at {FLAT_LEVEL:g} ADU above the offset, raw → corrected"
+    )
+    for channel in illum.metadata["channels"]:
+        flat, dark = read_correction(illum, channel)
+        true_field = tifffile.imread(truth_dir / "illumination" / f"{channel}.tif")
+        r = float(np.corrcoef(flat.ravel(), true_field.ravel())[0, 1])
+        sample = render_flat(true_field, FLAT_LEVEL, spec)
+        cv_raw = float(sample.std() / sample.mean())
+        corrected = correct_illumination(sample, flat, dark)
+        cv_corrected = float(corrected.std() / corrected.mean())
+        click.echo(
+            f"     {channel:<6} r {r:.4f}   CV {100 * cv_raw:5.1f}% → {100 * cv_corrected:4.2f}% "
+            f"({cv_raw / cv_corrected:4.0f}×)   preview {illum.uri(preview_file(channel))}"
+        )
     by_stage = {r.asset: r for r in reports}
     if "compressed_images" in by_stage:
         click.echo(f"   compressed images ({store_root / 'compressed_images' / DEMO_PLATE}):")
-        click.echo(f"     {'well':<6}{'sites':>6}{'MB in':>8}{'MB out':>8}{'ratio':>7}{'PSNR min dB':>13}")
+        click.echo(
+            table_row(
+                ("well", "<6"),
+                ("sites", ">6"),
+                ("MB in", ">8"),
+                ("MB out", ">8"),
+                ("ratio", ">7"),
+                ("PSNR min dB", ">13"),
+                indent=5,
+            )
+        )
         for key, meta in by_stage["compressed_images"].metadata.items():
+            if meta.get("status") == "no images":
+                continue
             click.echo(
-                f"     {key.split('|')[-1]:<6}{meta['sites']:>6}{meta['bytes_in'] / 1e6:>8.2f}{meta['bytes_out'] / 1e6:>8.2f}"
-                f"{meta['compression_ratio']:>7.2f}{meta['psnr_db_min']:>13.1f}"
+                table_row(
+                    (key.split("|")[-1], "<6"),
+                    (meta["sites"], ">6"),
+                    (meta["bytes_in"] / 1e6, ">8.2f"),
+                    (meta["bytes_out"] / 1e6, ">8.2f"),
+                    (meta["compression_ratio"], ">7.2f"),
+                    (meta["psnr_db_min"], ">13.1f"),
+                    indent=5,
+                )
             )
     if "segmentation_masks" in by_stage:
-        click.echo(f"   segmentation masks, classical method ({store_root / 'segmentation_masks' / DEMO_PLATE}):")
-        click.echo(f"     {'well':<6}{'cells':>7}{'per site':>10}{'median area px':>16}{'AP50 nuclei':>13}{'AP50 cells':>12}")
+        click.echo(
+            "   segmentation masks, classical method "
+            f"({store_root / 'segmentation_masks' / DEMO_PLATE}):"
+        )
+        click.echo(
+            table_row(
+                ("well", "<6"),
+                ("cells", ">7"),
+                ("per site", ">10"),
+                ("median area px", ">16"),
+                ("AP50 nuclei", ">13"),
+                ("AP50 cells", ">12"),
+                indent=5,
+            )
+        )
         for key, meta in by_stage["segmentation_masks"].metadata.items():
+            if meta.get("status") == "no images":
+                continue
             well = key.split("|")[-1]
             ap_nuclei, ap_cells = segmentation_quality(store, truth_dir, well)
             per_site = "/".join(str(n) for n in meta["cells_per_site"].values())
-            click.echo(f"     {well:<6}{meta['cells']:>7}{per_site:>10}{meta['median_cell_area_px']:>16.0f}{ap_nuclei:>13.3f}{ap_cells:>12.3f}")
+            click.echo(
+                table_row(
+                    (well, "<6"),
+                    (meta["cells"], ">7"),
+                    (per_site, ">10"),
+                    (meta["median_cell_area_px"], ">16.0f"),
+                    (ap_nuclei, ">13.3f"),
+                    (ap_cells, ">12.3f"),
+                    indent=5,
+                )
+            )
     if "single_cell_dataset" in by_stage:
-        click.echo(f"   single-cell datasets, h5sc ({store_root / 'single_cell_dataset' / DEMO_PLATE}):")
-        click.echo(f"     {'well':<6}{'kept':>6}{'dropped at border':>19}{'MB':>7}{'cells/s':>9}")
+        click.echo(
+            f"   single-cell datasets, h5sc ({store_root / 'single_cell_dataset' / DEMO_PLATE}):"
+        )
+        click.echo(
+            table_row(
+                ("well", "<6"),
+                ("kept", ">6"),
+                ("dropped at border", ">19"),
+                ("MB", ">7"),
+                ("cells/s", ">9"),
+                indent=5,
+            )
+        )
         for key, meta in by_stage["single_cell_dataset"].metadata.items():
-            click.echo(f"     {key.split('|')[-1]:<6}{meta['cells']:>6}{meta['dropped_at_border']:>19}{meta['bytes'] / 1e6:>7.2f}{meta['cells_per_second']:>9.0f}")
+            if meta.get("status") == "no images":
+                continue
+            click.echo(
+                table_row(
+                    (key.split("|")[-1], "<6"),
+                    (meta["cells"], ">6"),
+                    (meta["dropped_at_border"], ">19"),
+                    (meta["bytes"] / 1e6, ">7.2f"),
+                    (meta["cells_per_second"], ">9.0f"),
+                    indent=5,
+                )
+            )
+    if "cell_features" in by_stage:
+        measured = by_stage["cell_features"].metadata.values()
+        cells = sum(meta["rows"] for meta in measured)
+        features = max((meta["feature_columns"] for meta in measured), default=0)
+        click.echo(
+            f"   cell features (CellProfiler's measurements, whole cells on the corrected images; "
+            f"per well cell_features.parquet + image_table.parquet): {cells} cells × "
+            f"{features} features ({store_root / 'cell_features' / DEMO_PLATE})"
+        )
     if "well_profiles" in by_stage:
         profiles = store.load("well_profiles", (DEMO_PLATE,))
         meta = profiles.metadata
-        click.echo(f"   well profiles (pycytominer: median per well, standardized to {meta['control_wells']} control wells, "
-                   f"{meta['features_selected']} of {meta['features_in']} features selected): {profiles.location}")
+        click.echo(
+            "   well profiles (pycytominer: median per well, standardized to "
+            f"{meta['control_wells']} control wells, {meta['features_selected']} of "
+            f"{meta['features_in']} features selected): {profiles.location}"
+        )
         if "dose_response.csv" in profiles.files:
             table = pd.read_csv(profiles.path("dose_response.csv"))
             readout = meta["readout_feature"]
@@ -112,10 +269,12 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
             click.echo(f"     {'TNFα':>10}{'wells':>7}{'ratio':>9}")
             for row in table.itertuples(index=False):
                 click.echo(f"     {row[0]:>10.3g}{row[1]:>7}{row[2]:>9.3f}")
-            click.echo(f"     Spearman ρ (concentration vs ratio, over wells) = {meta['spearman_rho']:.3f}")
+            click.echo(
+                f"     Spearman ρ (concentration vs ratio, over wells) = {meta['spearman_rho']:.3f}"
+            )
             click.echo(f"     plot: {profiles.uri('dose_response.png')}")
     click.echo(
-        "\nBrowse the runs, assets and lineage in the Dagster UI:\n"
-        f"   DAGSTER_HOME={home} CELL_ASSETS_RAW_ROOT={raw_root} CELL_ASSETS_STORE_ROOT={store_root} "
+        f"\nBrowse the runs, assets and lineage in the Dagster UI:\n   DAGSTER_HOME={home} "
+        f"CELL_ASSETS_RAW_ROOT={raw_root} CELL_ASSETS_STORE_ROOT={store_root} "
         ".venv/bin/dagster dev"
     )

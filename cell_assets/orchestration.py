@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,10 +18,10 @@ import dagster as dg
 from cell_assets.assets import ALL_ASSETS
 from cell_assets.errors import ArtifactError, PlateInputError
 from cell_assets.formats.raw_layout import RawPlate
-from cell_assets.partitions import plate_well_key, plates_partitions
+from cell_assets.identifiers import well_range
+from cell_assets.jobs import EXPERIMENT_TAG
+from cell_assets.partitions import plates_partitions
 from cell_assets.resources import RawPlatesResource
-
-EXPERIMENT_TAG = "cell_assets/experiment"
 
 # (asset, per-well?) in dependency order.
 STAGES: list[tuple[str, bool]] = [
@@ -31,7 +32,10 @@ STAGES: list[tuple[str, bool]] = [
     ("single_cell_dataset", True),
     ("cell_features", True),
     ("well_profiles", False),
+    ("plate_qc", False),
 ]
+# Assets run only when asked for by name (they need configuration: a model).
+OPTIONAL_STAGES: list[tuple[str, bool]] = [("cell_embeddings", True)]
 
 
 @dataclass
@@ -45,12 +49,33 @@ class StageReport:
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def register_plates(instance: dg.DagsterInstance, raw_root: str | RawPlatesResource) -> tuple[list[RawPlate], list[RawPlate], list[str]]:
-    """Add every plate under ``raw_root`` (a folder, ``s3://…``, or the resource) to the ``plates`` dynamic partitions.
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The Dagster instance stored in ``home`` (as ``dagster dev`` with ``DAGSTER_HOME=home`` sees
+    it).
+
+    A new folder gets a ``dagster.yaml`` with telemetry off. The process
+    environment is left alone.
+    """
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def register_plates(
+    instance: dg.DagsterInstance, raw_root: str | RawPlatesResource
+) -> tuple[list[RawPlate], list[RawPlate], list[str]]:
+    """Add every plate under ``raw_root`` (a folder, ``s3://…``, or the resource) to the ``plates``
+    dynamic partitions.
 
     Returns (newly added, already registered, problems); idempotent.
     """
-    resource = raw_root if isinstance(raw_root, RawPlatesResource) else RawPlatesResource(root=str(raw_root))
+    resource = (
+        raw_root
+        if isinstance(raw_root, RawPlatesResource)
+        else RawPlatesResource(root=str(raw_root))
+    )
     plates, problems = resource.discover()
     existing = set(instance.get_dynamic_partitions(plates_partitions.name))
     new = [p for p in plates if p.plate not in existing]
@@ -63,6 +88,22 @@ def _metadata_values(event: dg.AssetMaterialization) -> dict[str, Any]:
     return {key: getattr(value, "value", value) for key, value in event.metadata.items()}
 
 
+def _user_error(result: dg.ExecuteInProcessResult) -> Exception | None:
+    """The user's error (it names plate/well/site/file) behind a failed in-process run."""
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.user_failure_data or event.step_failure_data.error
+            cause = getattr(error, "cause", None) or error
+            message = getattr(cause, "message", str(cause)).strip().splitlines()[0]
+            name = getattr(cause, "cls_name", "") or ""
+            if name in ("PlateInputError", "ArtifactError"):
+                return (PlateInputError if name == "PlateInputError" else ArtifactError)(
+                    message.split(": ", 1)[1] if ": " in message else message
+                )
+            return RuntimeError(f"{event.step_key}: {message}")
+    return None
+
+
 def materialize_plate(
     instance: dg.DagsterInstance,
     raw: RawPlate,
@@ -73,57 +114,82 @@ def materialize_plate(
     progress: Callable[[str, int, int, str, float], None] | None = None,
     log_level: str = "WARNING",
 ) -> list[StageReport]:
-    """Materialize ``stages`` (default all) of one plate, one run per partition.
+    """Run the plate's chain of jobs **in this process**, with the ranges the daemon would use.
+
+    For the tests and benchmarks: the same jobs, assets, ranges and checks as
+    a run launched by the sensor, without the queue. ``cell-assets
+    materialize`` and the demo go through the instance's run queue instead
+    (:func:`launch_plate`).
 
     Parameters
     ----------
     wells : sequence of str
-        Wells to run (those with images in the plate's index.csv).
+        The plate's wells with images (a well job covers the grid range between
+        the first and the last).
+    stages : sequence of str, optional
+        Assets to run (default: every asset of the chain).
     run_config : dict, optional
-        ``{"ops": {asset: {"config": {...}}}}``; only the entries of a run's asset are passed.
+        ``{"ops": {asset: {"config": {...}}}}``.
     progress : callable, optional
-        ``progress(asset, done, total, partition, seconds)`` after each run.
+        ``progress(asset, 1, 1, partitions, seconds)`` after each job.
 
     Raises
     ------
-    dagster.DagsterError or PlateInputError
-        From the first failing run; nothing of that run is committed.
+    PlateInputError or ArtifactError
+        The first failing step's error (one line naming plate/well/site/file).
     """
-    selected = [s for s in STAGES if stages is None or s[0] in stages]
-    reports = []
+    from cell_assets.checks import ALL_CHECKS
+    from cell_assets.jobs import PLATE_CHAIN, RANGE_END, RANGE_START
+
+    groups = [*PLATE_CHAIN, ("optional", tuple(a for a, _ in OPTIONAL_STAGES), True)]
     run_config = run_config or {}
-    for asset, per_well in selected:
-        report = StageReport(asset)
-        keys = [plate_well_key(raw.plate, w) for w in wells] if per_well else [raw.plate]
-        for i, key in enumerate(keys, start=1):
-            ops = {asset: run_config["ops"][asset]} if asset in run_config.get("ops", {}) else {}
-            config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-            if ops:
-                config["ops"] = ops
-            started = time.perf_counter()
-            try:
-                result = dg.materialize(
-                    ALL_ASSETS,
-                    selection=[asset],
-                    partition_key=key,
-                    instance=instance,
-                    resources=resources,
-                    run_config=config,
-                    tags={EXPERIMENT_TAG: raw.experiment},
-                )
-            except dg.DagsterExecutionStepExecutionError as exc:
-                # Surface the user's error (it names plate/well/site/file), not Dagster's wrapper.
-                if isinstance(exc.user_exception, (PlateInputError, ArtifactError)):
-                    raise exc.user_exception from None
-                raise
-            seconds = time.perf_counter() - started
-            report.wall_seconds += seconds
+    reports = []
+    span = well_range(list(wells))
+    for name, assets, per_well in groups:
+        default = {a for a, _ in STAGES}
+        chosen = [a for a in assets if (a in stages if stages is not None else a in default)]
+        if not chosen:
+            continue
+        job = dg.define_asset_job(f"{name}_in_process", selection=dg.AssetSelection.assets(*chosen))
+        defs = dg.Definitions(
+            assets=ALL_ASSETS,
+            asset_checks=ALL_CHECKS,
+            jobs=[job],
+            resources=resources,
+            executor=dg.in_process_executor,
+        )
+        config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+        ops = {a: run_config["ops"][a] for a in chosen if a in run_config.get("ops", {})}
+        if ops:
+            config["ops"] = ops
+        tags = {EXPERIMENT_TAG: raw.experiment}
+        partition = None
+        if per_well:
+            tags |= {RANGE_START: f"{raw.plate}|{span[0]}", RANGE_END: f"{raw.plate}|{span[-1]}"}
+        else:
+            partition = raw.plate
+        started = time.perf_counter()
+        result = defs.resolve_job_def(job.name).execute_in_process(
+            instance=instance,
+            run_config=config,
+            tags=tags,
+            partition_key=partition,
+            raise_on_error=False,
+        )
+        seconds = time.perf_counter() - started
+        if not result.success:
+            error = _user_error(result)
+            raise error or RuntimeError(f"run {result.run_id} of {name} failed")
+        for asset in chosen:
+            report = StageReport(asset, wall_seconds=seconds / len(chosen))
             for event in result.get_asset_materialization_events():
+                if event.asset_key.to_user_string() != asset:
+                    continue
                 values = _metadata_values(event.materialization)
                 report.compute_seconds += float(values.get("seconds", 0.0))
-                report.metadata[str(key)] = values
-            report.partitions += 1
+                report.metadata[str(event.materialization.partition)] = values
+                report.partitions += 1
+            reports.append(report)
             if progress:
-                progress(asset, i, len(keys), str(key), seconds)
-        reports.append(report)
+                progress(asset, 1, 1, f"{report.partitions} partitions", report.wall_seconds)
     return reports

@@ -1,21 +1,23 @@
-"""``cell-assets segment``: the pipeline's segmentation on a user's own image files, outside Dagster.
+"""``cell-assets segment``: the pipeline's segmentation on a user's own images, outside Dagster.
 
 Same segmenters, matching rule and output files as the ``segmentation_masks``
-asset; output names follow the input site names.
+asset (the same loop, :func:`cell_assets.stages.segmentation.segment_sites`);
+output names follow the input site names.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.loose_images import expand_inputs, group_sites
-from cell_assets.formats.segmentation_set import SUMMARY_FILE, image_files, write_site
-from cell_assets.imaging.segmentation import SegmentationInputError, finish_site, make_segmenter
+from cell_assets.formats.json_files import write_json
+from cell_assets.formats.loose_images import LooseSite, expand_inputs, group_sites
+from cell_assets.formats.segmentation_set import SUMMARY_FILE, image_files
+from cell_assets.imaging.segmentation import CellposeSettings, ClassicalSettings, make_segmenter
+from cell_assets.imaging.segmenter import SegmentationInputError
+from cell_assets.stages.segmentation import SiteToSegment, segment_sites
 
 SITES_TABLE = "sites.csv"
 
@@ -23,43 +25,58 @@ SITES_TABLE = "sites.csv"
 def segment_files(
     inputs: list[Path],
     out: Path,
-    method: str,
+    settings: ClassicalSettings | CellposeSettings,
     nuclei_channel: str,
     cytoplasm_channel: str | None,
     channel_names: list[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
-    **segmenter_options: object,
 ) -> list[dict[str, object]]:
-    """Segment every site found in ``inputs``; write masks, outlines, locations and ``sites.csv`` to ``out``.
+    """Segment every site in ``inputs``; masks, outlines, locations and ``sites.csv`` go to ``out``.
 
     Returns one summary row per site (cells, median areas, seconds).
     """
     sites = group_sites(expand_inputs(inputs), channel_names)
     try:
-        segmenter = make_segmenter(method, with_cells=cytoplasm_channel is not None, **segmenter_options)
+        segmenter = make_segmenter(settings, with_cells=cytoplasm_channel is not None)
     except SegmentationInputError as exc:
         raise PlateInputError(str(exc)) from None
+
+    def reader(site: LooseSite):
+        return lambda: (
+            site.channel(nuclei_channel),
+            site.channel(cytoplasm_channel) if cytoplasm_channel else None,
+        )
+
+    work = [
+        SiteToSegment(s.name, image_files(s.name), reader(s), ImageLocation(file=s.name))
+        for s in sites
+    ]
+    by_name = {s.name: s for s in sites}
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, object]] = []
-    for done, site in enumerate(sites, start=1):
-        started = time.perf_counter()
-        dna = site.channel(nuclei_channel)
-        cytoplasm = [site.channel(cytoplasm_channel)] if cytoplasm_channel else None
-        try:
-            (nuclei, cells), = segmenter.segment([dna], cytoplasm)
-        except SegmentationInputError as exc:
-            raise PlateInputError(str(exc), ImageLocation(file=site.name)) from None
-        result = finish_site(nuclei, cells)
-        files = write_site(out, image_files(site.name), result.nuclei, result.cells,
-                           result.nucleus_outlines, result.cell_outlines, result.centres_xy)
-        rows.append({"site": site.name, **result.summary(), "seconds": round(time.perf_counter() - started, 3),
-                     "sources": ";".join(site.sources.values()), **files})
+    for done, segmented in enumerate(segment_sites(segmenter, work, out), start=1):
+        name, result = segmented.site.key, segmented.result
+        rows.append(
+            {
+                "site": name,
+                **result.summary(),
+                "seconds": round(segmented.seconds, 3),
+                "sources": ";".join(by_name[name].sources.values()),
+                **segmented.site.files,
+            }
+        )
         if progress:
-            progress(done, len(sites), f"{site.name}: {result.counts.cells} cells")
+            progress(done, len(sites), f"{name}: {result.counts.cells} cells")
     with open(out / SITES_TABLE, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (out / SUMMARY_FILE).write_text(json.dumps({"method": method, "segmenter": segmenter.describe(),
-                                                "nuclei_channel": nuclei_channel, "cytoplasm_channel": cytoplasm_channel}, indent=1))
+    method = "classical" if isinstance(settings, ClassicalSettings) else "cellpose"
+    described = {
+        "method": method,
+        "segmenter": segmenter.describe(),
+        "nuclei_channel": nuclei_channel,
+        "cytoplasm_channel": cytoplasm_channel,
+    }
+    write_json(out / SUMMARY_FILE, described)
     return rows

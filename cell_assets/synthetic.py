@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import tifffile
+import yaml
 from scipy import ndimage as ndi
 from skimage.segmentation import find_boundaries
 
 from cell_assets.formats.plate_index import INDEX_FILENAME
-from cell_assets.partitions import normalize_well_id, validate_plate_id, well_row_column
+from cell_assets.identifiers import normalize_well_id, validate_plate_id, well_row_column
 
 CHANNELS = ("DNA", "NFkB", "Actin")
 TOP_CONCENTRATION_NG_ML = 100.0
@@ -68,6 +69,10 @@ class SyntheticPlateSpec:
     gain: float = 1.0
     seed: int = 0
     channels: tuple[str, ...] = field(default=CHANNELS)
+    # Nuclear stain brightness varies ×(1 ± brightness_spread) from cell to cell.
+    brightness_spread: float = 0.3
+    # Smooth additive background (out-of-focus haze), up to this fraction of a nucleus's signal.
+    haze: float = 0.0
 
     @property
     def cells_per_site(self) -> int:
@@ -87,7 +92,11 @@ def illumination_field(shape: tuple[int, int], rng: np.random.Generator) -> np.n
     cx = width * (0.5 + rng.uniform(-0.15, 0.15))
     strength = rng.uniform(0.3, 0.4)
     r2 = ((yy - cy) ** 2 + (xx - cx) ** 2) / (0.5 * max(height, width)) ** 2
-    gradient = 1 + rng.uniform(-0.08, 0.08) * (xx / width - 0.5) + rng.uniform(-0.08, 0.08) * (yy / height - 0.5)
+    gradient = (
+        1
+        + rng.uniform(-0.08, 0.08) * (xx / width - 0.5)
+        + rng.uniform(-0.08, 0.08) * (yy / height - 0.5)
+    )
     field_ = (1 - strength * r2 / 2.0) * gradient
     field_ = np.clip(field_, 0.2, None)
     return (field_ / field_.max()).astype(np.float32)
@@ -119,7 +128,9 @@ def _place_centres(spec: SyntheticPlateSpec, rng: np.random.Generator) -> np.nda
     return np.asarray(centres).reshape(-1, 2)
 
 
-def _cell_and_nucleus_labels(spec: SyntheticPlateSpec, centres: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _cell_and_nucleus_labels(
+    spec: SyntheticPlateSpec, centres: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Touching cells (nearest-shape assignment) with one elliptical nucleus each."""
     size = spec.size
     best = np.full((size, size), np.inf, dtype=np.float32)
@@ -167,7 +178,9 @@ def _cell_and_nucleus_labels(spec: SyntheticPlateSpec, centres: np.ndarray, rng:
     nucleus_area = np.bincount(nuclei.ravel(), minlength=len(centres) + 1)
     on_border = np.zeros(len(centres) + 1, dtype=bool)
     on_border[np.unique(np.concatenate([cells[0], cells[-1], cells[:, 0], cells[:, -1]]))] = True
-    crowded_out = (nucleus_area < 0.3 * np.pi * spec.nucleus_radius**2) | (cell_area < nucleus_area * 1.5)
+    crowded_out = (nucleus_area < 0.3 * np.pi * spec.nucleus_radius**2) | (
+        cell_area < nucleus_area * 1.5
+    )
     # Cells cut by the frame keep whatever part of them is visible, if their nucleus shows.
     keep = (nucleus_area > 0) & (~crowded_out | on_border)
     keep[0] = False
@@ -176,7 +189,9 @@ def _cell_and_nucleus_labels(spec: SyntheticPlateSpec, centres: np.ndarray, rng:
     return relabel[nuclei], relabel[cells]
 
 
-def render_site(spec: SyntheticPlateSpec, well: str, site: int, fields: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, pd.DataFrame]:
+def render_site(
+    spec: SyntheticPlateSpec, well: str, site: int, fields: dict[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, pd.DataFrame]:
     """Render one site.
 
     Returns
@@ -208,7 +223,10 @@ def render_site(spec: SyntheticPlateSpec, well: str, site: int, fields: dict[str
 
     texture = ndi.gaussian_filter(rng.normal(0, 1, cells.shape).astype(np.float32), 1.5)
     texture /= texture.std() + 1e-6
-    dna = 220 + lut(2600 * rng.uniform(0.7, 1.3, n_cells))[nuclei] * (1 + 0.12 * texture)
+    spread = spec.brightness_spread
+    dna = 220 + lut(2600 * rng.uniform(1 - spread, 1 + spread, n_cells))[nuclei] * (
+        1 + 0.12 * texture
+    )
     dna[~in_nucleus] = 220
     nfkb = np.full(cells.shape, 160, dtype=np.float32)
     nfkb[in_nucleus] += lut(nucleus_mean)[nuclei[in_nucleus]]
@@ -219,11 +237,19 @@ def render_site(spec: SyntheticPlateSpec, well: str, site: int, fields: dict[str
     actin = 150 + actin_level * np.where(rim, 1.6, np.where(in_nucleus, 0.6, 1.0))
     actin *= 1 + 0.08 * texture
     signals = {"DNA": dna, "NFkB": nfkb, "Actin": actin}
+    if spec.haze:
+        # Drawn last, so that plates without haze keep their exact pixels.
+        blobs = ndi.gaussian_filter(rng.normal(0, 1, cells.shape).astype(np.float32), spec.size / 6)
+        blobs = (blobs - blobs.min()) / max(float(np.ptp(blobs)), 1e-6)
+        for channel, peak in (("DNA", 2600.0), ("NFkB", 450.0), ("Actin", 900.0)):
+            signals[channel] = signals[channel] + spec.haze * peak * blobs
 
     images = {}
     for channel in spec.channels:
         optical = ndi.gaussian_filter(signals[channel].astype(np.float32), 1.0) * fields[channel]
-        electrons = rng.poisson(np.clip(optical * spec.gain, 0, None)).astype(np.float32) / spec.gain
+        electrons = (
+            rng.poisson(np.clip(optical * spec.gain, 0, None)).astype(np.float32) / spec.gain
+        )
         raw = spec.camera_offset + electrons + rng.normal(0, spec.read_noise, optical.shape)
         images[channel] = np.clip(np.rint(raw), 0, 65535).astype(np.uint16)
 
@@ -262,7 +288,8 @@ def make_plate(
 ) -> tuple[Path, Path]:
     """Write a synthetic plate and its ground truth.
 
-    Writes ``<raw_root>/<experiment>/<plate>/{index.csv, images/*.tif}`` and
+    Writes ``<raw_root>/<experiment>/<plate>/{index.csv, settings.yaml, images/*.tif}``
+    (``settings.yaml``: the simulated camera's offset for the illumination estimate) and
     ``<truth_root>/<experiment>/<plate>/{labels/*.tif, illumination/*.tif, cells.csv}``.
 
     Returns
@@ -290,7 +317,11 @@ def make_plate(
         concentration = concentration_for_column(column)
         for site in range(1, spec.sites + 1):
             images, nuclei, cells, table = render_site(spec, well, site, fields)
-            row: dict[str, object] = {"Metadata_Plate": spec.plate, "Metadata_Well": well, "Metadata_Site": site}
+            row: dict[str, object] = {
+                "Metadata_Plate": spec.plate,
+                "Metadata_Well": well,
+                "Metadata_Site": site,
+            }
             for channel, image in images.items():
                 name = f"images/{well}_s{site}_{channel}.tif"
                 tifffile.imwrite(plate_dir / name, image, photometric="minisblack")
@@ -299,12 +330,24 @@ def make_plate(
             row["Metadata_Concentration"] = concentration
             row["Metadata_Control"] = concentration == 0
             rows.append(row)
-            tifffile.imwrite(truth_dir / "labels" / f"{well}_s{site}_nuclei.tif", nuclei.astype(np.uint16), compression="zlib")
-            tifffile.imwrite(truth_dir / "labels" / f"{well}_s{site}_cells.tif", cells.astype(np.uint16), compression="zlib")
+            tifffile.imwrite(
+                truth_dir / "labels" / f"{well}_s{site}_nuclei.tif",
+                nuclei.astype(np.uint16),
+                compression="zlib",
+            )
+            tifffile.imwrite(
+                truth_dir / "labels" / f"{well}_s{site}_cells.tif",
+                cells.astype(np.uint16),
+                compression="zlib",
+            )
             tables.append(table)
             done += 1
             if progress:
                 progress(done, total, f"{well} site {site}")
-    pd.DataFrame(rows).to_csv(plate_dir / INDEX_FILENAME, index=False)
+    # The simulated camera's dark level, as a lab records its camera's in the plate's settings.
+    camera = {"ops": {"illumination_functions": {"config": {"camera_offset": spec.camera_offset}}}}
+    (plate_dir / "settings.yaml").write_text(yaml.safe_dump(camera, sort_keys=True))
     pd.concat(tables, ignore_index=True).to_csv(truth_dir / "cells.csv", index=False)
+    # index.csv last: an upload is complete when its index exists (the sensor's rule).
+    pd.DataFrame(rows).to_csv(plate_dir / INDEX_FILENAME, index=False)
     return plate_dir, truth_dir

@@ -1,22 +1,23 @@
-"""Shared fixtures: small synthetic plates made by the project itself."""
+"""Shared fixtures: small synthetic plates made by the project itself, an S3 server on loopback."""
 
 from __future__ import annotations
 
 import os
-import socket
+import shutil
 import uuid
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from cell_assets.resources import RawPlatesResource
-from cell_assets.storage.io_manager import ArtifactIOManager
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
+from cell_assets_tests.helpers import EXPERIMENT, PLATE, WELLS, S3Server, service_unavailable
 
-PLATE = "TEST-P1"
-EXPERIMENT = "EXPT"
-WELLS = ("A01", "A02", "A12")
+TEST_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing-key",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +26,9 @@ def plate_spec() -> SyntheticPlateSpec:
 
 
 @pytest.fixture(scope="session")
-def synthetic_plate(tmp_path_factory: pytest.TempPathFactory, plate_spec: SyntheticPlateSpec) -> tuple[Path, Path, Path]:
+def synthetic_plate(
+    tmp_path_factory: pytest.TempPathFactory, plate_spec: SyntheticPlateSpec
+) -> tuple[Path, Path, Path]:
     """(raw_root, plate_dir, truth_dir) of a 3-well, 2-site, 256 px plate; read-only for tests."""
     root = tmp_path_factory.mktemp("plate")
     plate_dir, truth_dir = make_plate(plate_spec, root / "raw", root / "truth")
@@ -35,8 +38,6 @@ def synthetic_plate(tmp_path_factory: pytest.TempPathFactory, plate_spec: Synthe
 @pytest.fixture
 def plate_copy(tmp_path: Path, synthetic_plate: tuple[Path, Path, Path]) -> tuple[Path, Path]:
     """A private, writable copy of the synthetic plate: (raw_root, plate_dir)."""
-    import shutil
-
     raw_root = tmp_path / "raw"
     shutil.copytree(synthetic_plate[0], raw_root)
     return raw_root, raw_root / EXPERIMENT / PLATE
@@ -48,69 +49,32 @@ def instance():
         yield test_instance
 
 
-def resources_for(raw_root: Path, store_root: Path) -> dict[str, object]:
-    return {"raw_plates": RawPlatesResource(root=str(raw_root)), "artifact_io_manager": ArtifactIOManager(root=str(store_root))}
-
-
-REQUIRE_SERVICES = os.environ.get("CELL_ASSETS_REQUIRE_SERVICES") == "1"
-
-
-def service_unavailable(reason: str) -> None:
-    """Skip a test whose service is missing, or fail it when CI requires every service."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"required service unavailable (CELL_ASSETS_REQUIRE_SERVICES=1): {reason}")
-    pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class S3Server:
-    """moto's standalone S3 server on loopback, as a user would run MinIO; can be stopped and restarted."""
-
-    def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._factory = ThreadedMotoServer
-        self.port = free_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        self.server = None
-
-    def start(self) -> None:
-        if self.server is not None:
-            return
-        self.server = self._factory(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            # moto's stop() ends serve_forever but keeps the socket bound; close it so
-            # that start() can listen on the same port again.
-            if getattr(self.server, "_server", None) is not None:
-                self.server._server.server_close()
-            self.server = None
-
-
 @pytest.fixture(scope="session")
 def s3_server():
-    """A running S3 server (moto) on 127.0.0.1 with test credentials in the environment."""
+    """A running S3 server (moto) on 127.0.0.1, with test credentials in the environment while it
+    runs.
+    """
     try:
         server = S3Server()
     except ImportError as exc:
-        service_unavailable(f"moto's S3 server is not installed ({exc}); pip install 'moto[server]'")
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing-key", "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
-        os.environ[key] = value
+        service_unavailable(
+            f"moto's S3 server is not installed ({exc}); pip install 'moto[server]'"
+        )
+    saved = {key: os.environ.get(key) for key in TEST_AWS_ENVIRONMENT}
+    os.environ.update(TEST_AWS_ENVIRONMENT)
     try:
-        server.start()
-    except Exception as exc:  # port taken, werkzeug missing, …
-        service_unavailable(f"cannot start moto's S3 server on 127.0.0.1: {exc}")
-    yield server
-    server.stop()
+        try:
+            server.start()
+        except Exception as exc:  # port taken, werkzeug missing, …
+            service_unavailable(f"cannot start moto's S3 server on 127.0.0.1: {exc}")
+        yield server
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture

@@ -15,7 +15,25 @@ def test_parse_wells():
     assert parse_wells("a1, A01,C12") == ["A01", "C12"]
 
 
-@pytest.mark.parametrize("command", [[], ["make-plate"], ["register"], ["materialize"], ["demo"], ["bench"], ["bench", "prepare"], ["segment"], ["bench", "segment"], ["bench", "extract"], ["bench", "features"], ["bench", "store"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["make-plate"],
+        ["register"],
+        ["materialize"],
+        ["demo"],
+        ["bench"],
+        ["bench", "prepare"],
+        ["segment"],
+        ["bench", "segment"],
+        ["bench", "extract"],
+        ["bench", "features"],
+        ["bench", "store"],
+        ["bench", "dagster"],
+        ["backfill"],
+    ],
+)
 def test_every_subcommand_explains_itself(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output and len(result.output) > 200
@@ -23,14 +41,41 @@ def test_every_subcommand_explains_itself(command):
 
 def test_make_plate_register_and_a_clear_error(tmp_path):
     out = tmp_path / "raw"
-    done = subprocess.run([CLI, "make-plate", str(out), "--plate", "CLI1", "--wells", "A01", "--sites", "1", "--size", "128"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            CLI,
+            "make-plate",
+            str(out),
+            "--plate",
+            "CLI1",
+            "--wells",
+            "A01",
+            "--sites",
+            "1",
+            "--size",
+            "128",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "1/1 sites" in done.stdout and (out / "EXP1" / "CLI1" / "index.csv").exists()
     assert (tmp_path / "raw_ground_truth" / "EXP1" / "CLI1" / "cells.csv").exists()
-    registered = subprocess.run([CLI, "register", str(out), "--dagster-home", str(tmp_path / "home")], capture_output=True, text=True, check=True)
+    registered = subprocess.run(
+        [CLI, "register", str(out), "--dagster-home", str(tmp_path / "home")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "added     CLI1" in registered.stdout
-    bad = subprocess.run([CLI, "make-plate", str(out), "--plate", "a|b"], capture_output=True, text=True)
-    assert bad.returncode == 2 and "illegal plate id 'a|b'" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run(
+        [CLI, "make-plate", str(out), "--plate", "a|b"], capture_output=True, text=True
+    )
+    assert (
+        bad.returncode == 2
+        and "illegal plate id 'a|b'" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )
 
 
 def test_segment_own_images_in_one_line(tmp_path, synthetic_plate):
@@ -38,21 +83,58 @@ def test_segment_own_images_in_one_line(tmp_path, synthetic_plate):
 
     images = synthetic_plate[1] / "images"
     out = tmp_path / "masks"
-    done = subprocess.run([CLI, "segment", str(images / "A01_s1_DNA.tif"), str(images / "A01_s1_Actin.tif"),
-                           "--cytoplasm-channel", "Actin", "--out", str(out)], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [
+            CLI,
+            "segment",
+            str(images / "A01_s1_DNA.tif"),
+            str(images / "A01_s1_Actin.tif"),
+            "--cytoplasm-channel",
+            "Actin",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "1/1 sites" in done.stdout
     table = pd.read_csv(out / "sites.csv")
     assert table.loc[0, "site"] == "A01_s1" and table.loc[0, "cells"] > 10
-    assert (out / "labels" / "A01_s1_cells.tif").exists() and (out / "locations" / "A01_s1-Nuclei.csv").exists()
+    assert (out / "labels" / "A01_s1_cells.tif").exists() and (
+        out / "locations" / "A01_s1-Nuclei.csv"
+    ).exists()
 
 
 def test_segment_errors_are_one_clear_line(tmp_path, synthetic_plate):
     images = synthetic_plate[1] / "images"
-    bad = subprocess.run([CLI, "segment", str(images), "--cytoplasm-channel", "WGA", "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True)
-    assert bad.returncode == 2 and "no channel 'WGA'" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run(
+        [CLI, "segment", str(images), "--cytoplasm-channel", "WGA", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        bad.returncode == 2 and "no channel 'WGA'" in bad.stderr and "Traceback" not in bad.stderr
+    )
     weights = tmp_path / "mine.pth"
     weights.write_bytes(b"junk")
-    bad = subprocess.run([CLI, "segment", str(images / "A01_s1_DNA.tif"), "--method", "cellpose", "--nuclei-model", str(weights),
-                          "--out", str(tmp_path / "o")], capture_output=True, text=True)
-    assert bad.returncode == 2 and "is not a Cellpose 3 model" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run(
+        [
+            CLI,
+            "segment",
+            str(images / "A01_s1_DNA.tif"),
+            "--method",
+            "cellpose",
+            "--nuclei-model",
+            str(weights),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        bad.returncode == 2
+        and "is not a Cellpose 3 model" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )

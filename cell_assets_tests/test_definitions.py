@@ -12,13 +12,46 @@ REPO = Path(__file__).resolve().parents[1]
 def test_definitions_load_with_all_assets():
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"image_directory", "illumination_functions", "compressed_images"} <= keys
-    assert isinstance(defs.resolve_assets_def("compressed_images").partitions_def, dg.MultiPartitionsDefinition)
+    assert isinstance(
+        defs.resolve_assets_def("compressed_images").partitions_def, dg.MultiPartitionsDefinition
+    )
 
 
 def test_dagster_definitions_validate_passes():
     dagster = Path(sys.executable).with_name("dagster")
     result = subprocess.run(
         [str(dagster), "definitions", "validate", "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_jobs_sensors_and_checks_are_part_of_the_code_location():
+    repository = defs.get_repository_def()
+    assert {job.name for job in repository.get_all_jobs()} >= {
+        "plate_intake", "plate_illumination", "plate_wells", "plate_profiles"
+    }  # fmt: skip
+    assert {sensor.name for sensor in repository.sensor_defs} == {"new_plates", "plate_chain"}
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {"finite_positive", "rows_match", "table_complete", "one_row_per_well"} <= checks
+
+
+def test_the_repository_instance_settings_are_the_local_instance_settings():
+    from cell_assets.launching import LOCAL_INSTANCE_YAML
+
+    assert (REPO / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
+
+
+def test_the_code_location_imports_fast():
+    """Every run process imports it: no torch, cellpose, pandas or scikit-image at import."""
+    code = (
+        "import sys, cell_assets.definitions; "
+        "print(sorted(m for m in ('torch', 'cellpose', 'pandas', 'skimage', 'h5py') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

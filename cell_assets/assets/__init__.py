@@ -1,16 +1,62 @@
-"""Thin Dagster assets: read inputs, call a domain function, stage an artifact."""
+"""Thin Dagster assets: read inputs, call a domain function, stage an artifact, return metadata."""
 
 from cell_assets.assets.compression import compressed_images
+from cell_assets.assets.embeddings import cell_embeddings
 from cell_assets.assets.features import cell_features
 from cell_assets.assets.illumination import illumination_functions
 from cell_assets.assets.image_directory import image_directory
+from cell_assets.assets.plate_qc import plate_qc
 from cell_assets.assets.profiles import well_profiles
 from cell_assets.assets.segmentation import segmentation_masks
 from cell_assets.assets.single_cell import single_cell_dataset
 
-ALL_ASSETS = [image_directory, illumination_functions, compressed_images, segmentation_masks, single_cell_dataset, cell_features, well_profiles]
+ALL_ASSETS = [
+    image_directory,
+    illumination_functions,
+    compressed_images,
+    segmentation_masks,
+    single_cell_dataset,
+    cell_features,
+    cell_embeddings,
+    well_profiles,
+    plate_qc,
+]
 
 __all__ = [
+    "ALL_ASSETS",
+    "cell_embeddings",
     "cell_features",
+    "compressed_images",
+    "illumination_functions",
+    "image_directory",
+    "plate_qc",
+    "segmentation_masks",
+    "single_cell_dataset",
     "well_profiles",
-    "ALL_ASSETS", "compressed_images", "illumination_functions", "image_directory", "segmentation_masks", "single_cell_dataset"]
+]
+
+
+def _config_classes() -> dict:
+    """Each asset's config class, by op name (for validation at submission)."""
+    from cell_assets.assets.compression import CompressionConfig
+    from cell_assets.assets.embeddings import CellEmbeddingsConfig
+    from cell_assets.assets.features import CellFeaturesConfig
+    from cell_assets.assets.illumination import IlluminationConfig
+    from cell_assets.assets.image_directory import ImageDirectoryConfig
+    from cell_assets.assets.profiles import WellProfilesConfig
+    from cell_assets.assets.segmentation import SegmentationConfig
+    from cell_assets.assets.single_cell import SingleCellConfig
+
+    return {
+        "image_directory": ImageDirectoryConfig,
+        "illumination_functions": IlluminationConfig,
+        "compressed_images": CompressionConfig,
+        "segmentation_masks": SegmentationConfig,
+        "single_cell_dataset": SingleCellConfig,
+        "cell_features": CellFeaturesConfig,
+        "cell_embeddings": CellEmbeddingsConfig,
+        "well_profiles": WellProfilesConfig,
+    }
+
+
+CONFIG_CLASSES = _config_classes()

@@ -1,81 +1,87 @@
-"""``well_profiles`` (plate): per-well profiles normalised to the plate's negative controls (pycytominer)."""
-
+"""``well_profiles`` (plate): per-well profiles normalised to the plate's negative controls
+(pycytominer).
+"""
 
 import time
-from typing import Optional
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 from pydantic import Field
 
-from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.feature_table import FEATURES_FILE, read_feature_table
-from cell_assets.formats.profile_set import markdown_table, write_dose_response_plot, write_profiles
-from cell_assets.imaging.profiles import dose_response, profile_wells
-from cell_assets.partitions import plates_partitions
-from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
-
-WELL_KEYS = ["Metadata_Plate", "Metadata_Well"]
-TREATMENT_COLUMNS = ["Metadata_Treatment", "Metadata_Concentration", "Metadata_Control"]
+from cell_assets.assets.definition import PartitionContext, materialization_metadata, plate_asset
+from cell_assets.imaging.profiles import DEFAULT_FEATURE_SELECTION
+from cell_assets.resources import RawPlatesResource
+from cell_assets.storage import ArtifactHandle, StagedArtifact
+from cell_assets.storage.io_manager import ArtifactStoreResource
 
 
 class WellProfilesConfig(dg.Config):
-    operation: str = Field(default="median", description="pycytominer aggregate operation: median or mean.")
-    method: str = Field(default="standardize", description="pycytominer normalize method (standardize, robustize, mad_robustize, spherize).")
-    control_query: Optional[str] = Field(  # noqa: UP045 (Dagster's config schema needs Optional)
-        default="Metadata_Control == True", description="Wells that define the normalisation; empty = all wells.")
+    operation: str = Field(
+        default="median", description="pycytominer aggregate operation: median or mean."
+    )
+    method: str = Field(
+        default="standardize",
+        description="pycytominer normalize method (standardize, robustize, mad_robustize, "
+        "spherize).",
+    )
+    control_query: str | None = Field(
+        default="Metadata_Control == True",
+        description="Wells that define the normalisation; empty = all wells.",
+    )
     feature_selection: list[str] = Field(
-        default=["variance_threshold", "correlation_threshold", "drop_na_columns"],
-        description="pycytominer feature_select operations; empty = none.")
-    dose_column: str = Field(default="Metadata_Concentration", description="Dose column for the dose-response summary.")
-    readout_feature: str = Field(default="Cells_Translocation_NucleusCytoplasmRatio_NFkB",
-                                 description="Feature whose dose response is summarised (Spearman ρ, table, plot).")
-
-
-@dg.asset(
-    partitions_def=plates_partitions,
-    io_manager_key="artifact_io_manager",
-    code_version="1",
-    group_name="profiles",
-    kinds={"python", "parquet"},
-    description="Per-well profiles: median per well, normalised to negative controls, feature-selected (pycytominer).",
-)
-def well_profiles(context: dg.AssetExecutionContext, config: WellProfilesConfig, cell_features: dict[str, ArtifactHandle]) -> dg.Output[StagedArtifact]:
-    plate = context.partition_key
-    started = time.perf_counter()
-    tables = [read_feature_table(handle.path(FEATURES_FILE)) for _, handle in sorted(cell_features.items())]
-    cells = pd.concat([t for t in tables if len(t)], ignore_index=True) if any(len(t) for t in tables) else pd.DataFrame()
-    if cells.empty:
-        raise PlateInputError("no cells in any well's cell_features: nothing to profile", ImageLocation(plate=plate))
-    strata = WELL_KEYS + [c for c in TREATMENT_COLUMNS if c in cells.columns]
-    profiles = profile_wells(cells, strata, config.operation, config.control_query or None, config.method, tuple(config.feature_selection))
-
-    rho = float("nan")
-    responses = None
-    if config.dose_column in profiles.aggregated and config.readout_feature in profiles.aggregated:
-        responses, rho = dose_response(profiles.aggregated, config.dose_column, config.readout_feature)
-    with staging_area("well_profiles") as staging:
-        files = write_profiles(staging, profiles)
-        if responses is not None:
-            responses.to_csv(staging / "dose_response.csv", index=False)
-            write_dose_response_plot(staging / "dose_response.png", profiles.aggregated, config.dose_column, config.readout_feature, rho, plate)
-    controls = int(profiles.aggregated.query(config.control_query).shape[0]) if config.control_query else 0
-    summary = {
-        "wells": len(profiles.aggregated), "cells": len(cells), "control_wells": controls,
-        "features_in": int(sum(1 for c in cells.columns if not c.startswith("Metadata_"))),
-        "features_selected": int(sum(1 for c in profiles.selected.columns if not c.startswith("Metadata_"))),
-        "spearman_rho": None if np.isnan(rho) else rho, "readout_feature": config.readout_feature,
-        "parameters": config.model_dump(mode="json"), "files": files,
-    }
-    return dg.Output(
-        StagedArtifact(staging, metadata=summary, upstream=[h.artifact_id for _, h in sorted(cell_features.items())]),
-        metadata={
-            "wells": summary["wells"], "cells": summary["cells"], "control_wells": controls,
-            "features_in": summary["features_in"], "features_selected": summary["features_selected"],
-            "spearman_rho": round(rho, 4) if not np.isnan(rho) else "n/a",
-            "dose_response": dg.MetadataValue.md(markdown_table(responses)) if responses is not None else "no dose column",
-            "seconds": round(time.perf_counter() - started, 3),
-        },
+        default=list(DEFAULT_FEATURE_SELECTION),
+        description="pycytominer feature_select operations; empty = none.",
+    )
+    dose_column: str = Field(
+        default="Metadata_Concentration", description="Dose column for the dose-response summary."
+    )
+    readout_feature: str = Field(
+        default="Cells_Math_NucleusCytoplasmRatio_NFkB",
+        description="Feature whose dose response is summarised (Spearman ρ, table, plot).",
     )
 
+
+@plate_asset(
+    group_name="profiles",
+    kinds={"parquet"},
+    description="Per-well profiles: median per well, normalised to negative controls, "
+    "feature-selected (pycytominer).",
+)
+def well_profiles(
+    context: PartitionContext,
+    config: WellProfilesConfig,
+    raw_plates: RawPlatesResource,
+    artifact_store: ArtifactStoreResource,
+    cell_features: dict[str, ArtifactHandle],
+) -> dg.Output[StagedArtifact]:
+    from cell_assets.errors import ImageLocation, PlateInputError
+    from cell_assets.stages.profiles import profile_plate  # pycytominer loads when run
+
+    started = time.perf_counter()
+    wells = raw_plates.locate(context.plate).read_index().wells
+    missing = [well for well in wells if well not in cell_features]
+    if missing:
+        raise PlateInputError(
+            f"wells {', '.join(missing[:12])}{' …' if len(missing) > 12 else ''} have images but "
+            "no cell_features yet: materialize them first (profiles need every well)",
+            ImageLocation(plate=context.plate),
+        )
+    staged = profile_plate(
+        context.partition_key,
+        cell_features,
+        **config.model_dump(),
+        staging_root=artifact_store.staging_root,
+    )
+    summary = staged.metadata
+    table = summary.pop("dose_response_md")
+    summary["parameters"] = config.model_dump(mode="json")
+    rho = summary["spearman_rho"]
+    return dg.Output(
+        staged,
+        metadata=materialization_metadata(
+            summary,
+            time.perf_counter() - started,
+            ["wells", "cells", "control_wells", "features_in", "features_selected", "notes"],
+            spearman_rho=round(rho, 4) if rho is not None else "n/a",
+            dose_response=dg.MetadataValue.md(table) if table else "no dose column",
+        ),
+    )

@@ -10,7 +10,12 @@ intensities: ``value = vmin + png / 255 · (vmax − vmin)``.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pandas as pd
+
+from cell_assets.columns import SITE
 
 COMPRESSED_INDEX = "index.csv"
 CLIP_WINDOWS_FILE = "clip_windows.json"
@@ -26,3 +31,14 @@ def compressed_image_name(raw_relative_path: str) -> str:
     if relative.parts and relative.parts[0] == IMAGES_DIR and len(relative.parts) > 1:
         relative = PurePosixPath(*relative.parts[1:])
     return str(PurePosixPath(IMAGES_DIR) / relative.with_suffix(".png"))
+
+
+def read_site_table(index_path: str | Path) -> dict[int, dict[str, Any]]:
+    """The rows of a compressed set's ``index.csv`` by site number, in site order.
+
+    Each row maps a channel to its PNG path (relative to the artifact) and
+    holds the site's metadata columns. Plain dicts: safe to read from several
+    threads at once, unlike a freshly built pandas index.
+    """
+    table = pd.read_csv(index_path).sort_values(SITE)
+    return {int(row[SITE]): row for row in table.to_dict("records")}

@@ -42,6 +42,17 @@ def _fail(problem: str, path: Path, location: ImageLocation | None) -> PlateInpu
     return PlateInputError(problem, loc)
 
 
+def decoder_error(exc: Exception) -> str:
+    """Why a decoder refused a file, without echoing any of the file's bytes.
+
+    Decoders quote what they found (tifffile: ``not a TIFF file b'root:x:0…'``),
+    which would print the contents of whatever a bad path points at.
+    """
+    if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
+        return "the file is truncated"
+    return f"corrupt, truncated or not a TIFF/PNG/JPEG image: {type(exc).__name__}"
+
+
 def check_image_suffix(path: Path, location: ImageLocation | None = None) -> None:
     """Raise if ``path`` does not end in a supported image suffix."""
     if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -65,18 +76,36 @@ def read_image_header(path: str | Path, location: ImageLocation | None = None) -
                 shape, dtype = tuple(page.shape), np.dtype(page.dtype)
         else:
             with Image.open(path) as img:
-                dtype = np.dtype(np.uint16) if img.mode.startswith("I;16") or img.mode == "I" else np.dtype(np.uint8)
-                shape = (img.height, img.width) if img.mode in {"L", "I;16", "I;16B", "I", "P", "1"} else (img.height, img.width, len(img.getbands()))
+                dtype = (
+                    np.dtype(np.uint16)
+                    if img.mode.startswith("I;16") or img.mode == "I"
+                    else np.dtype(np.uint8)
+                )
+                shape = (
+                    (img.height, img.width)
+                    if img.mode in {"L", "I;16", "I;16B", "I", "P", "1"}
+                    else (img.height, img.width, len(img.getbands()))
+                )
     except Exception as exc:  # any decoder error means the file is unusable
-        raise _fail(f"cannot read image header: {exc}", path, location) from exc
+        raise _fail(f"cannot read image header ({decoder_error(exc)})", path, location) from None
     return _checked_header(shape, dtype, path, location)
 
 
-def _checked_header(shape: tuple[int, ...], dtype: np.dtype, path: Path, location: ImageLocation | None) -> ImageHeader:
+def _checked_header(
+    shape: tuple[int, ...], dtype: np.dtype, path: Path, location: ImageLocation | None
+) -> ImageHeader:
+    if 0 in shape or not shape:
+        raise _fail(
+            "cannot decode image: the file holds no pixels (empty or truncated)", path, location
+        )
     if len(shape) != 2:
         raise _fail(f"expected a single-channel 2-D image, found shape {shape}", path, location)
     if dtype not in SUPPORTED_DTYPES:
-        raise _fail(f"unsupported pixel type {dtype}; expected 8- or 16-bit unsigned integers", path, location)
+        raise _fail(
+            f"unsupported pixel type {dtype}; expected 8- or 16-bit unsigned integers",
+            path,
+            location,
+        )
     return ImageHeader(shape=(int(shape[0]), int(shape[1])), dtype=str(dtype))
 
 
@@ -91,7 +120,9 @@ def read_image(path: str | Path, location: ImageLocation | None = None) -> np.nd
     return read_image_and_checksum(path, location)[0]
 
 
-def read_image_and_checksum(path: str | Path, location: ImageLocation | None = None) -> tuple[np.ndarray, str, int]:
+def read_image_and_checksum(
+    path: str | Path, location: ImageLocation | None = None
+) -> tuple[np.ndarray, str, int]:
     """Read a file once: its decoded ``(H, W)`` image, the sha256 of its bytes and its size."""
     path = Path(path)
     check_image_suffix(path, location)
@@ -106,7 +137,7 @@ def read_image_and_checksum(path: str | Path, location: ImageLocation | None = N
                 img.load()
                 image = np.asarray(img)
     except Exception as exc:
-        raise _fail(f"cannot decode image (corrupt or truncated?): {exc}", path, location) from exc
+        raise _fail(f"cannot decode image ({decoder_error(exc)})", path, location) from None
     _checked_header(image.shape, image.dtype, path, location)
     return image, hashlib.sha256(payload).hexdigest(), len(payload)
 
@@ -114,7 +145,9 @@ def read_image_and_checksum(path: str | Path, location: ImageLocation | None = N
 def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
     """Encode an ``(H, W)`` uint8 or uint16 image as PNG bytes (zlib level 0–9)."""
     if image.dtype not in SUPPORTED_DTYPES or image.ndim != 2:
-        raise ValueError(f"encode_png expects a 2-D uint8/uint16 array, got {image.dtype} {image.shape}")
+        raise ValueError(
+            f"encode_png expects a 2-D uint8/uint16 array, got {image.dtype} {image.shape}"
+        )
     buffer = io.BytesIO()
     mode = "L" if image.dtype == np.uint8 else "I;16"
     Image.fromarray(image, mode=mode).save(buffer, format="PNG", compress_level=compress_level)
@@ -140,13 +173,6 @@ def write_bilevel_png(path: str | Path, mask: np.ndarray, compress_level: int = 
     return buffer.tell()
 
 
-def write_tiff(path: str | Path, image: np.ndarray, compress: bool = True) -> int:
-    """Write a 2-D array as a (zlib-compressed) TIFF; returns the bytes written."""
-    path = Path(path)
-    tifffile.imwrite(path, image, compression="zlib" if compress else None, metadata=None)
-    return path.stat().st_size
-
-
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageHeader",
@@ -155,6 +181,6 @@ __all__ = [
     "read_image",
     "read_image_and_checksum",
     "read_image_header",
+    "write_bilevel_png",
     "write_png",
-    "write_tiff",
 ]

@@ -13,13 +13,13 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from cell_assets.columns import SITE_KEYS, is_metadata
 from cell_assets.errors import ImageLocation, PlateInputError
 from cell_assets.formats.images import IMAGE_SUFFIXES
-from cell_assets.partitions import normalize_well_id, validate_plate_id
+from cell_assets.identifiers import normalize_well_id, validate_plate_id
 
 INDEX_FILENAME = "index.csv"
-KEY_COLUMNS = ("Metadata_Plate", "Metadata_Well", "Metadata_Site")
-TREATMENT_COLUMNS = ("Metadata_Treatment", "Metadata_Concentration", "Metadata_Control")
+KEY_COLUMNS = SITE_KEYS
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ class PlateIndex:
         unknown = [name for name in wanted if name not in self.channels]
         if unknown:
             raise PlateInputError(
-                f"unknown channel(s) {', '.join(unknown)}; index.csv has channels {', '.join(self.channels)}",
+                f"unknown channel(s) {', '.join(unknown)}; index.csv has channels "
+                f"{', '.join(self.channels)}",
                 ImageLocation(plate=self.plate),
             )
         return tuple(wanted)
@@ -85,10 +86,12 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
     missing = [col for col in KEY_COLUMNS if col not in frame.columns]
     if missing:
         raise PlateInputError(f"index.csv lacks required column(s) {', '.join(missing)}", where)
-    metadata_columns = tuple(col for col in frame.columns if col.startswith("Metadata_"))
-    channels = tuple(col for col in frame.columns if not col.startswith("Metadata_"))
+    metadata_columns = tuple(col for col in frame.columns if is_metadata(col))
+    channels = tuple(col for col in frame.columns if not is_metadata(col))
     if not channels:
-        raise PlateInputError("index.csv has no channel column (a column per channel holding image paths)", where)
+        raise PlateInputError(
+            "index.csv has no channel column (a column per channel holding image paths)", where
+        )
 
     sites: list[SiteImages] = []
     seen: set[tuple[str, int]] = set()
@@ -110,7 +113,9 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
                 f"Metadata_Site must be a non-negative integer, got {row['Metadata_Site']!r}",
                 ImageLocation(plate=plate, well=well, file=f"{source} line {row_number}"),
             ) from None
-        site_where = ImageLocation(plate=plate, well=well, site=site, file=f"{source} line {row_number}")
+        site_where = ImageLocation(
+            plate=plate, well=well, site=site, file=f"{source} line {row_number}"
+        )
         if (well, site) in seen:
             raise PlateInputError("site listed twice in index.csv", site_where)
         seen.add((well, site))
@@ -129,16 +134,21 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
             if rel.suffix.lower() not in IMAGE_SUFFIXES:
                 raise PlateInputError(
                     f"column {channel!r} is not an image column: {value!r} is not one of "
-                    f"{', '.join(IMAGE_SUFFIXES)} (metadata columns must start with 'Metadata_')",
+                    f"{', '.join(IMAGE_SUFFIXES)} (metadata columns must start with "
+                    "'Metadata_')",
                     channel_where,
                 )
             paths[channel] = str(rel)
         metadata = {col: row[col] for col in metadata_columns if col not in KEY_COLUMNS}
         if "Metadata_Control" in metadata:
             metadata["Metadata_Control"] = _parse_control(metadata["Metadata_Control"])
-        metadata = {k: (None if (not isinstance(v, str) and pd.isna(v)) else v) for k, v in metadata.items()}
+        metadata = {
+            k: (None if (not isinstance(v, str) and pd.isna(v)) else v) for k, v in metadata.items()
+        }
         sites.append(SiteImages(plate, well, site, paths, metadata))
-    return PlateIndex(plate=plate, channels=channels, sites=tuple(sites), metadata_columns=metadata_columns)
+    return PlateIndex(
+        plate=plate, channels=channels, sites=tuple(sites), metadata_columns=metadata_columns
+    )
 
 
 def read_plate_index(plate_dir: str | Path, plate: str | None = None) -> PlateIndex:
@@ -151,9 +161,13 @@ def read_plate_index(plate_dir: str | Path, plate: str | None = None) -> PlateIn
     try:
         frame = pd.read_csv(path, dtype={"Metadata_Plate": str, "Metadata_Well": str})
     except pd.errors.EmptyDataError:
-        raise PlateInputError("index.csv is empty", ImageLocation(plate=plate, file=str(path))) from None
+        raise PlateInputError(
+            "index.csv is empty", ImageLocation(plate=plate, file=str(path))
+        ) from None
     except Exception as exc:
-        raise PlateInputError(f"cannot parse index.csv: {exc}", ImageLocation(plate=plate, file=str(path))) from exc
+        raise PlateInputError(
+            f"cannot parse index.csv: {exc}", ImageLocation(plate=plate, file=str(path))
+        ) from exc
     return parse_plate_index(frame, plate, source=str(path))
 
 
@@ -161,6 +175,6 @@ def write_deepprofiler_index(rows: list[dict[str, object]], path: str | Path) ->
     """Write a DeepProfiler ``index.csv``: key columns, channel columns, then metadata."""
     frame = pd.DataFrame(rows)
     key = [c for c in KEY_COLUMNS if c in frame.columns]
-    meta = [c for c in frame.columns if c.startswith("Metadata_") and c not in key]
-    channels = [c for c in frame.columns if not c.startswith("Metadata_")]
+    meta = [c for c in frame.columns if is_metadata(c) and c not in key]
+    channels = [c for c in frame.columns if not is_metadata(c)]
     frame[key + channels + meta].to_csv(path, index=False)

@@ -13,10 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 PROFILE_STAGES = ("aggregated", "normalized", "selected")
+DOSE_RESPONSE_TABLE = "dose_response.csv"
+DOSE_RESPONSE_PLOT = "dose_response.png"
 
 
 def write_profiles(folder: Path, profiles) -> list[str]:
-    """Write the three tables of a :class:`~cell_assets.imaging.profiles.WellProfiles`; returns file names."""
+    """Write the three tables of a :class:`~cell_assets.imaging.profiles.WellProfiles`; returns file
+    names.
+    """
     names = []
     for stage in PROFILE_STAGES:
         table: pd.DataFrame = getattr(profiles, stage)
@@ -29,6 +33,7 @@ def write_profiles(folder: Path, profiles) -> list[str]:
 
 def markdown_table(table: pd.DataFrame, digits: int = 4) -> str:
     """A small DataFrame as a Markdown table (for Dagster metadata)."""
+
     def cell(value: object) -> str:
         return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
@@ -38,7 +43,9 @@ def markdown_table(table: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def write_dose_response_plot(path: Path, aggregated: pd.DataFrame, dose_column: str, readout: str, rho: float, plate: str) -> None:
+def write_dose_response_plot(
+    path: Path, aggregated: pd.DataFrame, dose_column: str, readout: str, rho: float, plate: str
+) -> None:
     """Scatter of the readout per well against dose (log axis, controls at the left edge), PNG."""
     import matplotlib
 

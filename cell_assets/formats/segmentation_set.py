@@ -1,18 +1,20 @@
 """Layout of a well's segmentation masks.
 
-Per site ``<W>`` = well id, ``<S>`` = site number::
+Per site (``<P>`` plate, ``<W>`` well, ``<S>`` site number)::
 
-    labels/<W>_s<S>_nuclei.tif        uint16 (uint32 past 65,535 objects), zlib TIFF
-    labels/<W>_s<S>_cells.tif         same; nucleus i lies inside cell i
-    outlines/<W>_s<S>_cells.png       cell outlines, 1-bit PNG, white on black (DeepProfiler style)
-    outlines/<W>_s<S>_nuclei.png      nucleus outlines
-    locations/<W>-<S>-Nuclei.csv      DeepProfiler locations: Nuclei_Location_Center_X/_Y (px)
-    index.csv                         one row per site: Metadata_Plate/Well/Site, the paths above,
-                                      Count_Cells
-    segmentation.json                 method, parameters and per-site counts
+    labels/<W>_s<S>_nuclei.tif          uint16 (uint32 past 65,535 objects), zlib TIFF
+    labels/<W>_s<S>_cells.tif           same; nucleus i lies inside cell i
+    outlines/<W>_s<S>_cells.png         cell outlines, 1-bit PNG, white on black (DeepProfiler)
+    outlines/<W>_s<S>_nuclei.png        nucleus outlines
+    locations/<P>/<W>-<S>-Nuclei.csv    DeepProfiler locations: Nuclei_Location_Center_X/_Y (px)
+    index.csv                           one row per site: Metadata_Plate/Well/Site, the paths
+                                        above, Count_Cells
+    segmentation.json                   method, parameters and per-site counts
 
-The ``locations`` folder can be copied as ``inputs/locations/<Plate>/`` of a
-DeepProfiler project; row i of a locations file is label i + 1.
+The ``locations`` folder is a DeepProfiler locations root (``paths.locations``):
+DeepProfiler reads ``<root>/<plate>/<well>-<site>-Nuclei.csv``; row i of a
+locations file is label i + 1. Outlines close every object for 8-connected
+labelling (see :func:`cell_assets.imaging.labels.outlines`).
 """
 
 from __future__ import annotations
@@ -27,16 +29,31 @@ from cell_assets.formats.images import write_bilevel_png
 
 INDEX_FILE = "index.csv"
 SUMMARY_FILE = "segmentation.json"
-LOCATION_COLUMNS = ("Nuclei_Number_Object_Number", "Nuclei_Location_Center_X", "Nuclei_Location_Center_Y")
+LOCATION_COLUMNS = (
+    "Nuclei_Number_Object_Number",
+    "Nuclei_Location_Center_X",
+    "Nuclei_Location_Center_Y",
+)
 INDEX_COLUMNS = (
-    "Metadata_Plate", "Metadata_Well", "Metadata_Site",
-    "Nuclei", "Cells", "Outlines", "Nuclei_Outlines", "Locations", "Count_Cells",
+    "Metadata_Plate",
+    "Metadata_Well",
+    "Metadata_Site",
+    "Nuclei",
+    "Cells",
+    "Outlines",
+    "Nuclei_Outlines",
+    "Locations",
+    "Count_Cells",
 )
 
 
-def site_files(well: str, site: int) -> dict[str, str]:
-    """Relative paths of one plate site's files, keyed by the index column that names them."""
-    return image_files(f"{well}_s{site}", f"{well}-{site}")
+def site_files(plate: str, well: str, site: int) -> dict[str, str]:
+    """Relative paths of one plate site's files, keyed by the index column that names them.
+
+    Locations go where DeepProfiler looks for them, relative to its locations
+    root: ``<plate>/<well>-<site>-Nuclei.csv``.
+    """
+    return image_files(f"{well}_s{site}", f"{plate}/{well}-{site}")
 
 
 def image_files(stem: str, location_stem: str | None = None) -> dict[str, str]:
@@ -51,14 +68,18 @@ def image_files(stem: str, location_stem: str | None = None) -> dict[str, str]:
 
 
 def write_labels(path: str | Path, labels: np.ndarray) -> int:
-    """Write an ``(H, W)`` uint16/uint32 label image as a zlib-compressed TIFF; returns bytes written."""
+    """Write an ``(H, W)`` uint16/uint32 label image as a zlib-compressed TIFF; returns bytes
+    written.
+    """
     if labels.dtype not in (np.uint16, np.uint32):
         raise TypeError(f"labels must be uint16 or uint32, got {labels.dtype}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # zlib level 1: label images are runs of equal values, so the fastest level
     # is nearly as small as the default and several times quicker.
-    tifffile.imwrite(path, labels, compression="zlib", compressionargs={"level": 1}, photometric="minisblack")
+    tifffile.imwrite(
+        path, labels, compression="zlib", compressionargs={"level": 1}, photometric="minisblack"
+    )
     return path.stat().st_size
 
 
@@ -78,8 +99,15 @@ def write_locations(path: str | Path, centres_xy: np.ndarray) -> None:
             writer.writerow([number, f"{x:.2f}", f"{y:.2f}"])
 
 
-def write_site(folder: Path, files: dict[str, str], nuclei: np.ndarray, cells: np.ndarray,
-               nucleus_outlines: np.ndarray, cell_outlines: np.ndarray, centres_xy: np.ndarray) -> dict[str, str]:
+def write_site(
+    folder: Path,
+    files: dict[str, str],
+    nuclei: np.ndarray,
+    cells: np.ndarray,
+    nucleus_outlines: np.ndarray,
+    cell_outlines: np.ndarray,
+    centres_xy: np.ndarray,
+) -> dict[str, str]:
     """Write one site's labels, outlines and locations under ``folder`` at ``files``
     (from :func:`site_files` or :func:`image_files`); returns ``files``."""
     write_labels(folder / files["Nuclei"], nuclei)

@@ -1,4 +1,5 @@
-"""A PyTorch ``Dataset`` over one or many h5sc files (scPortrait's ``H5ScSingleCellDataset`` contract).
+"""A PyTorch ``Dataset`` over one or many h5sc files (scPortrait's ``H5ScSingleCellDataset``
+contract).
 
 Each item is ``(image, cell_id)`` or ``(image, cell_id, label)``: ``image`` a
 float32 tensor ``(C, S, S)`` (masks and channels, or the ``channels`` chosen),
@@ -39,8 +40,13 @@ class SingleCellImageDataset(Dataset):
         Applied to the ``(C, S, S)`` tensor.
     """
 
-    def __init__(self, paths: Sequence[str | Path], label_column: str | None = None,
-                 channels: Sequence[int] | None = None, transform: Callable | None = None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        label_column: str | None = None,
+        channels: Sequence[int] | None = None,
+        transform: Callable | None = None,
+    ) -> None:
         self.paths = [Path(p) for p in paths]
         self.channels = list(channels) if channels is not None else None
         self.transform = transform
@@ -49,7 +55,9 @@ class SingleCellImageDataset(Dataset):
         for path in self.paths:
             obs = read_obs(path)
             if label_column is not None and label_column not in obs:
-                raise H5scError(f"{path}: obs has no column {label_column!r} (columns: {list(obs.columns)})")
+                raise H5scError(
+                    f"{path}: obs has no column {label_column!r} (columns: {list(obs.columns)})"
+                )
             ids.append(obs["scportrait_cell_id"].to_numpy(np.uint64))
             labels.append(obs[label_column].to_numpy() if label_column else np.zeros(len(obs)))
             lengths.append(len(obs))

@@ -14,15 +14,18 @@ says which file to put where.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from cell_assets.imaging.devices import DeviceError, select_device
-from cell_assets.imaging.segmentation import SegmentationInputError, label_dtype
+from cell_assets.imaging.labels import label_dtype
+from cell_assets.imaging.segmentation import CellposeSettings
+from cell_assets.imaging.segmenter import SegmentationInputError, check_diameter, check_finite
 
 CELLPOSE_MODEL_URL = "https://www.cellpose.org/models"
 
@@ -32,7 +35,9 @@ class CellposeWeightsError(SegmentationInputError):
 
 
 def cellpose_model_dir() -> Path:
-    """The folder Cellpose reads weights from (``$CELLPOSE_LOCAL_MODELS_PATH`` or ``~/.cellpose/models``)."""
+    """The folder Cellpose reads weights from (``$CELLPOSE_LOCAL_MODELS_PATH`` or
+    ``~/.cellpose/models``).
+    """
     env = os.environ.get("CELLPOSE_LOCAL_MODELS_PATH")
     return Path(env) if env else Path.home() / ".cellpose" / "models"
 
@@ -69,15 +74,27 @@ def _fetch(basename: str, model: str) -> Path:
         from cellpose import utils
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        utils.download_url_to_file(f"{CELLPOSE_MODEL_URL}/{basename}", os.fspath(target), progress=False)
+        utils.download_url_to_file(
+            f"{CELLPOSE_MODEL_URL}/{basename}", os.fspath(target), progress=False
+        )
     except Exception as exc:  # any network failure ends in the same advice
         target.unlink(missing_ok=True)
         raise CellposeWeightsError(
-            f"Cellpose weights for model {model!r} are not at {target} and could not be downloaded from "
-            f"{CELLPOSE_MODEL_URL}/{basename} ({type(exc).__name__}: {exc}). Download that file where there is "
-            f"network and copy it to {target}, or set CELLPOSE_LOCAL_MODELS_PATH to the folder holding it."
+            f"Cellpose weights for model {model!r} are not at {target} and could not be "
+            f"downloaded from {CELLPOSE_MODEL_URL}/{basename} ({type(exc).__name__}: {exc}). "
+            f"Download that file where there is network and copy it to {target}, or set "
+            "CELLPOSE_LOCAL_MODELS_PATH to the folder holding it."
         ) from None
     return target
+
+
+def _identify(path: Path) -> dict[str, str]:
+    """A weights file by name and sha256: what segmented a site, wherever the file lives."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return {"file": path.name, "sha256": digest.hexdigest()}
 
 
 @dataclass(frozen=True)
@@ -116,8 +133,8 @@ def resolve_weights(model: str, need_size_model: bool = False) -> ResolvedWeight
     if os.sep in model or "/" in model or candidate.suffix:
         raise CellposeWeightsError(f"Cellpose weights file {candidate} does not exist")
     raise CellposeWeightsError(
-        f"unknown Cellpose model {model!r}: give a weights file path or one of {', '.join(_builtin_names())} "
-        f"(looked in {cellpose_model_dir()})"
+        f"unknown Cellpose model {model!r}: give a weights file path or one of "
+        f"{', '.join(_builtin_names())} (looked in {cellpose_model_dir()})"
     )
 
 
@@ -129,56 +146,40 @@ def load_cellpose_model(weights: ResolvedWeights, device):
     from cellpose import models
 
     try:
-        return models.CellposeModel(pretrained_model=os.fspath(weights.path), device=device, nchan=2)
+        return models.CellposeModel(
+            pretrained_model=os.fspath(weights.path), device=device, nchan=2
+        )
     except Exception as exc:  # torch/pickle/key errors all mean "not a Cellpose 3 model"
         raise CellposeWeightsError(
-            f"{weights.path} is not a Cellpose 3 model ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+            f"{weights.path} is not a Cellpose 3 model ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]})"
         ) from None
 
 
-@dataclass
 class CellposeSegmenter:
     """Nuclei and cells with Cellpose 3.
 
     Parameters
     ----------
-    model : str
-        Cell model (name or weights path) run on (cytoplasm, DNA).
-    nuclei_model : str
-        Nucleus model run on DNA alone.
-    diameter, nucleus_diameter : float or None
-        Expected cell / nucleus diameters, pixels; None = Cellpose's size-model
-        estimate when the model has one, else the model's training diameter.
-    flow_threshold, cellprob_threshold, min_size, batch_size
-        Passed to ``CellposeModel.eval`` (min_size in pixels).
-    device : {'auto', 'cpu', 'cuda'}
+    settings : CellposeSettings
     with_cells : bool
-        False for nucleus-only segmentation (no cytoplasm channel): the cell model is not loaded.
+        False for nucleus-only segmentation (no cytoplasm channel): the cell
+        model is not loaded (nor downloaded).
     """
 
-    model: str = "cyto3"
-    nuclei_model: str = "nuclei"
-    diameter: float | None = None
-    nucleus_diameter: float | None = None
-    flow_threshold: float = 0.4
-    cellprob_threshold: float = 0.0
-    min_size: int = 15
-    batch_size: int = 8
-    device: str = "auto"
-    with_cells: bool = True
-    diameters_used: dict[str, float | str] = field(default_factory=dict, init=False)
-
-    def __post_init__(self) -> None:
-        for label, value in (("diameter", self.diameter), ("nucleus_diameter", self.nucleus_diameter)):
-            if value is not None and (not np.isfinite(value) or value <= 0):
-                raise SegmentationInputError(f"{label} must be a positive number of pixels or empty, got {value}")
+    def __init__(self, settings: CellposeSettings | None = None, with_cells: bool = True) -> None:
+        settings = settings or CellposeSettings()
+        check_diameter(settings.diameter, "diameter")
+        check_diameter(settings.nucleus_diameter, "nucleus_diameter")
+        self.settings = settings
+        self.max_cell_distance = settings.max_cell_distance
+        self.diameters_used: dict[str, float | str] = {}
         try:
-            self.torch_device = select_device(self.device)
+            self.torch_device = select_device(settings.device)
         except DeviceError as exc:
             raise SegmentationInputError(str(exc)) from None
-        self._nuclei = self._load(self.nuclei_model, self.nucleus_diameter)
-        # Nucleus-only mode never needs (or downloads) the cell model.
-        self._cells = self._load(self.model, self.diameter) if self.with_cells else None
+        self._nuclei = self._load(settings.nuclei_model, settings.nucleus_diameter)
+        self._cells = self._load(settings.model, settings.diameter) if with_cells else None
 
     def _load(self, model: str, diameter: float | None):
         weights = resolve_weights(model, need_size_model=diameter is None)
@@ -190,28 +191,49 @@ class CellposeSegmenter:
             size_model = models.SizeModel(network, pretrained_size=os.fspath(weights.size_model))
         return weights, network, size_model
 
-    def _eval(self, loaded, images: list[np.ndarray], channels: list[int], diameter: float | None, key: str) -> list[np.ndarray]:
+    def _eval(
+        self,
+        loaded,
+        images: list[np.ndarray],
+        channels: list[int],
+        diameter: float | None,
+        key: str,
+    ) -> list[np.ndarray]:
         weights, network, size_model = loaded
         channel_axis = -1 if images[0].ndim == 3 else None
         if diameter is None and size_model is not None:
-            diameters = [float(size_model.eval(image, channels=channels, channel_axis=channel_axis)[0]) for image in images]
+            diameters = [
+                float(size_model.eval(image, channels=channels, channel_axis=channel_axis)[0])
+                for image in images
+            ]
             self.diameters_used[key] = "size model: " + ", ".join(f"{d:.1f}" for d in diameters)
         else:
             used = diameter if diameter is not None else float(network.diam_mean)
             diameters = [used] * len(images)
-            self.diameters_used[key] = used if diameter is not None else f"model default {used:.1f} (no size model)"
+            self.diameters_used[key] = (
+                used if diameter is not None else f"model default {used:.1f} (no size model)"
+            )
         masks = []
         for image, d in zip(images, diameters, strict=True):
             result = network.eval(
-                image, channels=channels, channel_axis=channel_axis, diameter=d if d > 0 else None,
-                flow_threshold=self.flow_threshold, cellprob_threshold=self.cellprob_threshold,
-                min_size=self.min_size, batch_size=self.batch_size,
+                image,
+                channels=channels,
+                channel_axis=channel_axis,
+                diameter=d if d > 0 else None,
+                flow_threshold=self.settings.flow_threshold,
+                cellprob_threshold=self.settings.cellprob_threshold,
+                min_size=self.settings.min_size,
+                batch_size=self.settings.batch_size,
             )
             labels = np.asarray(result[0])
-            masks.append(labels.astype(label_dtype(int(labels.max()) if labels.size else 0), copy=False))
+            masks.append(
+                labels.astype(label_dtype(int(labels.max()) if labels.size else 0), copy=False)
+            )
         return masks
 
-    def segment(self, dna: Sequence[np.ndarray], cytoplasm: Sequence[np.ndarray] | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    def segment(
+        self, dna: Sequence[np.ndarray], cytoplasm: Sequence[np.ndarray] | None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Segment sites.
 
         Parameters
@@ -225,25 +247,29 @@ class CellposeSegmenter:
         list of (nuclei, cells), each (H, W) uint16/uint32 with Cellpose's consecutive labels
         (not yet matched: see :func:`~cell_assets.imaging.segmentation.match_nuclei_and_cells`).
         """
-        dna = [np.asarray(image, np.float32) for image in dna]
-        nuclei = self._eval(self._nuclei, dna, [0, 0], self.nucleus_diameter, "nucleus_diameter")
+        dna = [check_finite(np.asarray(image, np.float32), "nuclear") for image in dna]
+        nuclei = self._eval(
+            self._nuclei, dna, [0, 0], self.settings.nucleus_diameter, "nucleus_diameter"
+        )
         if cytoplasm is None or self._cells is None:
             return [(n, n.copy()) for n in nuclei]
         stacks = []
         for d, c in zip(dna, cytoplasm, strict=True):
             if c.shape != d.shape:
                 raise SegmentationInputError(f"cytoplasm image is {c.shape}, DNA image {d.shape}")
-            stacks.append(np.stack([np.asarray(c, np.float32), d], axis=-1))
-        cells = self._eval(self._cells, stacks, [1, 2], self.diameter, "diameter")
+            stacks.append(
+                np.stack([check_finite(np.asarray(c, np.float32), "cytoplasm"), d], axis=-1)
+            )
+        cells = self._eval(self._cells, stacks, [1, 2], self.settings.diameter, "diameter")
         return list(zip(nuclei, cells, strict=True))
 
     def describe(self) -> dict[str, object]:
         """Parameters and resolved weight files, for metadata."""
         return {
-            "model": self.model,
-            "model_weights": os.fspath(self._cells[0].path) if self._cells else None,
-            "nuclei_model": self.nuclei_model,
-            "nuclei_model_weights": os.fspath(self._nuclei[0].path),
+            "model": self.settings.model,
+            "model_weights": _identify(self._cells[0].path) if self._cells else None,
+            "nuclei_model": self.settings.nuclei_model,
+            "nuclei_model_weights": _identify(self._nuclei[0].path),
             "device": str(self.torch_device),
             "diameters_used": dict(self.diameters_used),
         }

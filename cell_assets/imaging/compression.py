@@ -9,17 +9,66 @@ plate-level window.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
 import numpy as np
 
-PLATE_CLIPPING = "plate"
-IMAGE_CLIPPING = "image"
+# DeepProfiler caps each image's upper clipping value at the plate's raw p99.99.
+PLATE_RAW_HIGH_PERCENTILE = 99.99
 
 
-def correct_illumination(image: np.ndarray, function: np.ndarray) -> np.ndarray:
-    """Divide an ``(H, W)`` raw image by its ``(H, W)`` illumination function → float32."""
+class Clipping(str, Enum):
+    """Where the 8-bit window comes from.
+
+    ``plate``: one window per channel from plate-level percentiles of corrected
+    intensities (intensities stay comparable across images); ``image``:
+    DeepProfiler's per-image window.
+    """
+
+    plate = "plate"
+    image = "image"
+
+
+@dataclass(frozen=True)
+class CompressedImage:
+    """One compressed image and how faithful it is.
+
+    Attributes
+    ----------
+    pixels : (H, W) uint8
+    window : (float, float)
+        ``(vmin, vmax)`` in corrected raw units: ``value = vmin + pixel / 255 · (vmax − vmin)``.
+    psnr_db : float
+        PSNR of ``pixels`` against the corrected float image (inf when exact).
+    clipped_fraction : float
+        Fraction of pixels outside the window.
+    """
+
+    pixels: np.ndarray
+    window: tuple[float, float]
+    psnr_db: float
+    clipped_fraction: float
+
+
+def correct_illumination(
+    image: np.ndarray, function: np.ndarray, darkfield: np.ndarray | None = None
+) -> np.ndarray:
+    """``(image − darkfield) / function`` as ``(H, W)`` float32 (``image / function`` without one).
+
+    With a dark-field, values below it (noise under the camera's dark level) are
+    truncated at 0, as CellProfiler's CorrectIlluminationApply truncates low values.
+    """
     if image.shape != function.shape:
-        raise ValueError(f"image shape {image.shape} differs from illumination function shape {function.shape}")
-    return np.divide(image, function, dtype=np.float32)
+        raise ValueError(
+            f"image shape {image.shape} differs from illumination function shape {function.shape}"
+        )
+    if darkfield is None:
+        return np.divide(image, function, dtype=np.float32)
+    corrected = np.subtract(image, darkfield, dtype=np.float32)
+    np.maximum(corrected, 0, out=corrected)
+    return np.divide(corrected, function, out=corrected)
 
 
 def image_clip_window(
@@ -28,7 +77,9 @@ def image_clip_window(
     high_percentile: float = 99.95,
     plate_raw_high: float | None = None,
 ) -> tuple[float, float]:
-    """DeepProfiler's per-image window: this image's percentiles, vmax capped by the plate's raw p99.99."""
+    """DeepProfiler's per-image window: this image's percentiles, vmax capped by the plate's raw
+    p99.99.
+    """
     vmin, vmax = np.percentile(corrected, [low_percentile, high_percentile])
     if plate_raw_high is not None:
         vmax = min(float(vmax), float(plate_raw_high))
@@ -65,3 +116,48 @@ def psnr(reference: np.ndarray, compressed: np.ndarray, vmin: float, vmax: float
     if mse == 0:
         return float("inf")
     return float(10 * np.log10((vmax - vmin) ** 2 / mse))
+
+
+def window_from_percentiles(
+    grid: Sequence[float], values: Sequence[float], low: float, high: float
+) -> tuple[float, float]:
+    """Interpolate a plate's percentiles (``values`` at percentiles ``grid``, 0–100) at ``low`` and
+    ``high``.
+    """
+    return float(np.interp(low, grid, values)), float(np.interp(high, grid, values))
+
+
+def compress_image(
+    raw: np.ndarray,
+    function: np.ndarray,
+    darkfield: np.ndarray | None,
+    clipping: Clipping,
+    low_percentile: float,
+    high_percentile: float,
+    plate_window: tuple[float, float] | None = None,
+    plate_raw_high: float | None = None,
+) -> CompressedImage:
+    """Correct one ``(H, W)`` raw image by its illumination function and encode it in 8 bits.
+
+    Parameters
+    ----------
+    raw, function : (H, W) arrays
+        Raw image (any unsigned dtype) and the channel's flat-field function.
+    darkfield : (H, W) array or None
+        The channel's dark-field, raw units (subtracted before dividing).
+    clipping : Clipping
+        ``plate`` uses ``plate_window``; ``image`` computes the image's own
+        ``[low_percentile, high_percentile]`` window, ``vmax`` capped at ``plate_raw_high``.
+    """
+    corrected = correct_illumination(raw, function, darkfield)
+    if Clipping(clipping) is Clipping.plate:
+        if plate_window is None:
+            raise ValueError("plate clipping needs the plate's window")
+        vmin, vmax = plate_window
+    else:
+        vmin, vmax = image_clip_window(corrected, low_percentile, high_percentile, plate_raw_high)
+    pixels = to_uint8(corrected, vmin, vmax)
+    outside = np.count_nonzero(corrected < vmin) + np.count_nonzero(corrected > vmax)
+    return CompressedImage(
+        pixels, (vmin, vmax), psnr(corrected, pixels, vmin, vmax), outside / corrected.size
+    )

@@ -18,19 +18,28 @@ Conventions (scPortrait's extraction):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
-from scipy import ndimage as ndi
 
-from cell_assets.imaging.segmentation import nucleus_centres, object_areas
+from cell_assets.imaging.labels import nucleus_centres, object_areas
 
 DEFAULT_CROP_SIZE = 128
 DEFAULT_MASK_DILATION = 2
 DEFAULT_MASK_BLUR_SIGMA = 1.0
 DEFAULT_QUANTILES = (0.001, 0.999)
-PLATE_NORMALIZATION = "plate"
-QUANTILE_NORMALIZATION = "quantile"
-MASK_NAMES = ("nucleus_mask", "cell_mask")
+
+
+class Normalization(str, Enum):
+    """How crops are scaled to [0, 1].
+
+    ``plate``: the compressed images' plate-level scaling (8-bit / 255), so
+    intensities compare across cells and wells; ``quantile``: scPortrait's
+    per-cell, per-channel quantile scaling.
+    """
+
+    plate = "plate"
+    quantile = "quantile"
 
 
 class ExtractionInputError(ValueError):
@@ -63,7 +72,9 @@ class SiteCrops:
     dropped_at_border: int
 
 
-def expansion_field(labels: np.ndarray, dilation: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def expansion_field(
+    labels: np.ndarray, dilation: float, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Soft, non-overlapping expansion of every object of a site, computed once per site.
 
     Each background pixel belongs to its nearest object (chessboard distance);
@@ -82,7 +93,11 @@ def expansion_field(labels: np.ndarray, dilation: float, sigma: float) -> tuple[
         return labels.copy(), np.zeros(labels.shape, np.float32)
     # Chessboard (Chebyshev) distance: a square margin, 3–4× cheaper than the
     # Euclidean transform, and the margin is only a few pixels wide.
-    distance, (rows, cols) = ndi.distance_transform_cdt(labels == 0, metric="chessboard", return_indices=True)
+    from scipy import ndimage as ndi  # here: this module's choices are asset config (fast import)
+
+    distance, (rows, cols) = ndi.distance_transform_cdt(
+        labels == 0, metric="chessboard", return_indices=True
+    )
     owner = labels[rows, cols]
     beyond = np.maximum(distance - dilation, 0).astype(np.float32)
     if sigma > 0:
@@ -100,7 +115,9 @@ def _windows(image: np.ndarray, cy: np.ndarray, cx: np.ndarray, size: int) -> np
 
 
 def quantile_normalize(crops: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Per-crop, per-channel quantile scaling to [0, 1] (scPortrait's default), ``(N, C, S, S)`` float32."""
+    """Per-crop, per-channel quantile scaling to [0, 1] (scPortrait's default), ``(N, C, S, S)``
+    float32.
+    """
     flat = crops.reshape(crops.shape[0], crops.shape[1], -1)
     lower = np.quantile(flat, low, axis=2)[..., None, None]
     upper = np.quantile(flat, high, axis=2)[..., None, None]
@@ -116,7 +133,7 @@ def extract_site(
     size: int = DEFAULT_CROP_SIZE,
     mask_dilation: int = DEFAULT_MASK_DILATION,
     mask_blur_sigma: float = DEFAULT_MASK_BLUR_SIGMA,
-    normalization: str = PLATE_NORMALIZATION,
+    normalization: Normalization | str = Normalization.plate,
     quantiles: tuple[float, float] = DEFAULT_QUANTILES,
 ) -> SiteCrops:
     """Crop every cell of one site.
@@ -141,49 +158,94 @@ def extract_site(
     if size < 2 or size % 2:
         raise ExtractionInputError(f"crop size must be an even number of pixels ≥ 2, got {size}")
     if nuclei.shape != cells.shape:
-        raise ExtractionInputError(f"nucleus mask is {nuclei.shape[1]}×{nuclei.shape[0]} px but cell mask is {cells.shape[1]}×{cells.shape[0]} px")
+        raise ExtractionInputError(
+            f"nucleus mask is {nuclei.shape[1]}×{nuclei.shape[0]} px but cell mask is "
+            f"{cells.shape[1]}×{cells.shape[0]} px"
+        )
     for name, image in channels.items():
         if image.shape != cells.shape:
-            raise ExtractionInputError(f"channel {name} is {image.shape[1]}×{image.shape[0]} px but the masks are {cells.shape[1]}×{cells.shape[0]} px")
+            raise ExtractionInputError(
+                f"channel {name} is {image.shape[1]}×{image.shape[0]} px but the masks are "
+                f"{cells.shape[1]}×{cells.shape[0]} px"
+            )
     if nuclear_channel not in channels:
-        raise ExtractionInputError(f"nuclear channel {nuclear_channel!r} is not among {list(channels)}")
-    if normalization not in (PLATE_NORMALIZATION, QUANTILE_NORMALIZATION):
-        raise ExtractionInputError(f"normalization must be 'plate' or 'quantile', got {normalization!r}")
+        raise ExtractionInputError(
+            f"nuclear channel {nuclear_channel!r} is not among {list(channels)}"
+        )
+    try:
+        normalization = Normalization(normalization)
+    except ValueError:
+        raise ExtractionInputError(
+            f"normalization must be 'plate' or 'quantile', got {normalization!r}"
+        ) from None
     height, width = cells.shape
     names = list(channels)
     half = size // 2
 
     centres = nucleus_centres(nuclei)
     nucleus_area = object_areas(nuclei)
-    cell_area = np.bincount(cells.ravel(), minlength=len(nucleus_area) + 1)[1 : len(nucleus_area) + 1]
+    cell_area = np.bincount(cells.ravel(), minlength=len(nucleus_area) + 1)[
+        1 : len(nucleus_area) + 1
+    ]
     present = np.flatnonzero(nucleus_area > 0) + 1  # labels that exist (numbering may skip)
-    centre_xy = np.rint(centres[present - 1]).astype(np.int64) if len(present) else np.zeros((0, 2), np.int64)
-    inside = (centre_xy[:, 0] > half) & (centre_xy[:, 1] > half) & (centre_xy[:, 0] < width - half) & (centre_xy[:, 1] < height - half)
+    centre_xy = (
+        np.rint(centres[present - 1]).astype(np.int64)
+        if len(present)
+        else np.zeros((0, 2), np.int64)
+    )
+    inside = (
+        (centre_xy[:, 0] > half)
+        & (centre_xy[:, 1] > half)
+        & (centre_xy[:, 0] < width - half)
+        & (centre_xy[:, 1] < height - half)
+    )
     labels = present[inside]
     n = len(labels)
-    empty = SiteCrops(np.zeros((0, 2 + len(names), size, size), np.float16), labels, centres[labels - 1],
-                      nucleus_area[labels - 1], cell_area[labels - 1], int((~inside).sum()))
+    empty = SiteCrops(
+        np.zeros((0, 2 + len(names), size, size), np.float16),
+        labels,
+        centres[labels - 1],
+        nucleus_area[labels - 1],
+        cell_area[labels - 1],
+        int((~inside).sum()),
+    )
     if n == 0:
         return empty
     top, left = centre_xy[inside, 1] - half, centre_xy[inside, 0] - half
     label_planes = labels[:, None, None]
     nucleus_owner, nucleus_weight = expansion_field(nuclei, mask_dilation, mask_blur_sigma)
     cell_owner, cell_weight = expansion_field(cells, mask_dilation, mask_blur_sigma)
-    nucleus_soft = (_windows(nucleus_owner, top, left, size) == label_planes) * _windows(nucleus_weight, top, left, size)
-    cell_soft = (_windows(cell_owner, top, left, size) == label_planes) * _windows(cell_weight, top, left, size)
+    nucleus_soft = (_windows(nucleus_owner, top, left, size) == label_planes) * _windows(
+        nucleus_weight, top, left, size
+    )
+    cell_soft = (_windows(cell_owner, top, left, size) == label_planes) * _windows(
+        cell_weight, top, left, size
+    )
 
     images = np.empty((n, 2 + len(names), size, size), np.float16)
     images[:, 0] = _windows(nuclei, top, left, size) == label_planes
     images[:, 1] = _windows(cells, top, left, size) == label_planes
     for index, name in enumerate(names):
         crop = _windows(np.asarray(channels[name], np.float32), top, left, size)
-        if normalization == QUANTILE_NORMALIZATION:
+        if normalization is Normalization.quantile:
             crop = quantile_normalize(crop[:, None], *quantiles)[:, 0]
         np.multiply(crop, nucleus_soft if name == nuclear_channel else cell_soft, out=crop)
-        if normalization != PLATE_NORMALIZATION or not 0.0 <= float(channels[name].min()) <= float(channels[name].max()) <= 1.0:
-            np.clip(crop, 0.0, 1.0, out=crop)  # plate-scaled [0, 1] images times weights ≤ 1 need no clipping
+        if (
+            normalization is not Normalization.plate
+            or not 0.0 <= float(channels[name].min()) <= float(channels[name].max()) <= 1.0
+        ):
+            np.clip(
+                crop, 0.0, 1.0, out=crop
+            )  # plate-scaled [0, 1] images times weights ≤ 1 need no clipping
         images[:, 2 + index] = crop
-    return SiteCrops(images, labels, centres[labels - 1], nucleus_area[labels - 1], cell_area[labels - 1], int((~inside).sum()))
+    return SiteCrops(
+        images,
+        labels,
+        centres[labels - 1],
+        nucleus_area[labels - 1],
+        cell_area[labels - 1],
+        int((~inside).sum()),
+    )
 
 
 def cell_id(well_ordinal: int, site: int, label: np.ndarray) -> np.ndarray:
@@ -195,10 +257,18 @@ def cell_id(well_ordinal: int, site: int, label: np.ndarray) -> np.ndarray:
     """
     if not 0 < well_ordinal < 1 << 16 or not 0 <= site < 1 << 16:
         raise ValueError(f"well ordinal {well_ordinal} or site {site} out of range for a cell id")
-    return (np.uint64(well_ordinal) << np.uint64(48)) | (np.uint64(site) << np.uint64(32)) | np.asarray(label, np.uint64)
+    return (
+        (np.uint64(well_ordinal) << np.uint64(48))
+        | (np.uint64(site) << np.uint64(32))
+        | np.asarray(label, np.uint64)
+    )
 
 
 def decode_cell_id(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(well ordinal, site, label) arrays from :func:`cell_id` values."""
     ids = np.asarray(ids, np.uint64)
-    return (ids >> np.uint64(48)).astype(np.int64), ((ids >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64), (ids & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    return (
+        (ids >> np.uint64(48)).astype(np.int64),
+        ((ids >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int64),
+        (ids & np.uint64(0xFFFFFFFF)).astype(np.int64),
+    )

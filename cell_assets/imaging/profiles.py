@@ -1,16 +1,29 @@
-"""Per-well profiles from per-cell features, with pycytominer (aggregate → normalize → feature_select)."""
+"""Per-well profiles from per-cell features, with pycytominer (aggregate → normalize →
+feature_select).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from scipy.stats import spearmanr
 
-from cell_assets.formats.feature_table import is_metadata
+if (
+    TYPE_CHECKING
+):  # pandas loads with pycytominer, where used (this module's defaults are asset config)
+    import pandas as pd
 
-DEFAULT_FEATURE_SELECTION = ("variance_threshold", "correlation_threshold", "drop_na_columns")
+from cell_assets.columns import feature_columns, metadata_columns
+
+# pycytominer's recipe for CellProfiler profiles (JUMP): the blocklist drops location, bounding
+# box, object-number and other non-biological columns.
+DEFAULT_FEATURE_SELECTION = (
+    "variance_threshold",
+    "correlation_threshold",
+    "drop_na_columns",
+    "blocklist",
+)
 
 
 @dataclass
@@ -20,11 +33,8 @@ class WellProfiles:
     aggregated: pd.DataFrame
     normalized: pd.DataFrame
     selected: pd.DataFrame
-
-
-def feature_columns(table: pd.DataFrame) -> list[str]:
-    """Every non-``Metadata_`` column (CellProfiler features and ``Embedding_*``)."""
-    return [c for c in table.columns if not is_metadata(c)]
+    # Why a step was not applied as asked (e.g. feature selection on a one-well plate).
+    notes: tuple[str, ...] = ()
 
 
 def profile_wells(
@@ -49,26 +59,52 @@ def profile_wells(
     """
     from pycytominer import aggregate, feature_select, normalize
 
-    features = feature_columns(cells)
-    aggregated = aggregate(cells, strata=strata, features=features, operation=operation,
-                           compute_object_count=True, object_feature="Metadata_CellId")
-    meta = [c for c in aggregated.columns if is_metadata(c)]
+    features = feature_columns(cells.columns)
+    aggregated = aggregate(
+        cells,
+        strata=strata,
+        features=features,
+        operation=operation,
+        compute_object_count=True,
+    )
+    meta = metadata_columns(aggregated.columns)
     samples = "all"
     if control_query and len(aggregated.query(control_query)) > 0:
         samples = control_query
-    normalized = normalize(aggregated, features=features, meta_features=meta, samples=samples, method=method)
-    selected = feature_select(normalized, features=features, operation=list(feature_selection)) if feature_selection else normalized
-    return WellProfiles(aggregated, normalized, selected)
+    normalized = normalize(
+        aggregated, features=features, meta_features=meta, samples=samples, method=method
+    )
+    notes = []
+    if feature_selection and len(normalized) < 2:
+        # Variance and correlation across wells are undefined for one well: keep every feature.
+        notes.append(f"feature selection skipped: {len(normalized)} well (needs at least 2)")
+        feature_selection = ()
+    if samples == "all" and control_query:
+        notes.append(f"no well matches {control_query!r}: normalised to all wells")
+    selected = (
+        feature_select(normalized, features=features, operation=list(feature_selection))
+        if feature_selection
+        else normalized
+    )
+    return WellProfiles(aggregated, normalized, selected, tuple(notes))
 
 
-def dose_response(aggregated: pd.DataFrame, dose_column: str, readout: str) -> tuple[pd.DataFrame, float]:
+def dose_response(
+    aggregated: pd.DataFrame, dose_column: str, readout: str
+) -> tuple[pd.DataFrame, float]:
     """The readout per dose (mean over wells of a dose) and Spearman's ρ over wells.
 
     Returns ``(table with dose, wells, readout mean and sd, ρ)``; ρ is NaN when
     there are fewer than three wells or a constant column.
     """
+    from scipy.stats import spearmanr  # scipy.stats costs 0.3 s to import; only profiles need it
+
     frame = aggregated[[dose_column, readout]].astype(float).dropna()
-    rho = float(spearmanr(frame[dose_column], frame[readout]).statistic) if len(frame) >= 3 else float("nan")
+    rho = (
+        float(spearmanr(frame[dose_column], frame[readout]).statistic)
+        if len(frame) >= 3
+        else float("nan")
+    )
     table = frame.groupby(dose_column)[readout].agg(["count", "mean", "std"]).reset_index()
     table.columns = [dose_column, "wells", f"{readout}_mean", f"{readout}_sd"]
     return table, rho if np.isfinite(rho) else float("nan")

@@ -23,7 +23,10 @@ def open_store(root: str, **options: object) -> ArtifactStore:
         return S3ArtifactStore(root, **{k: v for k, v in options.items() if v is not None})
     if "://" in root:
         scheme = root.split("://", 1)[0]
-        raise ValueError(f"artifact store root {root!r}: the {scheme}:// scheme is not supported (use a local path or s3://)")
+        raise ValueError(
+            f"artifact store root {root!r}: the {scheme}:// scheme is not supported (use a "
+            "local path or s3://)"
+        )
     return LocalArtifactStore(root)
 
 

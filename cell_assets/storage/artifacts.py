@@ -18,6 +18,9 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +35,10 @@ from cell_assets.errors import ArtifactError
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_FORMAT = "cell_assets.artifact/1"
 HASH_CHUNK_BYTES = 1 << 20
+STAGING_PREFIX = "cell_assets_"
+# Staging folders of another host are removed once this old (their process cannot be checked).
+FOREIGN_STAGING_MAX_AGE_S = 24 * 3600
+_cleaned_staging_roots: set[Path] = set()
 
 
 def sha256_file(path: str | Path) -> str:
@@ -41,6 +48,42 @@ def sha256_file(path: str | Path) -> str:
         while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# (path, size, mtime_ns) of files whose sha256 was checked in this process: each file is
+# hashed on its first read only, and again if it changes on disk.
+_verified_files: dict[tuple[str, int, int], str] = {}
+
+
+def verify_file(path: Path, expected_sha256: str, describe: str) -> Path:
+    """``path`` if its bytes hash to ``expected_sha256``; else an ArtifactError naming ``describe``.
+
+    Hashes a file the first time this process reads it (and when its size or
+    modification time changes); later reads cost one ``stat``.
+    """
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns)
+    if _verified_files.get(key) == expected_sha256:
+        return path
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise ArtifactError(
+            f"{describe} fails its checksum (sha256 {actual[:16]}…, the manifest says "
+            f"{expected_sha256[:16]}…): it was changed behind the store's back; re-materialize it"
+        )
+    _verified_files[key] = actual
+    return path
+
+
+def forget_verified() -> None:
+    """Forget which files were verified, so that each is hashed again on its next read."""
+    _verified_files.clear()
+
+
+def remember_verified(path: Path, sha256: str) -> None:
+    """Record that ``path`` (as it is on disk now) was just hashed to ``sha256``."""
+    info = path.stat()
+    _verified_files[(str(path), info.st_size, info.st_mtime_ns)] = sha256
 
 
 @dataclass
@@ -66,15 +109,73 @@ class StagedArtifact:
     file_info: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+def default_staging_root() -> Path:
+    """``$CELL_ASSETS_STAGING_DIR``, else ``~/.cache/cell_assets/staging`` (not the shared temp)."""
+    configured = os.environ.get("CELL_ASSETS_STAGING_DIR")
+    return Path(configured) if configured else Path.home() / ".cache" / "cell_assets" / "staging"
+
+
+def _staging_owner(name: str) -> tuple[str, int] | None:
+    """``(host, pid)`` of a staging folder named by :func:`staging_area`, or None."""
+    parts = name[len(STAGING_PREFIX) :].split(".")
+    if not name.startswith(STAGING_PREFIX) or len(parts) < 4 or not parts[-2].isdigit():
+        return None
+    return ".".join(parts[1:-2]), int(parts[-2])
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_staging(root: Path) -> list[Path]:
+    """Remove staging folders whose process is gone (this host) or that are a day old (others).
+
+    A run killed mid-stage leaves its staging folder (and e.g. a
+    ``single_cells.h5sc.partial``) behind; the next stage in any process cleans it.
+    Returns the folders removed.
+    """
+    removed = []
+    host = socket.gethostname()
+    for folder in root.glob(f"{STAGING_PREFIX}*"):
+        owner = _staging_owner(folder.name)
+        if owner is None or not folder.is_dir():
+            continue
+        stale = (
+            (not _process_alive(owner[1]))
+            if owner[0] == host
+            else (time.time() - folder.stat().st_mtime > FOREIGN_STAGING_MAX_AGE_S)
+        )
+        if stale:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 @contextmanager
 def staging_area(prefix: str, parent: str | Path | None = None) -> Iterator[Path]:
-    """A fresh staging folder that is deleted if the block raises.
+    """A new staging folder under ``parent`` (default: :func:`default_staging_root`).
 
-    On success the folder is left for the IO manager to commit (and remove).
+    The folder is deleted if the block raises.
+
+    On success the folder is left for the store to commit (and remove). Its
+    name carries host and process id, so that folders of killed runs can be
+    told from those of running ones and removed (:func:`remove_stale_staging`,
+    run once per process and parent).
     """
-    import tempfile
-
-    directory = Path(tempfile.mkdtemp(prefix=f"cell_assets_{prefix}_", dir=parent))
+    root = Path(parent) if parent is not None else default_staging_root()
+    root.mkdir(parents=True, exist_ok=True)
+    if root not in _cleaned_staging_roots:
+        _cleaned_staging_roots.add(root)
+        remove_stale_staging(root)
+    name = f"{STAGING_PREFIX}{prefix}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+    directory = root / name
+    directory.mkdir()
     try:
         yield directory
     except BaseException:
@@ -128,6 +229,17 @@ def artifact_id(asset: str, partition: tuple[str, ...], version: str) -> str:
     return "/".join((asset, *partition)) + "@" + version
 
 
+# The artifact of a well that has no images in its plate's index.csv: one small status file,
+# so that the well's partition is materialized ("no images") instead of failed or missing.
+NO_IMAGES = "no images"
+STATUS_FILE = "well_status.json"
+
+
+def is_empty_well(handle: Any) -> bool:
+    """True for the artifact of a well without images (see :data:`NO_IMAGES`)."""
+    return getattr(handle, "metadata", {}).get("status") == NO_IMAGES
+
+
 class ArtifactHandle:
     """A committed artifact: its manifest and lazy access to its files.
 
@@ -176,6 +288,16 @@ class ArtifactHandle:
         """Where the file lives in the store (a path or an ``s3://`` URI)."""
         self.file_entry(name)
         return self.store.file_uri(self.manifest, name)
+
+    def store_path(self, name: str) -> str:
+        """The file relative to the store root: ``<asset>/<plate>[/<well>]/<version>/<name>``.
+
+        Lineage written *inside* files uses this form, so that an artifact's bytes
+        (and id) do not depend on where the store lives; :meth:`ArtifactStore.uri_of`
+        turns it back into a full URI.
+        """
+        self.file_entry(name)
+        return "/".join((self.asset, *self.partition, self.manifest["version"], name))
 
     def sha256(self, name: str) -> str:
         return self.file_entry(name)["sha256"]
@@ -229,6 +351,19 @@ class ArtifactStore(ABC):
     def exists(self, asset: str, partition: tuple[str, ...]) -> bool:
         return self.read_manifest(asset, partition) is not None
 
+    def staging_area(self, prefix: str):
+        """A staging folder the store owns (see :attr:`staging_root`)."""
+        return staging_area(prefix, self.staging_root)
+
+    @property
+    @abstractmethod
+    def staging_root(self) -> Path:
+        """Where stages write before a commit: on the store's filesystem when it is local."""
+
+    @abstractmethod
+    def partitions_under(self, asset: str, plate: str) -> list[str]:
+        """The wells of ``plate`` that have a committed ``asset`` artifact, sorted (one listing)."""
+
     @abstractmethod
     def _commit(self, manifest: dict[str, Any], staging: Path) -> None:
         """Store the files of ``staging`` under the manifest's version, then the manifest."""
@@ -236,6 +371,10 @@ class ArtifactStore(ABC):
     @abstractmethod
     def read_manifest(self, asset: str, partition: tuple[str, ...]) -> dict[str, Any] | None:
         """The current manifest, or None when the artifact does not exist."""
+
+    def uri_of(self, store_path: str) -> str:
+        """The full URI of a path relative to the store root (:meth:`ArtifactHandle.store_path`)."""
+        return f"{self.root.rstrip('/')}/{store_path}"
 
     @abstractmethod
     def file_uri(self, manifest: dict[str, Any], name: str) -> str:

@@ -1,18 +1,18 @@
 """segmentation_masks through Dagster, on the synthetic plate, against its ground truth."""
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
 import tifffile
 
 from cell_assets.errors import PlateInputError
+from cell_assets.evaluation import average_precision
 from cell_assets.formats.raw_layout import locate_plate
 from cell_assets.formats.segmentation_set import LOCATION_COLUMNS, read_labels, site_files
-from cell_assets.imaging.segmentation import average_precision, nucleus_centres, outlines
+from cell_assets.imaging.labels import nucleus_centres, outlines
 from cell_assets.orchestration import materialize_plate, register_plates
 from cell_assets.storage import open_store
-from cell_assets_tests.conftest import PLATE, WELLS, resources_for
+from cell_assets_tests.helpers import PLATE, WELLS, latest_materialization, resources_for
 
 PREPARE = ["image_directory", "illumination_functions", "compressed_images"]
 
@@ -20,8 +20,14 @@ PREPARE = ["image_directory", "illumination_functions", "compressed_images"]
 def _run(instance, raw_root, store_root, wells=WELLS, stages=None, config=None):
     register_plates(instance, str(raw_root))
     run_config = {"ops": {"segmentation_masks": {"config": config}}} if config else None
-    return materialize_plate(instance, locate_plate(raw_root, PLATE), list(wells), resources_for(raw_root, store_root),
-                             stages=stages, run_config=run_config)
+    return materialize_plate(
+        instance,
+        locate_plate(raw_root, PLATE),
+        list(wells),
+        resources_for(raw_root, store_root),
+        stages=stages,
+        run_config=run_config,
+    )
 
 
 @pytest.fixture
@@ -34,7 +40,7 @@ def prepared(instance, plate_copy, tmp_path):
 
 def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plate):
     instance, raw_root, store_root = prepared
-    report, = _run(instance, raw_root, store_root, stages=["segmentation_masks"])
+    (report,) = _run(instance, raw_root, store_root, stages=["segmentation_masks"])
     store = open_store(str(store_root))
     truth_dir = synthetic_plate[2]
     truth_n, truth_c, pred_n, pred_c = [], [], [], []
@@ -42,10 +48,15 @@ def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plat
         handle = store.load("segmentation_masks", (PLATE, well))
         index = pd.read_csv(handle.path("index.csv"))
         assert list(index["Metadata_Site"]) == [1, 2]
-        assert handle.manifest["upstream"] == [store.load("compressed_images", (PLATE, well)).artifact_id]
+        assert handle.manifest["upstream"] == [
+            store.load("compressed_images", (PLATE, well)).artifact_id
+        ]
         for site in (1, 2):
-            files = site_files(well, site)
-            nuclei, cells = read_labels(handle.path(files["Nuclei"])), read_labels(handle.path(files["Cells"]))
+            files = site_files(PLATE, well, site)
+            nuclei, cells = (
+                read_labels(handle.path(files["Nuclei"])),
+                read_labels(handle.path(files["Cells"])),
+            )
             assert nuclei.dtype == np.uint16 and nuclei.shape == (256, 256)
             inside = nuclei > 0
             assert np.array_equal(nuclei[inside], cells[inside])
@@ -53,7 +64,11 @@ def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plat
             assert set(np.unique(cells)) == set(range(n + 1)) == set(np.unique(nuclei))
             locations = pd.read_csv(handle.path(files["Locations"]))
             assert tuple(locations.columns) == LOCATION_COLUMNS and len(locations) == n
-            np.testing.assert_allclose(locations[["Nuclei_Location_Center_X", "Nuclei_Location_Center_Y"]], nucleus_centres(nuclei), atol=0.01)
+            np.testing.assert_allclose(
+                locations[["Nuclei_Location_Center_X", "Nuclei_Location_Center_Y"]],
+                nucleus_centres(nuclei),
+                atol=0.01,
+            )
             from PIL import Image
 
             outline = Image.open(handle.path(files["Outlines"]))
@@ -67,8 +82,10 @@ def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plat
         assert handle.metadata["parameters"]["cytoplasm_channel"] == "Actin"
     assert average_precision(truth_n, pred_n).mean() >= 0.85
     assert average_precision(truth_c, pred_c).mean() >= 0.7
-    event = instance.fetch_materializations(dg.AssetKey("segmentation_masks"), limit=1).records[0]
-    assert {"cells", "cells_per_site", "median_cell_area_px", "seconds_per_site", "method"} <= set(event.asset_materialization.metadata)
+    event = latest_materialization(instance, "segmentation_masks", f"{PLATE}|{WELLS[0]}")
+    assert {"cells", "cells_per_site", "median_cell_area_px", "seconds_per_site", "method"} <= set(
+        event.metadata
+    )
 
 
 def test_all_black_site_records_zero_cells(instance, plate_copy, tmp_path):
@@ -79,22 +96,48 @@ def test_all_black_site_records_zero_cells(instance, plate_copy, tmp_path):
     handle = open_store(str(tmp_path / "store")).load("segmentation_masks", (PLATE, "A01"))
     assert handle.metadata["sites"]["1"]["cells"] == 0
     assert handle.metadata["sites"]["2"]["cells"] > 10
-    assert pd.read_csv(handle.path(site_files("A01", 1)["Locations"])).empty
+    assert pd.read_csv(handle.path(site_files(PLATE, "A01", 1)["Locations"])).empty
 
 
 def test_channel_not_in_plate_is_named_and_nothing_is_committed(prepared):
     instance, raw_root, store_root = prepared
-    with pytest.raises(PlateInputError, match=r"plate TEST-P1, well A01: nuclei_channel 'Hoechst' is not a channel .*'DNA'"):
-        _run(instance, raw_root, store_root, wells=["A01"], stages=["segmentation_masks"], config={"nuclei_channel": "Hoechst"})
+    with pytest.raises(
+        PlateInputError,
+        match=r"plate TEST-P1, well A01: nuclei_channel 'Hoechst' is not a channel .*'DNA'",
+    ):
+        _run(
+            instance,
+            raw_root,
+            store_root,
+            wells=["A01"],
+            stages=["segmentation_masks"],
+            config={"nuclei_channel": "Hoechst"},
+        )
     with pytest.raises(PlateInputError, match="cytoplasm_channel 'WGA' is not a channel"):
-        _run(instance, raw_root, store_root, wells=["A01"], stages=["segmentation_masks"], config={"cytoplasm_channel": "WGA"})
+        _run(
+            instance,
+            raw_root,
+            store_root,
+            wells=["A01"],
+            stages=["segmentation_masks"],
+            config={"cytoplasm_channel": "WGA"},
+        )
     assert open_store(str(store_root)).read_manifest("segmentation_masks", (PLATE, "A01")) is None
 
 
 def test_non_positive_diameter_is_refused(prepared):
     instance, raw_root, store_root = prepared
-    with pytest.raises(PlateInputError, match="well A01: diameter must be a positive number of pixels"):
-        _run(instance, raw_root, store_root, wells=["A01"], stages=["segmentation_masks"], config={"nucleus_diameter": 0})
+    with pytest.raises(
+        PlateInputError, match="well A01: nucleus_diameter must be a positive number of pixels"
+    ):
+        _run(
+            instance,
+            raw_root,
+            store_root,
+            wells=["A01"],
+            stages=["segmentation_masks"],
+            config={"nucleus_diameter": 0},
+        )
 
 
 def test_cellpose_method_with_weights_file_and_bad_weights(prepared, tmp_path):
@@ -105,14 +148,32 @@ def test_cellpose_method_with_weights_file_and_bad_weights(prepared, tmp_path):
     torch.manual_seed(0)
     weights = tmp_path / "random_cp3"
     models.CellposeModel(gpu=False, pretrained_model=False, nchan=2).net.save_model(str(weights))
-    config = {"method": "cellpose", "model": str(weights), "nuclei_model": str(weights), "diameter": 30.0,
-              "nucleus_diameter": 17.0, "device": "cpu"}
-    _run(instance, raw_root, store_root, wells=["A01"], stages=["segmentation_masks"], config=config)
+    config = {
+        "method": "cellpose",
+        "model": str(weights),
+        "nuclei_model": str(weights),
+        "diameter": 30.0,
+        "nucleus_diameter": 17.0,
+        "device": "cpu",
+    }
+    _run(
+        instance, raw_root, store_root, wells=["A01"], stages=["segmentation_masks"], config=config
+    )
     handle = open_store(str(store_root)).load("segmentation_masks", (PLATE, "A01"))
     assert handle.metadata["method"] == "cellpose"
-    assert handle.metadata["segmenter"]["model_weights"] == str(weights)
+    assert handle.metadata["segmenter"]["model_weights"]["file"] == weights.name
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a model")
     with pytest.raises(PlateInputError, match=r"well A01: .*junk.pth is not a Cellpose 3 model"):
-        _run(instance, raw_root, store_root, wells=["A01"], stages=["segmentation_masks"], config=config | {"model": str(junk)})
-    assert open_store(str(store_root)).load("segmentation_masks", (PLATE, "A01")).artifact_id == handle.artifact_id
+        _run(
+            instance,
+            raw_root,
+            store_root,
+            wells=["A01"],
+            stages=["segmentation_masks"],
+            config=config | {"model": str(junk)},
+        )
+    assert (
+        open_store(str(store_root)).load("segmentation_masks", (PLATE, "A01")).artifact_id
+        == handle.artifact_id
+    )

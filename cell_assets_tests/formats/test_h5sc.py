@@ -13,9 +13,20 @@ from cell_assets.formats.h5sc import H5scError, H5scWriter
 def _write(path, n=20, size=16, compression="lzf"):
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 1, (n, 4, size, size)).astype(np.float16)
-    obs = pd.DataFrame({"scportrait_cell_id": np.arange(100, 100 + n, dtype=np.uint64),
-                        "Metadata_Treatment": ["ctrl", "drug"] * (n // 2)})
-    with H5scWriter(path, ["nucleus_mask", "cell_mask"], ["DNA", "Actin"], size, "plate", compression=compression) as writer:
+    obs = pd.DataFrame(
+        {
+            "scportrait_cell_id": np.arange(100, 100 + n, dtype=np.uint64),
+            "Metadata_Treatment": ["ctrl", "drug"] * (n // 2),
+        }
+    )
+    with H5scWriter(
+        path,
+        ["nucleus_mask", "cell_mask"],
+        ["DNA", "Actin"],
+        size,
+        "plate",
+        compression=compression,
+    ) as writer:
         writer.append(images[: n // 2], obs.iloc[: n // 2])
         writer.append(images[n // 2 :], obs.iloc[n // 2 :])
     return images, obs
@@ -28,9 +39,22 @@ def test_layout_matches_scportrait_and_opens_with_anndata_and_h5py(tmp_path):
     with h5py.File(path, "r") as f:
         assert f.attrs["encoding-type"] == "anndata"
         dataset = f["obsm/single_cell_images"]
-        assert dataset.dtype == np.float16 and dataset.chunks == (1, 1, 16, 16) and dataset.compression == "lzf"
-        assert dataset.attrs["n_masks"] == 2 and dataset.attrs["n_image_channels"] == 2 and dataset.attrs["image_size"] == 16
-        assert [b.decode() for b in dataset.attrs["channel_mapping"]] == ["mask", "mask", "image_channel", "image_channel"]
+        assert (
+            dataset.dtype == np.float16
+            and dataset.chunks == (1, 1, 16, 16)
+            and dataset.compression == "lzf"
+        )
+        assert (
+            dataset.attrs["n_masks"] == 2
+            and dataset.attrs["n_image_channels"] == 2
+            and dataset.attrs["image_size"] == 16
+        )
+        assert [b.decode() for b in dataset.attrs["channel_mapping"]] == [
+            "mask",
+            "mask",
+            "image_channel",
+            "image_channel",
+        ]
         np.testing.assert_array_equal(dataset[:], images)
     adata = anndata.read_h5ad(path)
     assert adata.n_obs == 20 and list(adata.obs.index[:2]) == ["0", "1"]
@@ -70,7 +94,10 @@ def test_read_is_lazy_and_partial_reads_touch_only_their_chunks(tmp_path):
     np.testing.assert_array_equal(picked, images[[3, 1500]])
     read_for_two = counting.bytes_read - opened
     total = path.stat().st_size
-    assert read_for_two < total / 50, (read_for_two, total)  # 2 of 2000 cells: a few chunks, not the array
+    assert read_for_two < total / 50, (
+        read_for_two,
+        total,
+    )  # 2 of 2000 cells: a few chunks, not the array
     adata.file_handle.close()
 
 
@@ -78,7 +105,10 @@ def test_killed_writer_leaves_no_final_file_and_partial_files_are_refused(tmp_pa
     path = tmp_path / "cells.h5sc"
     with pytest.raises(RuntimeError):
         with H5scWriter(path, ["nucleus_mask"], ["DNA"], 8, "plate") as writer:
-            writer.append(np.zeros((2, 2, 8, 8), np.float16), pd.DataFrame({"scportrait_cell_id": np.array([1, 2], np.uint64)}))
+            writer.append(
+                np.zeros((2, 2, 8, 8), np.float16),
+                pd.DataFrame({"scportrait_cell_id": np.array([1, 2], np.uint64)}),
+            )
             raise RuntimeError("killed")
     assert not path.exists() and not path.with_name("cells.h5sc.partial").exists()
     # A partial file somebody renamed by hand is refused, with the reason.
@@ -104,7 +134,11 @@ def test_torch_dataset_over_many_files_with_workers(tmp_path):
 
     first, obs_first = _write(tmp_path / "a.h5sc", n=10)
     second, _ = _write(tmp_path / "b.h5sc", n=6)
-    dataset = SingleCellImageDataset([tmp_path / "a.h5sc", tmp_path / "b.h5sc"], label_column="Metadata_Treatment", channels=[2, 3])
+    dataset = SingleCellImageDataset(
+        [tmp_path / "a.h5sc", tmp_path / "b.h5sc"],
+        label_column="Metadata_Treatment",
+        channels=[2, 3],
+    )
     assert len(dataset) == 16
     image, cell_id, label = dataset[12]
     assert image.shape == (2, 16, 16) and image.dtype == torch.float32
@@ -115,3 +149,28 @@ def test_torch_dataset_over_many_files_with_workers(tmp_path):
     assert sum(len(b[0]) for b in batches) == 16
     with pytest.raises(H5scError, match="no column 'Metadata_Dose'"):
         SingleCellImageDataset([tmp_path / "a.h5sc"], label_column="Metadata_Dose")
+
+
+def test_same_cells_give_byte_identical_files_whatever_ran_before(tmp_path):
+    """The artifact id is a hash of the bytes: LZF chunks must not depend on leftover state."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    def digest(name: str) -> str:
+        _write(tmp_path / name, n=30, size=32)
+        return hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+
+    first = digest("a.h5sc")
+    with ThreadPoolExecutor(4) as pool:  # other compression work in between, on other threads
+        list(pool.map(lambda i: _write(tmp_path / f"noise{i}.h5sc", n=10, size=32), range(8)))
+    assert digest("b.h5sc") == first
+
+
+def test_incompressible_chunks_are_stored_raw_and_read_back(tmp_path):
+    path = tmp_path / "noise.h5sc"
+    noise = np.random.default_rng(1).uniform(0, 1, (3, 3, 16, 16)).astype(np.float16)
+    obs = pd.DataFrame({"scportrait_cell_id": np.arange(3, dtype=np.uint64)})
+    with H5scWriter(path, ["nucleus_mask", "cell_mask"], ["DNA"], 16, "plate") as writer:
+        writer.append(noise, obs)
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["obsm/single_cell_images"][:], noise)

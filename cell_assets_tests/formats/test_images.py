@@ -31,7 +31,9 @@ def test_truncated_tiff_names_the_file_and_location(tmp_path):
     payload = (tmp_path / "a.tif").read_bytes()
     (tmp_path / "a.tif").write_bytes(payload[: len(payload) // 3])
     where = ImageLocation("P1", "A01", 2, "DNA")
-    with pytest.raises(PlateInputError, match=r"plate P1, well A01, site 2, channel DNA, file a.tif: cannot decode"):
+    with pytest.raises(
+        PlateInputError, match=r"plate P1, well A01, site 2, channel DNA, file a.tif: cannot decode"
+    ):
         read_image(tmp_path / "a.tif", where)
 
 

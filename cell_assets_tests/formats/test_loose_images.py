@@ -21,16 +21,22 @@ def test_multichannel_tiff_channels_by_name_either_axis_order(tmp_path):
     stack = np.stack([np.full((16, 20), i, np.uint16) for i in range(3)])
     tifffile.imwrite(tmp_path / "cyx.tif", stack)
     tifffile.imwrite(tmp_path / "yxc.tif", np.moveaxis(stack, 0, -1))
-    tifffile.imwrite(tmp_path / "ome.ome.tif", stack, metadata={"axes": "CYX", "Channel": {"Name": ["Hoechst", "WGA", "Mito"]}})
-    cyx, yxc = group_sites([tmp_path / "cyx.tif", tmp_path / "yxc.tif"], channel_names=["DNA", "AGP", "Mito"])
+    tifffile.imwrite(
+        tmp_path / "ome.ome.tif",
+        stack,
+        metadata={"axes": "CYX", "Channel": {"Name": ["Hoechst", "WGA", "Mito"]}},
+    )
+    cyx, yxc = group_sites(
+        [tmp_path / "cyx.tif", tmp_path / "yxc.tif"], channel_names=["DNA", "AGP", "Mito"]
+    )
     assert cyx.channel("AGP")[0, 0] == 1 and yxc.channel("Mito")[0, 0] == 2
-    ome, = group_sites([tmp_path / "ome.ome.tif"])
+    (ome,) = group_sites([tmp_path / "ome.ome.tif"])
     assert list(ome.channels) == ["Hoechst", "WGA", "Mito"]
 
 
 def test_single_file_is_its_own_site_and_shape_mismatch_is_named(tmp_path):
     tifffile.imwrite(tmp_path / "nuclei.tif", np.zeros((16, 16), np.uint16))
-    site, = group_sites([tmp_path / "nuclei.tif"])
+    (site,) = group_sites([tmp_path / "nuclei.tif"])
     assert site.channel("DNA").shape == (16, 16)  # one channel answers any name
     tifffile.imwrite(tmp_path / "B02_s1_DNA.tif", np.zeros((16, 16), np.uint16))
     tifffile.imwrite(tmp_path / "B02_s1_Actin.tif", np.zeros((16, 17), np.uint16))

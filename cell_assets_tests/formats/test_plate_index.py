@@ -6,7 +6,13 @@ from cell_assets.formats.plate_index import parse_plate_index, read_plate_index
 
 
 def _frame(**overrides):
-    row = {"Metadata_Plate": "P1", "Metadata_Well": "A01", "Metadata_Site": 1, "DNA": "a.tif", "Metadata_Control": "True"}
+    row = {
+        "Metadata_Plate": "P1",
+        "Metadata_Well": "A01",
+        "Metadata_Site": 1,
+        "DNA": "a.tif",
+        "Metadata_Control": "True",
+    }
     row.update(overrides)
     return pd.DataFrame([row])
 

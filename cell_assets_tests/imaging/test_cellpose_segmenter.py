@@ -14,15 +14,19 @@ from cell_assets.imaging.cellpose_segmenter import (  # noqa: E402
     resolve_weights,
 )
 from cell_assets.imaging.devices import DeviceError, select_device  # noqa: E402
-from cell_assets.imaging.segmentation import SegmentationInputError, finish_site  # noqa: E402
+from cell_assets.imaging.labels import finish_site  # noqa: E402
+from cell_assets.imaging.segmentation import CellposeSettings  # noqa: E402
+from cell_assets.imaging.segmenter import SegmentationInputError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):
-    """A randomly initialised network of Cellpose 3's real architecture, saved as Cellpose saves it."""
+    """A random network of Cellpose 3's real architecture, saved as Cellpose saves it."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "random_cp3"
-    models.CellposeModel(gpu=False, pretrained_model=False, diam_mean=30.0, nchan=2).net.save_model(str(path))
+    models.CellposeModel(gpu=False, pretrained_model=False, diam_mean=30.0, nchan=2).net.save_model(
+        str(path)
+    )
     return path
 
 
@@ -38,8 +42,16 @@ def empty_model_dir(tmp_path, monkeypatch):
 
 
 def test_random_weights_run_through_loading_channel_mapping_and_post_processing(random_weights):
-    segmenter = CellposeSegmenter(model=str(random_weights), nuclei_model=str(random_weights),
-                                  diameter=30, nucleus_diameter=17, device="cpu", batch_size=4)
+    segmenter = CellposeSegmenter(
+        CellposeSettings(
+            model=str(random_weights),
+            nuclei_model=str(random_weights),
+            diameter=30,
+            nucleus_diameter=17,
+            device="cpu",
+            batch_size=4,
+        )
+    )
     rng = np.random.default_rng(0)
     dna = [rng.integers(0, 255, (96, 112)).astype(np.uint8) for _ in range(2)]
     actin = [rng.integers(0, 255, (96, 112)).astype(np.uint8) for _ in range(2)]
@@ -55,14 +67,18 @@ def test_random_weights_run_through_loading_channel_mapping_and_post_processing(
 
 
 def test_nucleus_only_mode_does_not_load_the_cell_model(random_weights):
-    segmenter = CellposeSegmenter(model="no-such-model", nuclei_model=str(random_weights), nucleus_diameter=17,
-                                  device="cpu", with_cells=False)
-    (nuclei, cells), = segmenter.segment([np.zeros((64, 64), np.uint8)], None)
+    settings = CellposeSettings(
+        model="no-such-model", nuclei_model=str(random_weights), nucleus_diameter=17, device="cpu"
+    )
+    segmenter = CellposeSegmenter(settings, with_cells=False)
+    ((nuclei, cells),) = segmenter.segment([np.zeros((64, 64), np.uint8)], None)
     assert np.array_equal(nuclei, cells)
 
 
 def test_model_without_size_model_uses_its_training_diameter(random_weights):
-    segmenter = CellposeSegmenter(model=str(random_weights), nuclei_model=str(random_weights), device="cpu")
+    segmenter = CellposeSegmenter(
+        CellposeSettings(model=str(random_weights), nuclei_model=str(random_weights), device="cpu")
+    )
     segmenter.segment([np.zeros((64, 64), np.uint8)], [np.zeros((64, 64), np.uint8)])
     assert "no size model" in str(segmenter.describe()["diameters_used"]["diameter"])
 
@@ -71,7 +87,10 @@ def test_missing_builtin_weights_offline_say_where_to_put_them(empty_model_dir):
     with pytest.raises(CellposeWeightsError) as info:
         resolve_weights("cyto3")
     message = str(info.value)
-    assert str(empty_model_dir / "cyto3") in message and "https://www.cellpose.org/models/cyto3" in message
+    assert (
+        str(empty_model_dir / "cyto3") in message
+        and "https://www.cellpose.org/models/cyto3" in message
+    )
     assert "CELLPOSE_LOCAL_MODELS_PATH" in message
     assert not (empty_model_dir / "cyto3").exists()
     with pytest.raises(CellposeWeightsError, match="nucleitorch_0"):
@@ -93,16 +112,16 @@ def test_unknown_names_missing_files_and_non_models_are_refused(tmp_path, empty_
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"this is not a torch file")
     with pytest.raises(CellposeWeightsError, match="is not a Cellpose 3 model"):
-        CellposeSegmenter(model=str(junk), nuclei_model=str(junk), device="cpu")
+        CellposeSegmenter(CellposeSettings(model=str(junk), nuclei_model=str(junk), device="cpu"))
 
 
 def test_bad_diameter_and_device():
     with pytest.raises(SegmentationInputError, match="diameter must be a positive"):
-        CellposeSegmenter(diameter=0, device="cpu")
+        CellposeSegmenter(CellposeSettings(diameter=0, device="cpu"))
     with pytest.raises(DeviceError, match="device must be one of"):
         select_device("tpu")
     with pytest.raises(SegmentationInputError, match="device must be one of"):
-        CellposeSegmenter(device="tpu")
+        CellposeSegmenter(CellposeSettings(device="tpu"))
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA GPU"):
             select_device("cuda")

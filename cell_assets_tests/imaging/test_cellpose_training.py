@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cell_assets.imaging.cellpose_segmenter import CellposeSegmenter  # noqa: E402
-from cell_assets.imaging.segmentation import average_precision  # noqa: E402
+from cell_assets.evaluation import average_precision  # noqa: E402
+from cell_assets.imaging.cellpose_segmenter import CellposeSegmenter, CellposeSettings  # noqa: E402
 from cell_assets.synthetic import SyntheticPlateSpec, render_site  # noqa: E402
 
 
@@ -20,7 +20,9 @@ def test_cellpose_trained_from_scratch_segments_held_out_nuclei(tmp_path):
 
     torch.manual_seed(0)
     size = 128
-    spec = SyntheticPlateSpec("E", "TRAIN", tuple(f"A{c:02d}" for c in range(1, 13)), sites=3, size=size, seed=5)
+    spec = SyntheticPlateSpec(
+        "E", "TRAIN", tuple(f"A{c:02d}" for c in range(1, 13)), sites=3, size=size, seed=5
+    )
     flat = {ch: np.ones((size, size), np.float32) for ch in spec.channels}
     images, labels = [], []
     for well in spec.wells:
@@ -32,14 +34,29 @@ def test_cellpose_trained_from_scratch_segments_held_out_nuclei(tmp_path):
 
     network = models.CellposeModel(gpu=False, pretrained_model=False, diam_mean=30.0, nchan=2).net
     weights, losses, _ = train.train_seg(
-        network, train_data=train_x, train_labels=train_y, channels=[0, 0], normalize=True,
-        n_epochs=40, learning_rate=0.1, weight_decay=1e-5, SGD=True, batch_size=8, bsize=64,
-        rescale=False, save_path=str(tmp_path), model_name="synthetic_nuclei", min_train_masks=1,
+        network,
+        train_data=train_x,
+        train_labels=train_y,
+        channels=[0, 0],
+        normalize=True,
+        n_epochs=40,
+        learning_rate=0.1,
+        weight_decay=1e-5,
+        SGD=True,
+        batch_size=8,
+        bsize=64,
+        rescale=False,
+        save_path=str(tmp_path),
+        model_name="synthetic_nuclei",
+        min_train_masks=1,
     )
     assert losses[-1] < losses[0] / 4
 
     # Evaluated through the pipeline's own segmenter (weights file → CellposeModel → eval).
-    segmenter = CellposeSegmenter(model=str(weights), nuclei_model=str(weights), device="cpu", with_cells=False)
+    segmenter = CellposeSegmenter(
+        CellposeSettings(model=str(weights), nuclei_model=str(weights), device="cpu"),
+        with_cells=False,
+    )
     predicted = [nuclei for nuclei, _ in segmenter.segment(test_x, None)]
     ap = average_precision(test_y, predicted)
     assert ap.mean() >= 0.8, ap

@@ -30,14 +30,22 @@ def test_every_kept_crop_holds_its_whole_cell_and_masks_line_up(site):
     assert len(crops.labels) + crops.dropped_at_border == len(np.unique(nuclei)) - 1
     for k, label in enumerate(crops.labels):
         cell_mask = crops.images[k, 1] > 0
-        assert cell_mask.sum() == (cells == label).sum() == crops.cell_area[k]  # whole cell inside the crop
+        assert (
+            cell_mask.sum() == (cells == label).sum() == crops.cell_area[k]
+        )  # whole cell inside the crop
         assert crops.images[k, 0].astype(bool).sum() == crops.nucleus_area[k]
         cx, cy = np.rint(crops.centres_xy[k]).astype(int)
         window = (slice(cy - 32, cy + 32), slice(cx - 32, cx + 32))
         np.testing.assert_array_equal(cell_mask, cells[window] == label)
         # Inside the cell the other channels are unchanged; far outside they are zero.
-        np.testing.assert_allclose(crops.images[k, 4][cell_mask], channels["Actin"][window][cell_mask], atol=1e-3)
-        np.testing.assert_allclose(crops.images[k, 2][crops.images[k, 0] > 0], channels["DNA"][window][crops.images[k, 0] > 0], atol=1e-3)
+        np.testing.assert_allclose(
+            crops.images[k, 4][cell_mask], channels["Actin"][window][cell_mask], atol=1e-3
+        )
+        np.testing.assert_allclose(
+            crops.images[k, 2][crops.images[k, 0] > 0],
+            channels["DNA"][window][crops.images[k, 0] > 0],
+            atol=1e-3,
+        )
         # Beyond dilation + 4 σ the cell's channels are zero, and so are the neighbours' pixels.
         distance = ndi.distance_transform_cdt(~cell_mask, metric="chessboard")
         assert np.all(crops.images[k, 4][distance > 2 + 4 * 1.0] == 0)
@@ -65,7 +73,9 @@ def test_labels_that_skip_numbers_and_empty_masks(site):
 
 def test_size_mismatches_are_named(site):
     channels, nuclei, cells = site
-    with pytest.raises(ExtractionInputError, match="channel DNA is 128×128 px but the masks are 256×256 px"):
+    with pytest.raises(
+        ExtractionInputError, match="channel DNA is 128×128 px but the masks are 256×256 px"
+    ):
         extract_site({**channels, "DNA": channels["DNA"][:128, :128]}, nuclei, cells, "DNA")
     with pytest.raises(ExtractionInputError, match="even number"):
         extract_site(channels, nuclei, cells, "DNA", size=63)

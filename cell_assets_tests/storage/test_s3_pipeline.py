@@ -1,4 +1,6 @@
-"""The whole pipeline with raw plates and artifacts in S3 (a real server on loopback), no asset changed."""
+"""The whole pipeline with raw plates and artifacts in S3 (a real server on loopback), no asset
+changed.
+"""
 
 import os
 import subprocess
@@ -13,8 +15,8 @@ import pytest
 from cell_assets.orchestration import STAGES, materialize_plate, register_plates
 from cell_assets.resources import RawPlatesResource
 from cell_assets.storage import open_store
-from cell_assets.storage.io_manager import ArtifactIOManager
-from cell_assets_tests.conftest import EXPERIMENT, PLATE
+from cell_assets.storage.io_manager import ArtifactIOManager, ArtifactStoreResource
+from cell_assets_tests.helpers import EXPERIMENT, PLATE
 
 CLI = str(Path(sys.executable).with_name("cell-assets"))
 CONFIG = {"ops": {"single_cell_dataset": {"config": {"image_size": 64}}}}
@@ -29,13 +31,23 @@ def s3_plate(s3_server, s3_bucket, synthetic_plate, tmp_path, monkeypatch):
     plate_dir = synthetic_plate[1]
     for path in plate_dir.rglob("*"):
         if path.is_file():
-            client.upload_file(str(path), s3_bucket, f"raw/{EXPERIMENT}/{PLATE}/{path.relative_to(plate_dir).as_posix()}")
+            client.upload_file(
+                str(path),
+                s3_bucket,
+                f"raw/{EXPERIMENT}/{PLATE}/{path.relative_to(plate_dir).as_posix()}",
+            )
     return s3_bucket
 
 
 def _resources(bucket: str, tmp_path: Path) -> dict:
-    return {"raw_plates": RawPlatesResource(root=f"s3://{bucket}/raw", cache_dir=str(tmp_path / "mirror")),
-            "artifact_io_manager": ArtifactIOManager(root=f"s3://{bucket}/store", cache_dir=str(tmp_path / "cache"))}
+    store = ArtifactStoreResource(root=f"s3://{bucket}/store", cache_dir=str(tmp_path / "cache"))
+    return {
+        "raw_plates": RawPlatesResource(
+            root=f"s3://{bucket}/raw", cache_dir=str(tmp_path / "mirror")
+        ),
+        "artifact_store": store,
+        "artifact_io_manager": ArtifactIOManager(store=store),
+    }
 
 
 def test_whole_pipeline_on_s3(s3_plate, tmp_path):
@@ -44,13 +56,24 @@ def test_whole_pipeline_on_s3(s3_plate, tmp_path):
         new, _, problems = register_plates(instance, resources["raw_plates"])
         assert [p.plate for p in new] == [PLATE] and problems == []
         raw = resources["raw_plates"].locate(PLATE)
-        reports = materialize_plate(instance, raw, ["A01", "A02", "A12"], resources, run_config=CONFIG)
+        reports = materialize_plate(
+            instance, raw, ["A01", "A02", "A12"], resources, run_config=CONFIG
+        )
     assert [r.asset for r in reports] == [asset for asset, _ in STAGES]
     store = open_store(f"s3://{s3_plate}/store", cache_dir=str(tmp_path / "reader-cache"))
-    directory = store.load("image_directory", (PLATE, "A01")).read_json("image_directory.json")
-    assert directory["sites"][0]["images"]["DNA"]["uri"] == f"s3://{s3_plate}/raw/{EXPERIMENT}/{PLATE}/images/A01_s1_DNA.tif"
+    directory = store.load("image_directory", (PLATE, "A01"))
+    raw_uri = f"s3://{s3_plate}/raw/{EXPERIMENT}/{PLATE}"
+    assert directory.metadata["plate_uri"] == raw_uri
+    assert directory.read_json("image_directory.json")["sites"][0]["images"]["DNA"]["path"] == (
+        "images/A01_s1_DNA.tif"
+    )
+    compressed = store.load("compressed_images", (PLATE, "A01"))
+    png = compressed.file_entry("images/A01_s1_DNA.png")
+    assert png["source_uri"] == f"{raw_uri}/images/A01_s1_DNA.tif"
     features = store.load("cell_features", (PLATE, "A12"))
-    assert features.uri("cell_features.parquet").startswith(f"s3://{s3_plate}/store/cell_features/{PLATE}/A12/")
+    assert features.uri("cell_features.parquet").startswith(
+        f"s3://{s3_plate}/store/cell_features/{PLATE}/A12/"
+    )
     assert len(pd.read_parquet(features.path("cell_features.parquet"))) > 0
     profiles = store.load("well_profiles", (PLATE,))
     assert profiles.metadata["wells"] == 3
@@ -60,16 +83,37 @@ def test_downstream_reads_an_artifact_written_by_another_process(s3_plate, tmp_p
     env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    subprocess.run([CLI, "register", f"s3://{s3_plate}/raw", "--dagster-home", str(tmp_path / "home")], env=env, check=True, capture_output=True)
-    done = subprocess.run([CLI, "materialize", PLATE, "--raw-root", f"s3://{s3_plate}/raw", "--store-root", f"s3://{s3_plate}/store",
-                           "--wells", "A01,A02,A12", "--stages", "image_directory", "--dagster-home", str(tmp_path / "home")],
-                          env=env, capture_output=True, text=True)
+    subprocess.run(
+        [CLI, "register", f"s3://{s3_plate}/raw", "--dagster-home", str(tmp_path / "home")],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(  # another process: the same jobs, run in that process
+        [
+            sys.executable,
+            "-m",
+            "cell_assets_tests.materialize_in_process",
+            f"s3://{s3_plate}/raw",
+            f"s3://{s3_plate}/store",
+            str(tmp_path / "home"),
+            PLATE,
+            "image_directory",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     resources = _resources(s3_plate, tmp_path)
     with dg.instance_for_test() as instance:
         register_plates(instance, resources["raw_plates"])
         raw = resources["raw_plates"].locate(PLATE)
-        report, = materialize_plate(instance, raw, ["A01", "A02", "A12"], resources, stages=["illumination_functions"])
-    illumination = open_store(f"s3://{s3_plate}/store", cache_dir=str(tmp_path / "c2")).load("illumination_functions", (PLATE,))
+        (report,) = materialize_plate(
+            instance, raw, ["A01", "A02", "A12"], resources, stages=["illumination_functions"]
+        )
+    illumination = open_store(f"s3://{s3_plate}/store", cache_dir=str(tmp_path / "c2")).load(
+        "illumination_functions", (PLATE,)
+    )
     upstream = illumination.manifest["upstream"]
     assert len(upstream) == 3 and all(u.startswith(f"image_directory/{PLATE}/") for u in upstream)

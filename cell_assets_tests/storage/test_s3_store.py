@@ -15,7 +15,12 @@ MIB = 2**20
 
 
 def _store(server, bucket, tmp_path, **options):
-    return S3ArtifactStore(f"s3://{bucket}/store", endpoint_url=server.endpoint_url, cache_dir=tmp_path / "cache", **options)
+    return S3ArtifactStore(
+        f"s3://{bucket}/store",
+        endpoint_url=server.endpoint_url,
+        cache_dir=tmp_path / "cache",
+        **options,
+    )
 
 
 def _staged(tmp_path, files: dict[str, bytes], name="staged") -> StagedArtifact:
@@ -28,15 +33,40 @@ def _staged(tmp_path, files: dict[str, bytes], name="staged") -> StagedArtifact:
 
 def test_commit_load_and_replace_versions(s3_server, s3_bucket, tmp_path):
     store = _store(s3_server, s3_bucket, tmp_path)
-    first = store.commit("thing", ("P1", "A01"), _staged(tmp_path, {"a.txt": b"one", "sub/b.bin": b"\x00" * 10}))
-    assert first.uri("a.txt") == f"s3://{s3_bucket}/store/thing/P1/A01/{first.manifest['version']}/a.txt"
+    first = store.commit(
+        "thing", ("P1", "A01"), _staged(tmp_path, {"a.txt": b"one", "sub/b.bin": b"\x00" * 10})
+    )
+    assert (
+        first.uri("a.txt")
+        == f"s3://{s3_bucket}/store/thing/P1/A01/{first.manifest['version']}/a.txt"
+    )
     assert first.path("a.txt").read_bytes() == b"one" and first.path("a.txt").name.endswith(".txt")
-    again = store.commit("thing", ("P1", "A01"), _staged(tmp_path, {"a.txt": b"one", "sub/b.bin": b"\x00" * 10}, "again"))
+    again = store.commit(
+        "thing",
+        ("P1", "A01"),
+        _staged(tmp_path, {"a.txt": b"one", "sub/b.bin": b"\x00" * 10}, "again"),
+    )
     assert again.artifact_id == first.artifact_id
     second = store.commit("thing", ("P1", "A01"), _staged(tmp_path, {"a.txt": b"two"}, "second"))
     assert store.load("thing", ("P1", "A01")).artifact_id == second.artifact_id != first.artifact_id
-    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3_server.endpoint_url).list_objects_v2(Bucket=s3_bucket)["Contents"]]
-    assert sorted(keys) == sorted([f"store/thing/P1/A01/{second.manifest['version']}/a.txt", "store/thing/P1/A01/_manifest.json"])
+
+    def keys():
+        listing = boto3.client("s3", endpoint_url=s3_server.endpoint_url).list_objects_v2(
+            Bucket=s3_bucket
+        )
+        return sorted(o["Key"] for o in listing["Contents"])
+
+    # The replaced version stays for readers that hold its manifest; the one before goes.
+    assert f"store/thing/P1/A01/{first.manifest['version']}/a.txt" in keys()
+    store.stale_after_s = 0  # objects of unpublished versions are only removed once this old
+    third = store.commit("thing", ("P1", "A01"), _staged(tmp_path, {"a.txt": b"three"}, "third"))
+    assert keys() == sorted(
+        [
+            f"store/thing/P1/A01/{second.manifest['version']}/a.txt",
+            f"store/thing/P1/A01/{third.manifest['version']}/a.txt",
+            "store/thing/P1/A01/_manifest.json",
+        ]
+    )
     assert store.read_manifest("thing", ("P1", "A99")) is None
 
 
@@ -47,22 +77,45 @@ def test_open_store_by_uri_and_cache_reuse(s3_server, s3_bucket, tmp_path, monke
     cached = handle.path("f.csv")
     downloads = []
     original = store.client.download_file
-    monkeypatch.setattr(store.client, "download_file", lambda *a, **k: downloads.append(a) or original(*a, **k))
-    assert store.load("x", ("P",)).path("f.csv") == cached and downloads == []  # served from the sha256 cache
+    monkeypatch.setattr(
+        store.client, "download_file", lambda *a, **k: downloads.append(a) or original(*a, **k)
+    )
+    assert (
+        store.load("x", ("P",)).path("f.csv") == cached and downloads == []
+    )  # served from the sha256 cache
 
 
 def test_multipart_upload_and_download_are_byte_identical(s3_server, s3_bucket, tmp_path):
     payload = np.random.default_rng(0).integers(0, 256, 13 * MIB, dtype=np.uint8).tobytes()
-    store = _store(s3_server, s3_bucket, tmp_path, multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB, max_concurrency=4)
+    store = _store(
+        s3_server,
+        s3_bucket,
+        tmp_path,
+        multipart_threshold=5 * MIB,
+        multipart_chunksize=5 * MIB,
+        max_concurrency=4,
+    )
     handle = store.commit("big", ("P",), _staged(tmp_path, {"cells.h5sc": payload}))
-    head = store.client.head_object(Bucket=s3_bucket, Key=f"store/big/P/{handle.manifest['version']}/cells.h5sc")
+    head = store.client.head_object(
+        Bucket=s3_bucket, Key=f"store/big/P/{handle.manifest['version']}/cells.h5sc"
+    )
     assert "-" in head["ETag"]  # a multipart object
     fresh = _store(s3_server, s3_bucket, tmp_path / "other")
     assert fresh.load("big", ("P",)).path("cells.h5sc").read_bytes() == payload
 
 
-def test_server_stopped_mid_commit_keeps_the_previous_version(s3_server, s3_bucket, tmp_path, monkeypatch):
-    store = _store(s3_server, s3_bucket, tmp_path, max_attempts=2, connect_timeout=1, read_timeout=2, max_concurrency=1)
+def test_server_stopped_mid_commit_keeps_the_previous_version(
+    s3_server, s3_bucket, tmp_path, monkeypatch
+):
+    store = _store(
+        s3_server,
+        s3_bucket,
+        tmp_path,
+        max_attempts=2,
+        connect_timeout=1,
+        read_timeout=2,
+        max_concurrency=1,
+    )
     before = store.commit("t", ("P", "A01"), _staged(tmp_path, {"a.txt": b"old"}))
     original = store.client.put_object
     calls = []
@@ -75,16 +128,29 @@ def test_server_stopped_mid_commit_keeps_the_previous_version(s3_server, s3_buck
 
     monkeypatch.setattr(store.client, "put_object", upload_then_die)
     try:
-        with pytest.raises(ArtifactError, match=r"(uploading|writing the manifest|listing) s3://.*(cannot reach|Error)"):
-            store.commit("t", ("P", "A01"), _staged(tmp_path, {"a.txt": b"new", "b.txt": b"b", "c.txt": b"c"}, "new"))
+        with pytest.raises(
+            ArtifactError,
+            match=r"(uploading|writing the manifest|listing) s3://.*(cannot reach|Error)",
+        ):
+            store.commit(
+                "t",
+                ("P", "A01"),
+                _staged(tmp_path, {"a.txt": b"new", "b.txt": b"b", "c.txt": b"c"}, "new"),
+            )
     finally:
         s3_server.start()
     monkeypatch.setattr(store.client, "put_object", original)
     assert len(calls) >= 2 and not any(k.endswith("_manifest.json") for k in calls[1:])
     fresh = _store(s3_server, s3_bucket, tmp_path / "fresh")
     current = fresh.load("t", ("P", "A01"))
-    assert current.artifact_id == before.artifact_id and current.path("a.txt").read_bytes() == b"old"
-    after = store.commit("t", ("P", "A01"), _staged(tmp_path, {"a.txt": b"new", "b.txt": b"b", "c.txt": b"c"}, "retry"))
+    assert (
+        current.artifact_id == before.artifact_id and current.path("a.txt").read_bytes() == b"old"
+    )
+    after = store.commit(
+        "t",
+        ("P", "A01"),
+        _staged(tmp_path, {"a.txt": b"new", "b.txt": b"b", "c.txt": b"c"}, "retry"),
+    )
     assert fresh.load("t", ("P", "A01")).artifact_id == after.artifact_id
 
 
@@ -101,14 +167,22 @@ def test_corrupted_object_is_refused_by_checksum(s3_server, s3_bucket, tmp_path)
 
 def test_missing_bucket_is_one_clear_error(s3_server, tmp_path):
     store = _store(s3_server, "no-such-bucket-here", tmp_path)
-    with pytest.raises(ArtifactError, match=r"s3://no-such-bucket-here/store.*(does not exist|not found)"):
+    with pytest.raises(
+        ArtifactError, match=r"s3://no-such-bucket-here/store.*(does not exist|not found)"
+    ):
         store.check_bucket()
     with pytest.raises(ArtifactError, match="the bucket does not exist"):
         store.load("t", ("P",))
 
 
 def test_unreachable_server_is_one_clear_error(tmp_path):
-    store = S3ArtifactStore("s3://b/p", endpoint_url="http://127.0.0.1:9", cache_dir=tmp_path, max_attempts=1, connect_timeout=1)
+    store = S3ArtifactStore(
+        "s3://b/p",
+        endpoint_url="http://127.0.0.1:9",
+        cache_dir=tmp_path,
+        max_attempts=1,
+        connect_timeout=1,
+    )
     with pytest.raises(ArtifactError, match="cannot reach the S3 endpoint"):
         store.read_manifest("t", ("P",))
 
@@ -142,18 +216,26 @@ def test_wrong_credentials_are_one_clear_error(tmp_path, monkeypatch):
     import time
     from pathlib import Path
 
-    from cell_assets_tests.conftest import free_port, service_unavailable
+    from cell_assets_tests.helpers import free_port, service_unavailable
 
     executable = Path(sys.executable).with_name("moto_server")
     if not executable.exists():
         service_unavailable("moto_server is not installed; pip install 'moto[server]'")
-    for key, value in {"AWS_ACCESS_KEY_ID": "setup-key", "AWS_SECRET_ACCESS_KEY": "setup-secret", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "setup-key",
+        "AWS_SECRET_ACCESS_KEY": "setup-secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     port = free_port()
-    # Three requests without authentication (create user, key, bucket), then IAM checks every request.
-    server = subprocess.Popen([str(executable), "-H", "127.0.0.1", "-p", str(port)],
-                              env=dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3"),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Three requests without authentication (create user, key, bucket), then IAM checks every
+    # request.
+    server = subprocess.Popen(
+        [str(executable), "-H", "127.0.0.1", "-p", str(port)],
+        env=dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT="3"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(100):
             try:
@@ -167,7 +249,9 @@ def test_wrong_credentials_are_one_clear_error(tmp_path, monkeypatch):
         iam.create_access_key(UserName="imaging")
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="plates")
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAWRONGWRONGWRONG")
-        store = S3ArtifactStore("s3://plates/store", endpoint_url=endpoint, cache_dir=tmp_path, max_attempts=1)
+        store = S3ArtifactStore(
+            "s3://plates/store", endpoint_url=endpoint, cache_dir=tmp_path, max_attempts=1
+        )
         with pytest.raises(ArtifactError, match=r"s3://plates/store.*wrong credentials") as info:
             store.read_manifest("t", ("P",))
         assert "AKIAWRONGWRONGWRONG" not in str(info.value)

@@ -11,12 +11,16 @@ def _stage(tmp_path, content: dict[str, bytes]) -> StagedArtifact:
         for name, payload in content.items():
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             (staging / name).write_bytes(payload)
-    return StagedArtifact(staging, metadata={"k": 1}, upstream=["up@1"], file_info={"a.txt": {"shape": [1]}})
+    return StagedArtifact(
+        staging, metadata={"k": 1}, upstream=["up@1"], file_info={"a.txt": {"shape": [1]}}
+    )
 
 
 def test_commit_load_and_manifest(tmp_path):
     store = LocalArtifactStore(tmp_path / "store")
-    handle = store.commit("asset", ("P1", "A01"), _stage(tmp_path, {"a.txt": b"hello", "sub/b.bin": b"\x00" * 10}))
+    handle = store.commit(
+        "asset", ("P1", "A01"), _stage(tmp_path, {"a.txt": b"hello", "sub/b.bin": b"\x00" * 10})
+    )
     loaded = store.load("asset", ("P1", "A01"))
     assert loaded.artifact_id == handle.artifact_id
     assert sorted(loaded.files) == ["a.txt", "sub/b.bin"]
@@ -35,14 +39,22 @@ def test_same_content_gives_the_same_artifact_id(tmp_path):
     assert second.path("a.txt").read_bytes() == b"x"
 
 
-def test_new_version_replaces_old_and_old_versions_are_cleaned(tmp_path):
+def test_a_new_version_replaces_the_old_which_stays_readable_until_the_next_commit(tmp_path):
     store = LocalArtifactStore(tmp_path / "store")
     old = store.commit("asset", ("P1",), _stage(tmp_path, {"a.txt": b"old"}))
     new = store.commit("asset", ("P1",), _stage(tmp_path, {"a.txt": b"new"}))
     assert old.artifact_id != new.artifact_id
     assert store.load("asset", ("P1",)).path("a.txt").read_bytes() == b"new"
-    versions = [p for p in (tmp_path / "store/asset/P1").iterdir() if p.is_dir()]
-    assert [v.name for v in versions] == [new.manifest["version"]]
+    assert old.path("a.txt").read_bytes() == b"old"  # a reader holding the old manifest finishes
+
+    def versions():
+        return sorted(p.name for p in (tmp_path / "store/asset/P1").iterdir() if p.is_dir())
+
+    assert versions() == sorted([old.manifest["version"], new.manifest["version"]])
+    newest = store.commit("asset", ("P1",), _stage(tmp_path, {"a.txt": b"newest"}))
+    assert versions() == sorted([new.manifest["version"], newest.manifest["version"]])
+    with pytest.raises(ArtifactError, match="replaced by version .* while it was being read"):
+        old.path("a.txt")
 
 
 def test_failure_inside_staging_commits_nothing_and_keeps_the_previous_version(tmp_path):
@@ -60,7 +72,9 @@ def test_missing_artifact_and_tampered_file_are_clear_errors(tmp_path):
     with pytest.raises(ArtifactError, match="no artifact asset/P9"):
         store.load("asset", ("P9",))
     handle = store.commit("asset", ("P1",), _stage(tmp_path, {"a.txt": b"hello"}))
-    (tmp_path / "store/asset/P1" / handle.manifest["version"] / "a.txt").write_bytes(b"hello, changed")
+    (tmp_path / "store/asset/P1" / handle.manifest["version"] / "a.txt").write_bytes(
+        b"hello, changed"
+    )
     with pytest.raises(ArtifactError, match="changed behind the store's back"):
         store.load("asset", ("P1",)).path("a.txt")
     with pytest.raises(ArtifactError, match="has no file"):

@@ -1,0 +1,105 @@
+"""Named jobs: one per stage group of a plate, run in this order for every upload.
+
+* ``plate_intake``: image_directory, over the plate's wells (one run);
+* ``plate_illumination``: illumination_functions, for the plate;
+* ``plate_wells``: compressed_images, segmentation_masks, single_cell_dataset and
+  cell_features, over the plate's wells (one run);
+* ``plate_profiles``: well_profiles and plate_qc, for the plate.
+
+A well job covers the plate's wells as one partition range (the wells from the
+first to the last that has images, in grid order: a run per plate, not per
+well); every job runs its steps in the run's own process. Checks on these
+assets run in the same job.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from cell_assets.identifiers import well_range
+
+# Run tags. The experiment is set on every run of a plate, however it was launched.
+EXPERIMENT_TAG = "cell_assets/experiment"
+PLATE_TAG = "cell_assets/plate"
+UPLOAD_TAG = "cell_assets/upload"
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+PLATE_CHAIN: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("plate_intake", ("image_directory",), True),
+    ("plate_illumination", ("illumination_functions",), False),
+    (
+        "plate_wells",
+        ("compressed_images", "segmentation_masks", "single_cell_dataset", "cell_features"),
+        True,
+    ),
+    ("plate_profiles", ("well_profiles", "plate_qc"), False),
+)
+
+JOBS = [
+    dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(*assets),
+        description=f"{', '.join(assets)} of one plate "
+        + ("(all its wells in one run)" if per_well else ""),
+    )
+    for name, assets, per_well in PLATE_CHAIN
+]
+
+
+def chain_position(job_name: str) -> int | None:
+    """Position of ``job_name`` in :data:`PLATE_CHAIN`, or None."""
+    for position, (name, _, _) in enumerate(PLATE_CHAIN):
+        if name == job_name:
+            return position
+    return None
+
+
+WELL_RANGE_TAG = "cell_assets/well_range"
+SETTINGS_TAG = "cell_assets/settings"
+
+
+def stage_config(position: int, settings: dict | None) -> dict:
+    """The part of a plate's settings (``{"ops": {asset: {"config": …}}}``) for one stage."""
+    ops = (settings or {}).get("ops", {})
+    mine = {asset: ops[asset] for asset in PLATE_CHAIN[position][1] if asset in ops}
+    return {"ops": mine} if mine else {}
+
+
+def plate_run_request(
+    position: int,
+    plate: str,
+    wells: list[str],
+    upload: str,
+    extra_tags: dict[str, str],
+    settings: dict | None = None,
+) -> dg.RunRequest:
+    """The run of stage ``position`` for one upload of ``plate`` (its run key makes it unique).
+
+    ``wells`` are the plate's wells with images (or the first and last of them);
+    a well job covers the grid range between the first and the last.
+    ``settings`` (run config for any stage) travel with the chain as a tag.
+    """
+    name, _, per_well = PLATE_CHAIN[position]
+    span = well_range(wells)
+    first, last = span[0], span[-1]
+    tags = {PLATE_TAG: plate, UPLOAD_TAG: upload, WELL_RANGE_TAG: f"{first}:{last}"}
+    if settings:
+        tags[SETTINGS_TAG] = json.dumps(settings, sort_keys=True)
+    tags |= extra_tags
+    key = f"{plate}:{upload}:{name}"
+    config = stage_config(position, settings)
+    if per_well:
+        tags |= {RANGE_START: f"{plate}|{first}", RANGE_END: f"{plate}|{last}"}
+        return dg.RunRequest(run_key=key, job_name=name, tags=tags, run_config=config)
+    return dg.RunRequest(
+        run_key=key, job_name=name, partition_key=plate, tags=tags, run_config=config
+    )
+
+
+def wells_from_tags(tags: dict[str, str]) -> list[str] | None:
+    """The first and last well of a chain run's plate (enough to rebuild the range)."""
+    value = tags.get(WELL_RANGE_TAG)
+    return value.split(":", 1) if value and ":" in value else None

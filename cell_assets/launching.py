@@ -1,0 +1,306 @@
+"""Driving a Dagster instance the way the platform runs: the run queue, the daemon, the chain.
+
+``cell-assets materialize``, ``cell-assets backfill`` and the demo use this
+module; nothing here executes an asset itself. A run is submitted to the
+instance (``dagster job launch``, or the webserver's GraphQL API), the daemon
+dequeues it under the instance's run limit and pools, and the ``plate_chain``
+sensor requests each next stage. On one machine without a daemon, the command
+starts one for as long as it waits (:func:`daemon_running`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from cell_assets.jobs import EXPERIMENT_TAG, PLATE_CHAIN, PLATE_TAG, UPLOAD_TAG
+from cell_assets.resources import RAW_ROOT_ENV, STORE_ROOT_ENV
+
+CODE_LOCATION = ["-m", "cell_assets.definitions"]
+# The local instance: run queue with launch-time config validation, 2 runs at a time, pools of 1.
+LOCAL_INSTANCE_YAML = """\
+# A cell_assets Dagster instance (local SQLite storage). Production settings: deploy/.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: cell_assets.run_coordinator
+  class: ValidatingRunCoordinator
+  config:
+    # 2-core machines: more than two runs at once only thrash.
+    max_concurrent_runs: 2
+    dequeue_interval_seconds: 1
+concurrency:
+  pools:
+    # Assets in a pool ("segmentation", "gpu") run one step at a time unless raised
+    # with `dagster instance concurrency set <pool> N`.
+    default_limit: 1
+"""
+
+
+class ChainFailed(RuntimeError):
+    """A run of a plate's chain failed: the message is one line naming what went wrong."""
+
+    def __init__(self, message: str, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+@dataclass
+class ChainRun:
+    """One finished run of a plate's chain, for reports."""
+
+    job: str
+    run_id: str
+    status: str
+    wall_seconds: float
+    compute_seconds: float
+    metadata: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+def prepare_home(home: Path, fresh: bool = False) -> Path:
+    """A ``DAGSTER_HOME`` with the local instance settings (``fresh``: emptied first)."""
+    import shutil
+
+    home = home.resolve()
+    if fresh:
+        shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text(LOCAL_INSTANCE_YAML)
+    return home
+
+
+def daemon_alive(instance: dg.DagsterInstance, within_s: float = 30.0) -> bool:
+    """A daemon has reported its sensor loop within the last ``within_s`` seconds."""
+    heartbeats = instance.get_daemon_heartbeats()
+    beat = heartbeats.get("SENSOR")
+    return beat is not None and time.time() - beat.timestamp < within_s
+
+
+def instance_environment(home: Path, raw_root: str, store_root: str) -> dict[str, str]:
+    """The environment of a process of this instance: its home, raw root and store root."""
+    env = dict(os.environ)
+    env |= {"DAGSTER_HOME": str(home), RAW_ROOT_ENV: raw_root, STORE_ROOT_ENV: store_root}
+    # The code location is this package: make sure its processes import this very copy.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def tool(name: str) -> str:
+    """The path of a console script of this environment (dagster, dagster-daemon, …)."""
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
+
+
+@contextmanager
+def daemon_running(
+    home: Path, raw_root: str, store_root: str, log: Path | None = None
+) -> Iterator[subprocess.Popen | None]:
+    """A ``dagster-daemon`` for this instance while the block runs (None: one was running)."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        if daemon_alive(instance):
+            yield None
+            return
+    log = log or home / "daemon.log"
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            [tool("dagster-daemon"), "run", *CODE_LOCATION],
+            env=instance_environment(home, raw_root, store_root),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        stop_process(process)
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 20.0) -> None:
+    """SIGTERM the process group, then SIGKILL after ``grace_s``."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def launch_chain(
+    home: Path,
+    raw_root: str,
+    store_root: str,
+    plate: str,
+    experiment: str,
+    wells: list[str],
+    run_config: dict[str, Any] | None = None,
+) -> str:
+    """Submit the first job of ``plate``'s chain to the run queue; returns the chain's id.
+
+    The ``plate_chain`` sensor carries on from there. The id (a run tag) is new
+    for every call, so a plate can be processed again on request.
+    """
+    from cell_assets.jobs import plate_run_request
+
+    upload = f"request-{uuid.uuid4().hex[:12]}"
+    request = plate_run_request(0, plate, wells, upload, {EXPERIMENT_TAG: experiment})
+    command = [tool("dagster"), "job", "launch", *CODE_LOCATION, "-j", request.job_name]
+    command += ["--tags", json.dumps(dict(request.tags))]
+    with tempfile.TemporaryDirectory() as folder:
+        if run_config:
+            config_path = Path(folder) / "run_config.json"
+            config_path.write_text(json.dumps(run_config))
+            command += ["-c", str(config_path)]
+        done = subprocess.run(
+            command,
+            env=instance_environment(home, raw_root, store_root),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise ChainFailed(f"could not submit {request.job_name}: {lines[-1] if lines else ''}", "")
+    return upload
+
+
+def _compute_seconds(instance: dg.DagsterInstance, run_id: str) -> tuple[float, dict]:
+    """Σ of the assets' own ``seconds`` metadata in a run, and each partition's metadata."""
+    total, metadata = 0.0, {}
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100000
+    ).records
+    for record in records:
+        materialization = record.event_log_entry.dagster_event.step_materialization_data
+        event = materialization.materialization
+        values = {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+        total += float(values.get("seconds", 0.0) or 0.0)
+        asset = event.asset_key.to_user_string()
+        metadata.setdefault(asset, {})[str(event.partition)] = values
+    return total, metadata
+
+
+def run_failure_line(instance: dg.DagsterInstance, run_id: str) -> str:
+    """One line saying why a run failed: the user's error (plate/well/site/file) if any."""
+    records = instance.get_records_for_run(run_id, limit=100000).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            cause = error
+            while getattr(cause, "cause", None) is not None:
+                cause = cause.cause
+            message = (cause.message or error.message).strip().splitlines()[0]
+            return f"{event.step_key}: {message}"
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.event_type_value in ("RUN_FAILURE", "PIPELINE_FAILURE"):
+            return record.event_log_entry.message.strip().splitlines()[0]
+    return f"run {run_id} failed (see its logs in the UI)"
+
+
+def run_log(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The run's whole event log with stack traces (for ``--verbose``)."""
+    lines = []
+    for record in instance.get_records_for_run(run_id, limit=100000).records:
+        entry = record.event_log_entry
+        lines.append(f"{entry.timestamp:.1f} {entry.step_key or '-'} {entry.message}")
+        event = entry.dagster_event
+        error = getattr(getattr(event, "event_specific_data", None), "error", None)
+        if error is not None:
+            lines.append(error.to_string())
+    return "\n".join(lines)
+
+
+def wait_for_chain(
+    instance: dg.DagsterInstance,
+    plate: str,
+    upload: str | None = None,
+    since: float = 0.0,
+    timeout_s: float = 3600.0,
+    progress: Callable[[str], None] = lambda line: None,
+    poll_s: float = 1.0,
+) -> list[ChainRun]:
+    """Follow ``plate``'s chain (runs tagged with the plate, and ``upload`` when given, created
+    after ``since``) until its last stage succeeds; raise :class:`ChainFailed` on a failure."""
+    last_job = PLATE_CHAIN[-1][0]
+    tags = {PLATE_TAG: plate} | ({UPLOAD_TAG: upload} if upload else {})
+    seen: dict[str, str] = {}
+    finished: dict[str, ChainRun] = {}
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags=tags))
+        runs = [r for r in runs if _created(instance, r) >= since]
+        for run in sorted(runs, key=lambda r: _created(instance, r)):
+            status = run.status.value
+            if seen.get(run.run_id) != status:
+                seen[run.run_id] = status
+                progress(f"{run.job_name:<20} {status.lower():<9} run {run.run_id[:8]}")
+            if run.status == dg.DagsterRunStatus.SUCCESS and run.run_id not in finished:
+                record = instance.get_run_record_by_id(run.run_id)
+                wall = (record.end_time or time.time()) - (record.start_time or time.time())
+                compute, metadata = _compute_seconds(instance, run.run_id)
+                finished[run.run_id] = ChainRun(
+                    run.job_name, run.run_id, status, wall, compute, metadata
+                )
+            if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+                raise ChainFailed(run_failure_line(instance, run.run_id), run.run_id)
+        if any(r.job == last_job for r in finished.values()):
+            return sorted(finished.values(), key=lambda r: _chain_index(r.job))
+        time.sleep(poll_s)
+    raise ChainFailed(f"plate {plate}: the chain did not finish within {timeout_s:.0f} s", "")
+
+
+def _created(instance: dg.DagsterInstance, run: dg.DagsterRun) -> float:
+    record = instance.get_run_record_by_id(run.run_id)
+    return record.create_timestamp.timestamp() if record else 0.0
+
+
+def _chain_index(job: str) -> int:
+    return next((i for i, (name, _, _) in enumerate(PLATE_CHAIN) if name == job), len(PLATE_CHAIN))
+
+
+def backfill_ranges(plates: list[Any], assets: list[str] | None = None) -> dict:
+    """``{asset: [(start, end), …]}`` covering ``plates`` (RawPlate) for an asset backfill."""
+    from cell_assets.identifiers import well_range
+
+    wanted = [a for _, chain_assets, _ in PLATE_CHAIN for a in chain_assets]
+    if assets:
+        unknown = sorted(set(assets) - set(wanted) - {"cell_embeddings"})
+        if unknown:
+            raise ValueError(f"unknown assets {unknown}; choose from {wanted}")
+        wanted = [a for a in wanted if a in assets] + (
+            ["cell_embeddings"] if "cell_embeddings" in assets else []
+        )
+    per_well = {a for _, chain_assets, well in PLATE_CHAIN if well for a in chain_assets}
+    per_well.add("cell_embeddings")
+    ranges: dict[str, list[tuple[str, str]]] = {asset: [] for asset in wanted}
+    for raw in plates:
+        span = well_range(raw.read_index().wells)
+        for asset in wanted:
+            if asset in per_well:
+                ranges[asset].append((f"{raw.plate}|{span[0]}", f"{raw.plate}|{span[-1]}"))
+            else:
+                ranges[asset].append((raw.plate, raw.plate))
+    return ranges

@@ -1,0 +1,145 @@
+"""Sensors: a new plate upload is registered and processed end to end with nobody acting.
+
+* ``new_plates`` watches the raw root (folder or S3 prefix). A plate that is
+  completely uploaded (:mod:`cell_assets.uploads`) becomes a ``plates``
+  partition and its first job, ``plate_intake``, is requested with the run key
+  ``<plate>:<upload hash>:plate_intake`` — a tick that runs twice, or a daemon
+  restart that loses the cursor, requests nothing twice. Plates not ready yet,
+  and folders that cannot be used, are reported in the tick's log with the reason.
+* ``plate_chain`` follows each successful run of the chain (:data:`~cell_assets.jobs.PLATE_CHAIN`)
+  of an upload with the next job of the same plate, again with a run key.
+
+Why sensors and not declarative automation conditions: the sensor knows which
+wells of the 384-well grid a plate has (its ``index.csv``), so each stage is one
+run over that plate's wells; an automation condition sees the whole grid and
+requests partitions, and plate-level steps would wait on 384 wells.
+"""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from cell_assets.jobs import (
+    EXPERIMENT_TAG,
+    JOBS,
+    PLATE_CHAIN,
+    PLATE_TAG,
+    SETTINGS_TAG,
+    UPLOAD_TAG,
+    chain_position,
+    plate_run_request,
+    wells_from_tags,
+)
+from cell_assets.partitions import plates_partitions
+from cell_assets.resources import RawPlatesResource
+
+NEW_PLATES_INTERVAL_S = 15
+CHAIN_INTERVAL_S = 5
+
+
+@dg.sensor(
+    name="new_plates",
+    jobs=[job for job in JOBS if job.name == PLATE_CHAIN[0][0]],
+    minimum_interval_seconds=NEW_PLATES_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Registers each completely uploaded plate under the raw root and starts its "
+    "processing (plate_intake, then the chain).",
+)
+def new_plates(context: dg.SensorEvaluationContext, raw_plates: RawPlatesResource):
+    from cell_assets.uploads import UploadState, list_index_files, look_at
+
+    state = UploadState.from_cursor(context.cursor)
+    try:
+        entries, problems = list_index_files(raw_plates)
+    except Exception as exc:  # the raw root is unreachable: say so, keep the cursor
+        return dg.SkipReason(f"cannot list the raw root {raw_plates.root}: {exc}")
+    for problem in problems:
+        context.log.warning(f"skipped: {problem}")
+    known = set(context.instance.get_dynamic_partitions(plates_partitions.name))
+    requests, new_partitions, waiting = [], [], []
+    for entry in entries:
+        done = state.done.get(entry.plate)
+        if done and done["fingerprint"] == entry.fingerprint:
+            continue
+        rejected = state.rejected.get(entry.plate)
+        if rejected and rejected["fingerprint"] == entry.fingerprint:
+            continue  # reported when it was rejected; looked at again once index.csv changes
+        pending = state.pending.get(entry.plate, {})
+        previous = (
+            pending.get("snapshot") if pending.get("fingerprint") == entry.fingerprint else None
+        )
+        look = look_at(raw_plates, entry, previous)
+        state.rejected.pop(entry.plate, None)
+        if look.ready:
+            state.pending.pop(entry.plate, None)
+            if done and done.get("upload") == look.upload:  # touched, same content
+                state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+                continue
+            if entry.plate not in known:
+                new_partitions.append(entry.plate)
+            tags = {EXPERIMENT_TAG: entry.experiment}
+            requests.append(
+                plate_run_request(0, entry.plate, look.wells, look.upload, tags, look.settings)
+            )
+            state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+            context.log.info(
+                f"plate {entry.plate} ({entry.experiment}): ready, {len(look.wells)} wells, "
+                f"upload {look.upload}" + (" (re-upload)" if done else "")
+            )
+        elif look.snapshot is None:
+            state.rejected[entry.plate] = {"fingerprint": entry.fingerprint, "reason": look.reason}
+            state.pending.pop(entry.plate, None)
+            context.log.warning(f"plate {entry.plate} ({entry.where}): {look.reason}")
+        else:
+            state.pending[entry.plate] = {
+                "fingerprint": entry.fingerprint,
+                "snapshot": look.snapshot,
+            }
+            waiting.append(f"{entry.plate}: {look.reason}")
+    present = {entry.plate for entry in entries}
+    for memory in (state.pending, state.rejected):  # folders removed since: forget them
+        for plate in set(memory) - present:
+            memory.pop(plate)
+    for line in waiting:
+        context.log.info(f"not ready: {line}")
+    if not requests and not new_partitions:
+        reason = "; ".join(waiting) if waiting else "no new or changed plate"
+        if state.rejected:  # said again on every tick, so the UI's last tick shows it
+            refused = "; ".join(f"{p}: {r['reason']}" for p, r in sorted(state.rejected.items()))
+            reason += f" (rejected until their index.csv changes: {refused})"
+        context.update_cursor(state.to_cursor())
+        return dg.SkipReason(reason)
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[plates_partitions.build_add_request(new_partitions)]
+        if new_partitions
+        else [],
+        cursor=state.to_cursor(),
+    )
+
+
+@dg.run_status_sensor(
+    name="plate_chain",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=JOBS[:-1],
+    request_jobs=JOBS[1:],
+    minimum_interval_seconds=CHAIN_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After each stage of an upload's chain succeeds, requests the next stage of "
+    "the same plate.",
+)
+def plate_chain(context: dg.RunStatusSensorContext):
+    run = context.dagster_run
+    tags = dict(run.tags)
+    position = chain_position(run.job_name)
+    plate, upload, wells = tags.get(PLATE_TAG), tags.get(UPLOAD_TAG), wells_from_tags(tags)
+    if position is None or position + 1 >= len(PLATE_CHAIN) or not (plate and upload and wells):
+        return dg.SkipReason(f"run {run.run_id} is not a stage of an upload's chain")
+    extra = {EXPERIMENT_TAG: tags[EXPERIMENT_TAG]} if EXPERIMENT_TAG in tags else {}
+    settings = json.loads(tags[SETTINGS_TAG]) if SETTINGS_TAG in tags else None
+    return plate_run_request(position + 1, plate, wells, upload, extra, settings)
+
+
+SENSORS = [new_plates, plate_chain]

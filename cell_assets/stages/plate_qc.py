@@ -1,0 +1,120 @@
+"""A plate's QC figures and report: what a person would rather look at than read."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
+from cell_assets.formats.images import read_image
+from cell_assets.formats.json_files import write_json
+from cell_assets.formats.qc_figures import (
+    CELLS_PER_WELL,
+    DOSE_RESPONSE,
+    ILLUMINATION,
+    OUTLINES,
+    REPORT,
+    inline_png,
+    overlay_outlines,
+    write_illumination_panel,
+    write_outline_montage,
+    write_plate_heatmap,
+)
+from cell_assets.formats.segmentation_set import read_labels, site_files
+from cell_assets.identifiers import well_row_column
+from cell_assets.imaging.illumination import evenly_spaced
+from cell_assets.stages.illumination import read_correction
+from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
+
+CHECKS_FILE = "checks.json"
+MONTAGE_SITES = 4
+
+
+def plate_layout(wells: list[str]) -> tuple[str, int]:
+    """``(row letters, columns)``: 96-well when every well fits in A–H × 1–12, else 384."""
+    fits_96 = all(
+        well_row_column(w)[0] in "ABCDEFGH" and well_row_column(w)[1] <= 12 for w in wells
+    )
+    return ("ABCDEFGH", 12) if fits_96 else ("ABCDEFGHIJKLMNOP", 24)
+
+
+def plate_qc(
+    plate: str,
+    illumination: ArtifactHandle,
+    compressed: dict[str, ArtifactHandle],
+    masks: dict[str, ArtifactHandle],
+    profiles: ArtifactHandle | None,
+    check_outcomes: list[dict],
+    staging_root: Path | None = None,
+) -> tuple[StagedArtifact, str]:
+    """Write the QC figures, report and check outcomes; return the artifact and the report.
+
+    ``check_outcomes`` are ``{"check", "asset", "partition", "passed", "description"}``
+    (the latest evaluation per check and partition). The report is Markdown with
+    the figures inline.
+    """
+    counts = {well: float(handle.metadata.get("cells", 0)) for well, handle in masks.items()}
+    failed = [o for o in check_outcomes if not o["passed"]]
+    flagged = {o["partition"].split("|", 1)[1] for o in failed if "|" in (o["partition"] or "")}
+    rows, columns = plate_layout(list(counts) or ["A01"])
+    channels = list(illumination.metadata.get("channels", []))
+    with staging_area("plate_qc", staging_root) as staging:
+        write_plate_heatmap(staging / CELLS_PER_WELL, plate, counts, rows, columns, flagged)
+        write_illumination_panel(
+            staging / ILLUMINATION,
+            plate,
+            {channel: read_correction(illumination, channel)[0] for channel in channels},
+        )
+        tiles = []
+        sites = [(w, s) for w in sorted(masks) for s in masks[w].metadata.get("sites", {})]
+        for well, site in evenly_spaced(sites, MONTAGE_SITES):
+            nuclear = masks[well].metadata.get("parameters", {}).get("nuclei_channel", "DNA")
+            table = read_site_table(compressed[well].path(COMPRESSED_INDEX))
+            row = table[int(site)]
+            names = site_files(plate, well, int(site))
+            tiles.append(
+                (
+                    f"{well} site {site}: {masks[well].metadata['sites'][site]['cells']} cells",
+                    overlay_outlines(
+                        read_image(compressed[well].path(row[nuclear])),
+                        read_labels(masks[well].path(names["Nuclei"])),
+                        read_labels(masks[well].path(names["Cells"])),
+                    ),
+                )
+            )
+        write_outline_montage(staging / OUTLINES, plate, tiles)
+        figures = [(CELLS_PER_WELL, "cells per well"), (ILLUMINATION, "illumination functions"),
+                   (OUTLINES, "segmentation outlines")]  # fmt: skip
+        if profiles is not None and DOSE_RESPONSE in profiles.files:
+            shutil.copyfile(profiles.path(DOSE_RESPONSE), staging / DOSE_RESPONSE)
+            figures.append((DOSE_RESPONSE, "dose response"))
+        write_json(staging / CHECKS_FILE, check_outcomes)
+        lines = [
+            f"**{plate}**: {len(counts)} wells with images, {int(sum(counts.values()))} cells, "
+            f"{len(failed)} failed check(s) of {len(check_outcomes)}.",
+            "",
+        ]
+        if failed:
+            lines += ["| check | partition | outcome |", "|---|---|---|"]
+            lines += [
+                f"| {o['asset']}: {o['check']} | {o['partition'] or '(run)'} | "
+                f"{o['description'] or 'failed'} |"
+                for o in failed[:40]
+            ]
+            lines.append("")
+        report = "\n".join(lines)
+        (staging / REPORT).write_text(
+            report + "\n" + "\n".join(f"![{title}]({name})" for name, title in figures) + "\n"
+        )
+        inline = report + "\n\n" + "\n\n".join(inline_png(staging / n, t) for n, t in figures)
+    summary = {
+        "wells": len(counts),
+        "cells": int(sum(counts.values())),
+        "checks": len(check_outcomes),
+        "failed_checks": len(failed),
+        "figures": [name for name, _ in figures],
+    }
+    upstream = [illumination.artifact_id] + [h.artifact_id for h in masks.values()]
+    if profiles is not None:
+        upstream.append(profiles.artifact_id)
+    return StagedArtifact(staging, metadata=summary, upstream=upstream), inline

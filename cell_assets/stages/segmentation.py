@@ -1,0 +1,186 @@
+"""Segmenting sites: the loop the segmentation_masks asset and ``cell-assets segment`` share.
+
+Per site: segment (Cellpose or classical), apply the nucleus ↔ cell rule, write
+labels, outlines and DeepProfiler locations. The next site is read and the
+previous one written on helper threads while this one segments (PNG and zlib
+release the GIL), so the stage's I/O hides behind the segmenter; memory holds
+two sites at most.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cell_assets.columns import PLATE, SITE, WELL
+from cell_assets.errors import ImageLocation, PlateInputError
+from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
+from cell_assets.formats.images import read_image
+from cell_assets.formats.json_files import write_json
+from cell_assets.formats.segmentation_set import (
+    INDEX_FILE,
+    SUMMARY_FILE,
+    site_files,
+    write_index,
+    write_site,
+)
+from cell_assets.imaging.labels import SiteSegmentation, finish_site
+from cell_assets.imaging.segmenter import SegmentationInputError, Segmenter
+from cell_assets.pipelining import WriteBehind, read_ahead
+from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
+
+
+@dataclass
+class SiteToSegment:
+    """One site's images and where its outputs go.
+
+    Attributes
+    ----------
+    key : int or str
+        Site number (plates) or site name (loose files).
+    files : dict
+        Output paths from :func:`~cell_assets.formats.segmentation_set.site_files` /
+        :func:`~cell_assets.formats.segmentation_set.image_files`.
+    read : callable
+        Returns ``(dna, cytoplasm or None)``, each ``(H, W)``; called on a helper thread.
+    location : ImageLocation
+        Named in errors.
+    """
+
+    key: int | str
+    files: dict[str, str]
+    read: Callable[[], tuple[np.ndarray, np.ndarray | None]]
+    location: ImageLocation
+
+
+@dataclass
+class SegmentedSite:
+    """What :func:`segment_sites` made of one site (the labels are already written)."""
+
+    site: SiteToSegment
+    result: SiteSegmentation
+    seconds: float
+
+
+def segment_sites(
+    segmenter: Segmenter, sites: list[SiteToSegment], folder: Path
+) -> Iterator[SegmentedSite]:
+    """Segment ``sites`` in order, writing each one's files under ``folder``.
+
+    Raises
+    ------
+    PlateInputError
+        A site the segmenter refuses, naming it.
+    """
+    with WriteBehind() as writes:
+        for site, (dna, cytoplasm) in zip(
+            sites, read_ahead(lambda s: s.read(), sites), strict=True
+        ):
+            started = time.perf_counter()
+            try:
+                ((nuclei, cells),) = segmenter.segment(
+                    [dna], None if cytoplasm is None else [cytoplasm]
+                )
+            except SegmentationInputError as exc:
+                raise PlateInputError(str(exc), site.location) from None
+            result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+            writes.submit(
+                write_site,
+                folder,
+                site.files,
+                result.nuclei,
+                result.cells,
+                result.nucleus_outlines,
+                result.cell_outlines,
+                result.centres_xy,
+            )
+            yield SegmentedSite(site, result, time.perf_counter() - started)
+
+
+def segment_well(
+    compressed: ArtifactHandle,
+    segmenter: Segmenter,
+    nuclei_channel: str,
+    cytoplasm_channel: str | None,
+    parameters: dict[str, object],
+    staging_root: Path | None = None,
+) -> StagedArtifact:
+    """Segment every site of a well's compressed images; the summary has per-site counts, times."""
+    sites = read_site_table(compressed.path(COMPRESSED_INDEX))
+    plate, well = compressed.partition
+
+    def reader(site: int) -> Callable[[], tuple[np.ndarray, np.ndarray | None]]:
+        def read() -> tuple[np.ndarray, np.ndarray | None]:
+            paths = sites[site]
+            dna = read_image(
+                compressed.path(paths[nuclei_channel]),
+                ImageLocation(plate, well, site, nuclei_channel),
+            )
+            if not cytoplasm_channel:
+                return dna, None
+            location = ImageLocation(plate, well, site, cytoplasm_channel)
+            return dna, read_image(compressed.path(paths[cytoplasm_channel]), location)
+
+        return read
+
+    work = [
+        SiteToSegment(
+            site, site_files(plate, well, site), reader(site), ImageLocation(plate, well, site)
+        )
+        for site in sites
+    ]
+    rows, per_site, file_info = [], {}, {}
+    with staging_area("segmentation_masks", staging_root) as staging:
+        for done in segment_sites(segmenter, work, staging):
+            site, result = done.site.key, done.result
+            source = sites[site][nuclei_channel]
+            sources = {
+                "source_uri": compressed.uri(source),
+                "source_sha256": compressed.sha256(source),
+            }
+            for key in ("Nuclei", "Cells"):
+                file_info[done.site.files[key]] = {
+                    "shape": list(result.cells.shape),
+                    "dtype": str(result.cells.dtype),
+                    "site": site,
+                    **sources,
+                }
+            per_site[str(site)] = result.summary() | {"seconds": round(done.seconds, 4)}
+            rows.append(
+                {
+                    PLATE: plate,
+                    WELL: well,
+                    SITE: site,
+                    **done.site.files,
+                    "Count_Cells": result.counts.cells,
+                }
+            )
+        write_index(staging / INDEX_FILE, rows)
+        # Timings stay out of the files (they are in the metadata): the artifact's
+        # version is a hash of its files, and a re-run must give the same one.
+        counts = {
+            site: {k: v for k, v in s.items() if k != "seconds"} for site, s in per_site.items()
+        }
+        method = parameters["method"]
+        described = {
+            "method": method,
+            "parameters": parameters,
+            "segmenter": segmenter.describe(),
+            "sites": counts,
+        }
+        write_json(staging / SUMMARY_FILE, described)
+    summary = {
+        "method": method,
+        "parameters": parameters,
+        "segmenter": segmenter.describe(),
+        "channels": list(compressed.metadata.get("channels", [])),
+        "sites": per_site,
+        "cells": int(sum(s["cells"] for s in per_site.values())),
+    }
+    return StagedArtifact(
+        staging, metadata=summary, upstream=[compressed.artifact_id], file_info=file_info
+    )

@@ -1,0 +1,204 @@
+"""When is an uploaded plate ready? The rules the new-plate sensor applies (no Dagster here).
+
+A plate is an upload folder ``<raw root>/<experiment>/<plate>/`` with an
+``index.csv``. It is *ready* when its ``index.csv`` parses, every file it lists
+exists, and the files have stopped growing: the same count and total size at
+two consecutive looks, the newest modified at least ``settle_seconds`` ago
+(local folders). A plate that is not ready is looked at again on the next tick,
+with the reason. The *upload* is identified by a hash of ``index.csv`` and the
+listed files' sizes: the same plate uploaded again with other content is a new
+upload (re-processed; unchanged wells reuse their artifacts), the same content
+is not.
+
+Tick cost: the raw root's index files are listed (one stat, or one S3 listing,
+per plate); an ``index.csv`` is read only when it is new or changed since the
+previous tick, and the listed files are looked at only for plates not yet ready.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SETTLE_SECONDS = 10.0
+# Optional per-plate run config in the upload folder (e.g. the camera's dark level).
+SETTINGS_FILE = "settings.yaml"
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One ``<experiment>/<plate>/index.csv`` seen in the raw root."""
+
+    experiment: str
+    plate: str
+    where: str  # folder or s3:// URI of the plate
+    fingerprint: str  # changes whenever index.csv changes (mtime and size, or ETag)
+
+
+@dataclass
+class Look:
+    """What one look at a plate found."""
+
+    ready: bool
+    reason: str = ""
+    upload: str = ""  # the upload's content hash (when ready)
+    wells: list[str] = field(default_factory=list)
+    snapshot: list[Any] | None = None  # file count, total bytes, newest mtime
+    settings: dict | None = None  # the plate's settings.yaml (run config), if any
+
+
+@dataclass
+class UploadState:
+    """The sensor's memory between ticks (its cursor), JSON-serialisable.
+
+    ``done``: plate → index fingerprint and upload hash already requested;
+    ``pending``: plate → fingerprint and last snapshot of a plate not yet ready;
+    ``rejected``: plate → fingerprint and reason of an index that cannot be used.
+    """
+
+    done: dict[str, dict[str, str]] = field(default_factory=dict)
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
+    rejected: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_cursor(cls, cursor: str | None) -> UploadState:
+        if not cursor:
+            return cls()
+        try:
+            data = json.loads(cursor)
+        except ValueError:  # a cursor from another version: start over (run keys dedupe)
+            return cls()
+        return cls(data.get("done", {}), data.get("pending", {}), data.get("rejected", {}))
+
+    def to_cursor(self) -> str:
+        return json.dumps(
+            {"done": self.done, "pending": self.pending, "rejected": self.rejected},
+            sort_keys=True,
+        )
+
+
+def list_index_files(raw_plates: Any) -> tuple[list[IndexFile], list[str]]:
+    """Every plate's index file under the raw root, and one line per unusable folder."""
+    from cell_assets.formats.plate_index import INDEX_FILENAME
+    from cell_assets.formats.raw_layout import accept_plates
+
+    root = raw_plates.root
+    if root.startswith("s3://"):
+        listed, problems = raw_plates.s3().index_files()
+        return [IndexFile(*entry) for entry in listed], problems
+    base = Path(root)
+    if not base.is_dir():
+        return [], [f"raw root {root} is not a folder"]
+    found: dict[tuple[str, str], IndexFile] = {}
+    candidates = []
+    for path in sorted(base.glob(f"*/*/{INDEX_FILENAME}")):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # removed while listing
+        experiment, plate = path.parent.parent.name, path.parent.name
+        found[experiment, plate] = IndexFile(
+            experiment, plate, str(path.parent), f"{stat.st_mtime_ns}:{stat.st_size}"
+        )
+        candidates.append((experiment, plate, str(path.parent)))
+    return accept_plates(candidates, lambda experiment, plate: found[experiment, plate])
+
+
+def look_at(
+    raw_plates: Any,
+    entry: IndexFile,
+    previous: list[Any] | None,
+    settle_seconds: float = SETTLE_SECONDS,
+    now: float | None = None,
+) -> Look:
+    """Whether ``entry``'s plate is completely uploaded (see the module docstring)."""
+    from cell_assets.errors import PlateInputError
+
+    now = time.time() if now is None else now
+    try:
+        sizes, index_bytes, wells = _listed_files(raw_plates, entry)
+    except PlateInputError as exc:
+        return Look(False, f"index.csv cannot be used: {exc}")
+    missing = sorted(path for path, size in sizes.items() if size is None)
+    present = [value for value in sizes.values() if value is not None]
+    total = sum(size for size, _ in present)
+    newest = max((mtime for _, mtime in present), default=0.0)
+    snapshot = [len(present), total, newest]
+    if missing:  # still uploading (or never will be): looked at again on every tick
+        return Look(
+            False,
+            f"{len(missing)} of {len(sizes)} files listed in index.csv are missing "
+            f"(e.g. {missing[0]}): still uploading?",
+            snapshot=snapshot,
+        )
+    if previous is None or list(previous[:2]) != snapshot[:2]:
+        reason = f"{len(sizes)} files, {total} bytes: waiting for them to settle"
+        return Look(False, reason, snapshot=snapshot)
+    if newest and now - newest < settle_seconds:
+        return Look(
+            False,
+            f"newest file changed {now - newest:.0f} s ago (< {settle_seconds:.0f} s)",
+            snapshot=snapshot,
+        )
+    try:
+        settings = read_plate_settings(raw_plates, entry)
+    except ValueError as exc:
+        return Look(False, f"{SETTINGS_FILE} cannot be used: {exc}")
+    digest = hashlib.sha256(index_bytes)
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for path in sorted(sizes):
+        digest.update(f"\n{path}:{sizes[path][0]}".encode())
+    return Look(True, upload=digest.hexdigest()[:16], wells=wells, snapshot=snapshot,
+                settings=settings)  # fmt: skip
+
+
+def read_plate_settings(raw_plates: Any, entry: IndexFile) -> dict | None:
+    """The plate's optional ``settings.yaml``: run config for its stages (e.g. the camera offset).
+
+    ``{"ops": {asset: {"config": {…}}}}``; values out of range are refused here,
+    before anything is queued.
+    """
+    import yaml
+
+    from cell_assets.run_coordinator import config_problems
+
+    if entry.where.startswith("s3://"):
+        text = raw_plates.s3().read_text(entry.experiment, entry.plate, SETTINGS_FILE)
+    else:
+        path = Path(entry.where) / SETTINGS_FILE
+        text = path.read_text() if path.exists() else None
+    if text is None:
+        return None
+    try:
+        settings = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(settings, dict) or set(settings) - {"ops"}:
+        raise ValueError("expected a mapping with a single key 'ops'")
+    problems = config_problems(settings)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return settings
+
+
+def _listed_files(raw_plates: Any, entry: IndexFile):
+    """``({path: (size, mtime) or None}, index.csv bytes, wells)`` of a plate's listed files."""
+    from cell_assets.formats.plate_index import INDEX_FILENAME, read_plate_index
+
+    if entry.where.startswith("s3://"):
+        return raw_plates.s3().listed_files(entry.experiment, entry.plate)
+    plate_dir = Path(entry.where)
+    index = read_plate_index(plate_dir, entry.plate)
+    sizes: dict[str, Any] = {}
+    for site in index.sites:
+        for relative in site.channel_paths.values():
+            try:
+                stat = (plate_dir / relative).stat()
+                sizes[relative] = (stat.st_size, stat.st_mtime)
+            except OSError:
+                sizes[relative] = None
+    return sizes, (plate_dir / INDEX_FILENAME).read_bytes(), index.wells

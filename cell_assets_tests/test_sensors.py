@@ -1,0 +1,230 @@
+"""The new-plate sensor and the chain sensor, evaluated as the daemon would (no daemon here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from cell_assets.jobs import (
+    EXPERIMENT_TAG,
+    PLATE_CHAIN,
+    PLATE_TAG,
+    RANGE_END,
+    RANGE_START,
+    SETTINGS_TAG,
+    UPLOAD_TAG,
+    plate_run_request,
+    stage_config,
+)
+from cell_assets.partitions import plates_partitions
+from cell_assets.resources import RawPlatesResource
+from cell_assets.sensors import new_plates
+from cell_assets.uploads import IndexFile, UploadState, list_index_files, look_at
+from cell_assets_tests.helpers import EXPERIMENT, PLATE
+
+
+def _age(folder: Path, seconds: float = 60.0) -> None:
+    """Make every file look written ``seconds`` ago (past the settle time)."""
+    when = time.time() - seconds
+    for path in folder.rglob("*"):
+        os.utime(path, (when, when))
+
+
+def _tick(instance: dg.DagsterInstance, raw_root: Path, cursor: str | None):
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"raw_plates": RawPlatesResource(root=str(raw_root))},
+    )
+    result = new_plates(context)
+    if isinstance(result, dg.SkipReason):
+        return result, context.cursor
+    if isinstance(result, dg.SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        return result, result.cursor
+    raise AssertionError(f"unexpected sensor result {result!r}")
+
+
+def test_a_plate_is_ready_after_two_equal_looks_and_its_upload_hash_is_stable(plate_copy):
+    raw_root, plate_dir = plate_copy
+    _age(plate_dir)
+    entries, problems = list_index_files(RawPlatesResource(root=str(raw_root)))
+    assert problems == [] and [e.plate for e in entries] == [PLATE]
+    raw = RawPlatesResource(root=str(raw_root))
+    first = look_at(raw, entries[0], None)
+    assert not first.ready and "settle" in first.reason and first.snapshot
+    second = look_at(raw, entries[0], first.snapshot)
+    assert second.ready, second.reason
+    assert second.wells and second.upload
+    assert second.settings == {
+        "ops": {"illumination_functions": {"config": {"camera_offset": 100.0}}}
+    }
+    again = look_at(raw, entries[0], first.snapshot)
+    assert again.upload == second.upload
+
+
+def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
+    raw_root, plate_dir = plate_copy
+    raw = RawPlatesResource(root=str(raw_root))
+    entry = IndexFile(EXPERIMENT, PLATE, str(plate_dir), "x")
+    image = sorted((plate_dir / "images").iterdir())[0]
+    _age(plate_dir)
+    snapshot = look_at(raw, entry, None).snapshot
+    image.write_bytes(image.read_bytes() + b"\0")  # grew between looks
+    grown = look_at(raw, entry, snapshot)
+    assert not grown.ready and "settle" in grown.reason
+    # the same size twice, but written a moment ago
+    fresh = look_at(raw, entry, grown.snapshot)
+    assert not fresh.ready and "changed" in fresh.reason
+    image.unlink()
+    missing = look_at(raw, entry, None)
+    assert not missing.ready and "missing" in missing.reason and image.name in missing.reason
+
+
+def test_unusable_uploads_are_named_with_their_reason(plate_copy):
+    raw_root, plate_dir = plate_copy
+    raw = RawPlatesResource(root=str(raw_root))
+    # an illegal plate folder name
+    shutil.copytree(plate_dir, raw_root / EXPERIMENT / "bad plate!")
+    entries, problems = list_index_files(raw)
+    assert [e.plate for e in entries] == [PLATE]
+    assert any("bad plate!" in p for p in problems)
+    # a site listed twice
+    index = plate_dir / "index.csv"
+    lines = index.read_text().splitlines()
+    index.write_text("\n".join([*lines, lines[1]]) + "\n")
+    look = look_at(raw, IndexFile(EXPERIMENT, PLATE, str(plate_dir), "y"), None)
+    assert not look.ready and look.snapshot is None
+    assert "index.csv cannot be used" in look.reason and "twice" in look.reason
+    # settings out of range
+    index.write_text("\n".join(lines) + "\n")
+    (plate_dir / "settings.yaml").write_text(
+        "ops:\n  compressed_images:\n    config:\n      png_compress_level: 12\n"
+    )
+    _age(plate_dir)
+    first = look_at(raw, IndexFile(EXPERIMENT, PLATE, str(plate_dir), "z"), None)
+    look = look_at(raw, IndexFile(EXPERIMENT, PLATE, str(plate_dir), "z"), first.snapshot)
+    assert not look.ready and "png_compress_level" in look.reason
+
+
+def test_sensor_registers_a_plate_once_and_requests_its_first_job_with_a_run_key(
+    plate_copy, instance
+):
+    raw_root, plate_dir = plate_copy
+    _age(plate_dir)
+    skip, cursor = _tick(instance, raw_root, None)
+    assert isinstance(skip, dg.SkipReason) and "settle" in skip.skip_message
+    result, cursor = _tick(instance, raw_root, cursor)
+    assert isinstance(result, dg.SensorResult)
+    assert instance.get_dynamic_partitions(plates_partitions.name) == [PLATE]
+    (request,) = result.run_requests
+    assert request.job_name == PLATE_CHAIN[0][0]
+    assert request.run_key.startswith(f"{PLATE}:") and request.run_key.endswith(":plate_intake")
+    assert request.tags[EXPERIMENT_TAG] == EXPERIMENT and request.tags[PLATE_TAG] == PLATE
+    assert request.tags[RANGE_START].startswith(f"{PLATE}|")
+    # the next tick has nothing to do, and reads no index.csv again
+    skip, cursor = _tick(instance, raw_root, cursor)
+    assert isinstance(skip, dg.SkipReason) and "no new or changed plate" in skip.skip_message
+    # a daemon that lost its cursor requests the same run key (Dagster launches it once)
+    _, lost = _tick(instance, raw_root, None)
+    again, _ = _tick(instance, raw_root, lost)
+    assert [r.run_key for r in again.run_requests] == [request.run_key]
+    # a re-upload with other content is a new upload of the same partition
+    image = sorted((plate_dir / "images").iterdir())[0]
+    image.write_bytes(image.read_bytes() + b"\0")
+    index = plate_dir / "index.csv"
+    index.write_text(index.read_text())
+    _age(plate_dir)
+    skip, cursor = _tick(instance, raw_root, cursor)
+    assert isinstance(skip, dg.SkipReason)
+    reupload, cursor = _tick(instance, raw_root, cursor)
+    (second,) = reupload.run_requests
+    assert second.run_key != request.run_key and second.tags[UPLOAD_TAG] != request.tags[UPLOAD_TAG]
+    assert not reupload.dynamic_partitions_requests  # the partition exists already
+
+
+def test_sensor_reports_problems_in_the_tick_instead_of_failing(plate_copy, instance, tmp_path):
+    raw_root, plate_dir = plate_copy
+    (plate_dir / "index.csv").write_text("not,an,index\n1,2,3\n")
+    _age(plate_dir)
+    skip, cursor = _tick(instance, raw_root, None)
+    assert isinstance(skip, dg.SkipReason)
+    state = UploadState.from_cursor(cursor)
+    assert PLATE in state.rejected and "index.csv" in state.rejected[PLATE]["reason"]
+    # a raw root that does not exist is a skip with the reason, not a crash
+    skip, _ = _tick(instance, tmp_path / "nowhere", None)
+    assert isinstance(skip, dg.SkipReason)
+
+
+def test_plate_run_requests_carry_range_settings_and_stage_config():
+    settings = {
+        "ops": {
+            "illumination_functions": {"config": {"camera_offset": 100.0}},
+            "segmentation_masks": {"config": {"method": "classical"}},
+        }
+    }
+    intake = plate_run_request(
+        0, "P1", ["B03", "A01", "C02"], "u1", {EXPERIMENT_TAG: "E"}, settings
+    )
+    assert intake.tags[RANGE_START] == "P1|A01" and intake.tags[RANGE_END] == "P1|C02"
+    assert intake.run_config == {}
+    illumination = plate_run_request(1, "P1", ["A01", "C02"], "u1", {}, settings)
+    assert illumination.partition_key == "P1"
+    assert illumination.run_config == stage_config(1, settings)
+    assert json.loads(illumination.tags[SETTINGS_TAG]) == settings
+    wells = plate_run_request(2, "P1", ["A01", "C02"], "u1", {}, settings)
+    assert wells.run_config == {
+        "ops": {"segmentation_masks": settings["ops"]["segmentation_masks"]}
+    }
+
+
+@pytest.mark.parametrize("value", [12, -1])
+def test_out_of_range_config_is_refused_before_the_run_is_queued(value):
+    from cell_assets.run_coordinator import config_problems
+
+    problems = config_problems(
+        {"ops": {"compressed_images": {"config": {"png_compress_level": value}}}}
+    )
+    assert len(problems) == 1 and problems[0].startswith("compressed_images.png_compress_level")
+
+
+def test_a_half_uploaded_plate_waits_and_goes_once_its_files_arrive(plate_copy, instance, tmp_path):
+    raw_root, plate_dir = plate_copy
+    image = sorted((plate_dir / "images").iterdir())[0]
+    image.rename(tmp_path / image.name)
+    _age(plate_dir)
+    skip, cursor = _tick(instance, raw_root, None)
+    assert "missing" in skip.skip_message and image.name in skip.skip_message
+    skip, cursor = _tick(instance, raw_root, cursor)
+    assert "missing" in skip.skip_message  # still waiting, not rejected
+    (tmp_path / image.name).rename(image)
+    _age(plate_dir)
+    skip, cursor = _tick(instance, raw_root, cursor)
+    assert isinstance(skip, dg.SkipReason) and "settle" in skip.skip_message
+    result, _ = _tick(instance, raw_root, cursor)
+    assert len(result.run_requests) == 1
+
+
+def test_rejected_uploads_are_repeated_in_every_tick_until_fixed(plate_copy, instance):
+    raw_root, plate_dir = plate_copy
+    index = plate_dir / "index.csv"
+    good = index.read_text()
+    lines = good.splitlines()
+    index.write_text("\n".join([*lines, lines[1]]) + "\n")
+    _age(plate_dir)
+    skip, cursor = _tick(instance, raw_root, None)
+    skip, cursor = _tick(instance, raw_root, cursor)
+    assert "rejected" in skip.skip_message and "twice" in skip.skip_message
+    index.write_text(good)  # fixed: a new index.csv is looked at again
+    _age(plate_dir)
+    skip, cursor = _tick(instance, raw_root, cursor)
+    assert "rejected" not in skip.skip_message
+    result, _ = _tick(instance, raw_root, cursor)
+    assert len(result.run_requests) == 1
