@@ -66,7 +66,8 @@ def _evaluate(
         passed, description, metadata = evaluate(handle)
         outcomes.append((str(key), passed, description, metadata))
     failures = [(k, d) for k, ok, d, _ in outcomes if not ok]
-    if len(keys) > 1:  # a range: one evaluation per partition, logged
+    ranged = "dagster/asset_partition_range_start" in context.op_execution_context.run.tags
+    if len(keys) > 1 or ranged:  # a range (even of one well): one evaluation per partition
         for key, passed, description, metadata in outcomes:
             context.op_execution_context.log_event(
                 dg.AssetCheckEvaluation(

@@ -226,6 +226,11 @@ def materialize_command(
                 click.echo(
                     f"started a dagster-daemon for this command (log: {home / 'daemon.log'})"
                 )
+            else:
+                click.echo(
+                    "a dagster-daemon is running for this instance: its runs use the raw and "
+                    "store roots it was started with"
+                )
             upload = launch_chain(
                 home, raw_root, store_root, raw.plate, raw.experiment, wells, run_config
             )

@@ -98,6 +98,32 @@ def _input_key(asset: str, code_version: str, config: Any, inputs: Mapping[str, 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _remembered(shown: Mapping[str, Any]) -> dict[str, Any]:
+    """Materialization metadata as JSON for the manifest (markdown marked, big values left out)."""
+    kept = {}
+    for key, value in shown.items():
+        raw = getattr(value, "value", value)
+        if key == "seconds":
+            continue
+        try:
+            text = json.dumps(raw)
+        except Exception:  # a table schema or another Dagster record: not kept
+            continue
+        if len(text) <= 20_000:
+            kept[key] = {"markdown": raw} if isinstance(value, dg.MarkdownMetadataValue) else raw
+    return kept
+
+
+def _restored(kept: Mapping[str, Any]) -> dict[str, Any]:
+    """Dagster metadata from :func:`_remembered`'s JSON."""
+    return {
+        key: dg.MetadataValue.md(value["markdown"])
+        if isinstance(value, dict) and set(value) == {"markdown"}
+        else _shown(value)
+        for key, value in kept.items()
+    }
+
+
 def _commit_metadata(handle: Any) -> dict[str, Any]:
     return {
         "artifact_id": handle.artifact_id,
@@ -220,7 +246,7 @@ def _materialize_one(
 
             handle = ArtifactHandle(store, manifest)
             context.log.debug(f"{asset} {key}: inputs and settings unchanged, artifact reused")
-            shown = dict(manifest.get("metadata", {}).get("materialization", {}))
+            shown = _restored(manifest.get("metadata", {}).get("materialization", {}))
             return shown | {"status": "reused", "seconds": 0.0} | _commit_metadata(handle)
     from cell_assets.partitions import plate_well_key
 
@@ -241,14 +267,8 @@ def _materialize_one(
         shown = dict(result.metadata or {})
         shown.setdefault("status", "computed")
     staged.metadata["input_key"] = input_key
-    # What the UI showed, kept (simple values only) so that a reuse shows the same figures.
-    staged.metadata["materialization"] = {
-        k: getattr(v, "value", v)
-        for k, v in shown.items()
-        if isinstance(getattr(v, "value", v), (int, float, str, bool))
-        and len(str(getattr(v, "value", v))) < 200
-        and k != "seconds"
-    }
+    # What the UI showed, kept so that a reuse shows the same figures.
+    staged.metadata["materialization"] = _remembered(shown)
     handle = store.commit(
         asset, partition, staged, code_version=code_version, run_id=context.run_id
     )

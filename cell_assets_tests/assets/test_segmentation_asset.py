@@ -177,3 +177,39 @@ def test_cellpose_method_with_weights_file_and_bad_weights(prepared, tmp_path):
         open_store(str(store_root)).load("segmentation_masks", (PLATE, "A01")).artifact_id
         == handle.artifact_id
     )
+
+
+def _statuses(reports) -> dict[str, set[str]]:
+    return {
+        report.asset: {meta.get("status") for meta in report.metadata.values()}
+        for report in reports
+    }
+
+
+def test_a_rerun_after_a_parameter_change_recomputes_only_what_it_reaches(prepared):
+    """Memoization: unchanged code, config and inputs reuse the committed artifact."""
+    instance, raw_root, store_root = prepared
+    stages = [*PREPARE, "segmentation_masks"]
+    first = _run(instance, raw_root, store_root, stages=stages)
+    before = {
+        well: open_store(str(store_root)).load("segmentation_masks", (PLATE, well)).artifact_id
+        for well in WELLS
+    }
+    again = _statuses(_run(instance, raw_root, store_root, stages=stages))
+    assert again["illumination_functions"] == {"reused"}
+    assert again["compressed_images"] <= {"reused", "no images"}
+    assert again["segmentation_masks"] <= {"reused", "no images"}
+    # the reused materialization shows the figures of the computed one
+    reused = latest_materialization(instance, "segmentation_masks", f"{PLATE}|{WELLS[0]}")
+    computed = next(r for r in first if r.asset == "segmentation_masks").metadata
+    assert reused.metadata["cells"].value == computed[f"{PLATE}|{WELLS[0]}"]["cells"]
+    changed = _statuses(
+        _run(instance, raw_root, store_root, stages=stages, config={"nucleus_diameter": 14.0})
+    )
+    assert changed["compressed_images"] <= {"reused", "no images"}
+    assert "computed" in changed["segmentation_masks"]
+    after = {
+        well: open_store(str(store_root)).load("segmentation_masks", (PLATE, well)).artifact_id
+        for well in WELLS
+    }
+    assert after != before
