@@ -138,3 +138,24 @@ def test_segment_errors_are_one_clear_line(tmp_path, synthetic_plate):
         and "is not a Cellpose 3 model" in bad.stderr
         and "Traceback" not in bad.stderr
     )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bench", "prepare", "--wells", "A01", "--sites", "2", "--size", "128"],
+        ["bench", "segment", "--wells", "A01", "--sites", "1", "--size", "128"],
+        ["bench", "extract", "--wells", "A01", "--sites", "1", "--size", "192"],
+    ],
+    ids=lambda command: command[1],
+)
+def test_benchmarks_run_on_a_tiny_plate(command, tmp_path):
+    """The benchmarks drive the assets directly: they must keep working as the assets change."""
+    done = subprocess.run(
+        [CLI, *command, "--repeats", "1", "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "×" in done.stdout or "x" in done.stdout

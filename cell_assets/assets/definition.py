@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
+from dagster._core.errors import DagsterInvalidPropertyError
 
 from cell_assets.jobs import EXPERIMENT_TAG
 from cell_assets.partitions import partition_path_parts, plate_well_partitions, plates_partitions
@@ -213,6 +214,7 @@ def _partitioned_asset(
         }
         run.__name__ = body.__name__
         run.__doc__ = body.__doc__
+        run.partition_body = body  # for benchmarks: the stage without Dagster (partition_body)
         with warnings.catch_warnings():  # backfill_policy is marked beta; we rely on it knowingly
             warnings.simplefilter("ignore", dg.BetaWarning)
             return dg.asset(
@@ -293,7 +295,11 @@ def _commit_empty(store, asset, partition, code_version, run_id, kwargs, handles
 
 def _tag_experiment(context: dg.AssetExecutionContext, raw_plates: Any, keys: list) -> None:
     """Add the plates' experiment as a run tag when the launcher did not (UI, backfills)."""
-    if raw_plates is None or context.run.tags.get(EXPERIMENT_TAG):
+    try:
+        tags = context.run.tags
+    except DagsterInvalidPropertyError:  # invoked directly (benchmarks): no run to tag
+        return
+    if raw_plates is None or tags.get(EXPERIMENT_TAG):
         return
     experiments = set()
     for plate in sorted({partition_path_parts(k)[0] for k in keys}):
@@ -305,6 +311,16 @@ def _tag_experiment(context: dg.AssetExecutionContext, raw_plates: Any, keys: li
         context.instance.add_run_tags(
             context.run_id, {EXPERIMENT_TAG: ",".join(sorted(experiments))}
         )
+
+
+def partition_body(asset: dg.AssetsDefinition) -> Callable:
+    """The one-partition body behind an asset of :func:`well_asset` / :func:`plate_asset`.
+
+    Called as ``body(PartitionContext(...), config=..., artifact_store=..., **inputs)``
+    and returning ``dg.Output(StagedArtifact)`` (or None for a well without images),
+    with no run, commit or reuse around it: what the benchmarks time.
+    """
+    return asset.op.compute_fn.decorated_fn.partition_body
 
 
 def well_asset(

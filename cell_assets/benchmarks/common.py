@@ -10,6 +10,7 @@ machines are shared and noisy.
 from __future__ import annotations
 
 import inspect
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import click
 import dagster as dg
 
 from cell_assets.assets.compression import CompressionConfig, compressed_images
+from cell_assets.assets.definition import PartitionContext, partition_body
 from cell_assets.assets.illumination import IlluminationConfig, illumination_functions
 from cell_assets.assets.image_directory import ImageDirectoryConfig, image_directory
 from cell_assets.partitions import plate_well_key, plates_partitions
@@ -29,6 +31,7 @@ from cell_assets.storage.io_manager import ArtifactStoreResource
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
 
 BENCH_PLATE = "BENCH-P1"
+BENCH_LOG = logging.getLogger("cell_assets.benchmarks")
 
 
 def best_of(repeats: int, *runs: Callable[[], None]) -> list[float]:
@@ -61,16 +64,17 @@ class BenchPlate:
     store: LocalArtifactStore
     directories: dict[str, ArtifactHandle]
 
-    def context(self, well: str | None = None) -> dg.AssetExecutionContext:
-        key = plate_well_key(BENCH_PLATE, well) if well else BENCH_PLATE
-        return dg.build_asset_context(partition_key=key, instance=self.instance)
-
     def materialize(self, asset, well: str | None, config: dg.Config, **inputs) -> ArtifactHandle:
         """Run an asset's own function (no Dagster run) on one partition and commit its output."""
+        body = partition_body(asset)
         resources = {"raw_plates": self.raw_plates, "artifact_store": self.artifact_store}
-        wanted = inspect.signature(asset.op.compute_fn.decorated_fn).parameters
+        wanted = inspect.signature(body).parameters
         given = {name: value for name, value in resources.items() if name in wanted}
-        staged = output_of(asset(self.context(well), config, **given, **inputs))
+        key = plate_well_key(BENCH_PLATE, well) if well else BENCH_PLATE
+        context = PartitionContext(
+            key, BENCH_LOG, self.instance, "benchmark", plate=BENCH_PLATE, well=well
+        )
+        staged = output_of(body(context, config=config, **given, **inputs))
         partition = (BENCH_PLATE, well) if well else (BENCH_PLATE,)
         return self.store.commit(asset.key.to_user_string(), partition, staged)
 
