@@ -212,6 +212,8 @@ def run_failure_line(instance: dg.DagsterInstance, run_id: str) -> str:
             while getattr(cause, "cause", None) is not None:
                 cause = cause.cause
             message = (cause.message or error.message).strip().splitlines()[0]
+            if cause.cls_name in ("PlateInputError", "ArtifactError") and ": " in message:
+                message = message.split(": ", 1)[1]  # the class is noise: the text says it all
             return f"{event.step_key}: {message}"
     for record in records:
         event = record.event_log_entry.dagster_event

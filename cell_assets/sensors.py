@@ -36,7 +36,7 @@ from cell_assets.partitions import plates_partitions
 from cell_assets.resources import RawPlatesResource
 
 NEW_PLATES_INTERVAL_S = 15
-CHAIN_INTERVAL_S = 5
+CHAIN_INTERVAL_S = 2
 
 
 @dg.sensor(

@@ -13,13 +13,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def explicit(value: Any) -> Any:
     """``value`` with NaN → None, ±inf → "inf"/"-inf", numpy scalars → Python (recursively)."""
-    if isinstance(value, np.generic):
-        value = value.item()
+    # numpy scalars and arrays by their interface: this module must not import numpy (it is
+    # on the code location's import path, which every run process pays for)
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        value = value.tolist()
     if isinstance(value, float):
         if math.isnan(value):
             return None
@@ -30,8 +30,6 @@ def explicit(value: Any) -> Any:
         return {str(k): explicit(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [explicit(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return explicit(value.tolist())
     if isinstance(value, Path):
         return str(value)
     return value
