@@ -171,7 +171,7 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
                 indent=5,
             )
         )
-        for key, meta in by_stage["compressed_images"].metadata.items():
+        for key, meta in sorted(by_stage["compressed_images"].metadata.items()):
             if meta.get("status") == "no images":
                 continue
             click.echo(
@@ -201,7 +201,7 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
                 indent=5,
             )
         )
-        for key, meta in by_stage["segmentation_masks"].metadata.items():
+        for key, meta in sorted(by_stage["segmentation_masks"].metadata.items()):
             if meta.get("status") == "no images":
                 continue
             well = key.split("|")[-1]
@@ -232,7 +232,7 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
                 indent=5,
             )
         )
-        for key, meta in by_stage["single_cell_dataset"].metadata.items():
+        for key, meta in sorted(by_stage["single_cell_dataset"].metadata.items()):
             if meta.get("status") == "no images":
                 continue
             click.echo(
