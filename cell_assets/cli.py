@@ -561,15 +561,27 @@ def bench_prepare(wells: str, sites: int, size: int, workdir: Path | None, repea
     help="Scratch folder (default: a temp dir).",
 )
 @click.option("--timeout", default=7200, show_default=True, help="Seconds to wait for plate_qc.")
+@click.option(
+    "--postgres-url",
+    default=None,
+    help="An empty PostgreSQL database for the instance's storage "
+    "(postgresql+psycopg2://user@host:5432/db); default SQLite files.",
+)
 def bench_dagster_command(
-    wells: str, sites: int, size: int, realistic: bool, workdir: Path | None, timeout: int
+    wells: str,
+    sites: int,
+    size: int,
+    realistic: bool,
+    workdir: Path | None,
+    timeout: int,
+    postgres_url: str | None,
 ) -> None:
     """A plate upload through the sensors and the daemon (run limit 1): Dagster's cost per well."""
     from cell_assets.benchmarks.dagster_cost import bench_dagster
 
     if realistic:
         sites, size = 9, 1080
-    bench_dagster(parse_wells(wells), sites, size, workdir, timeout)
+    bench_dagster(parse_wells(wells), sites, size, workdir, timeout, postgres_url)
 
 
 @bench.command("segment")

@@ -199,7 +199,9 @@ def _partitioned_asset(
                 )  # fmt: skip
                 metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
                 context.add_asset_metadata(metadata, partition_key=str(key))
-                if len(keys) > 1:
+                # Progress about ten times per step: every log line is an event in the
+                # instance's storage, which costs as much as a materialization.
+                if len(keys) > 1 and (done % max(1, len(keys) // 10) == 0 or done == len(keys)):
                     context.log.info(f"{asset}: {done}/{len(keys)} partitions ({key})")
             return None
 

@@ -34,18 +34,32 @@ PLATE = "BENCH-DAGSTER"
 
 
 def bench_dagster(
-    wells: list[str], sites: int, size: int, workdir: Path | None, timeout_s: float
+    wells: list[str],
+    sites: int,
+    size: int,
+    workdir: Path | None,
+    timeout_s: float,
+    postgres_url: str | None = None,
 ) -> dict[str, float]:
-    """Upload one plate into a fresh instance and measure Dagster's cost per well (see module)."""
+    """Upload one plate into a fresh instance and measure Dagster's cost per well (see module).
+
+    ``postgres_url`` (``postgresql+psycopg2://…``, an empty database): the instance's
+    run, event and schedule storage there instead of SQLite files.
+    """
     scratch = Path(workdir or tempfile.mkdtemp(prefix="bench-dagster-"))
     raw_root, store_root, home = scratch / "raw", scratch / "store", scratch / "home"
     for folder in (raw_root, store_root, home):
         folder.mkdir(parents=True, exist_ok=True)
     # The run limit at 1: one run at a time, so the wall time is the sum of the runs.
-    (home / "dagster.yaml").write_text(
-        LOCAL_INSTANCE_YAML.replace("max_concurrent_runs: 2", "max_concurrent_runs: 1")
+    settings = LOCAL_INSTANCE_YAML.replace("max_concurrent_runs: 2", "max_concurrent_runs: 1")
+    if postgres_url:
+        settings += f"storage:\n  postgres:\n    postgres_url: {postgres_url}\n"
+    (home / "dagster.yaml").write_text(settings)
+    storage = "PostgreSQL" if postgres_url else "SQLite"
+    click.echo(
+        f"plate {PLATE}: {len(wells)} wells × {sites} sites × 3 channels, {size} px; "
+        f"instance storage {storage}, run limit 1"
     )
-    click.echo(f"plate {PLATE}: {len(wells)} wells × {sites} sites × 3 channels, {size} px")
     started = time.perf_counter()
     spec = SyntheticPlateSpec(EXPERIMENT, PLATE, tuple(wells), sites=sites, size=size, seed=5)
     plate_dir, _ = make_plate(spec, scratch / "upload", scratch / "truth")
