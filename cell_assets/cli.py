@@ -522,6 +522,18 @@ def export_deepprofiler_command(plate: str, out: Path, store_root: str, box_size
     )
 
 
+# Options every benchmark shares.
+workdir_option = click.option(
+    "--workdir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Scratch folder (default: a temp dir).",
+)
+repeats_option = click.option(
+    "--repeats", default=3, show_default=True, help="Repeats; the best time of each side is used."
+)
+
+
 @main.group("bench")
 def bench() -> None:
     """Benchmarks that print ratios against a floor measured in the same run."""
@@ -531,15 +543,8 @@ def bench() -> None:
 @click.option("--wells", default="A01-A08", show_default=True, help="Wells of the benchmark plate.")
 @click.option("--sites", default=4, show_default=True, help="Sites per well.")
 @click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
-@click.option(
-    "--workdir",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Scratch folder (default: a temp dir).",
-)
-@click.option(
-    "--repeats", default=3, show_default=True, help="Repeats; the best time of each side is used."
-)
+@workdir_option
+@repeats_option
 def bench_prepare(wells: str, sites: int, size: int, workdir: Path | None, repeats: int) -> None:
     """Illumination + compression against the floor of reading every TIFF and writing every PNG."""
     from cell_assets.benchmarks.prepare import bench_prepare as run
@@ -554,12 +559,7 @@ def bench_prepare(wells: str, sites: int, size: int, workdir: Path | None, repea
 @click.option(
     "--realistic", is_flag=True, help="A realistic plate: 9 sites of 1080 px (overrides both)."
 )
-@click.option(
-    "--workdir",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Scratch folder (default: a temp dir).",
-)
+@workdir_option
 @click.option("--timeout", default=7200, show_default=True, help="Seconds to wait for plate_qc.")
 @click.option(
     "--postgres-url",
@@ -588,15 +588,8 @@ def bench_dagster_command(
 @click.option("--wells", default="A01-A04", show_default=True, help="Wells of the benchmark plate.")
 @click.option("--sites", default=4, show_default=True, help="Sites per well.")
 @click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
-@click.option(
-    "--workdir",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Scratch folder (default: a temp dir).",
-)
-@click.option(
-    "--repeats", default=3, show_default=True, help="Repeats; the best time of each side is used."
-)
+@workdir_option
+@repeats_option
 @click.option(
     "--method", type=click.Choice(["classical", "cellpose"]), default="classical", show_default=True
 )
@@ -654,15 +647,8 @@ def bench_segmentation_quality_command(real_images: Path | None) -> None:
 @click.option("--sites", default=4, show_default=True, help="Sites per well.")
 @click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
 @click.option("--image-size", default=128, show_default=True, help="Crop side in pixels.")
-@click.option(
-    "--workdir",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Scratch folder (default: a temp dir).",
-)
-@click.option(
-    "--repeats", default=3, show_default=True, help="Repeats; the best time of each side is used."
-)
+@workdir_option
+@repeats_option
 def bench_extract_command(
     wells: str, sites: int, size: int, image_size: int, workdir: Path | None, repeats: int
 ) -> None:
@@ -699,15 +685,8 @@ def bench_features_command(size: int, sites: int, device: str, repeats: int) -> 
 @click.option(
     "--endpoint-url", default=None, help="An S3 server to use (default: start moto's on 127.0.0.1)."
 )
-@click.option(
-    "--workdir",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Scratch folder (default: a temp dir).",
-)
-@click.option(
-    "--repeats", default=3, show_default=True, help="Repeats; the best time of each side is used."
-)
+@workdir_option
+@repeats_option
 def bench_store_command(
     size: int, sites: int, endpoint_url: str | None, workdir: Path | None, repeats: int
 ) -> None:
