@@ -236,7 +236,6 @@ def _materialize_one(
     resources,
 ) -> dict[str, Any]:  # fmt: skip
     """Compute (or reuse, or mark empty) one partition's artifact; return its metadata."""
-    from cell_assets.storage import StagedArtifact, staging_area
 
     partition = (plate, well) if well else (plate,)
     handles = [v for v in inputs.values() if hasattr(v, "artifact_id")]
@@ -262,9 +261,7 @@ def _materialize_one(
     arguments |= {name: kwargs[name] for name in resources}
     result = body(part_context, **arguments, **inputs)
     if result is None:  # the body found no images for this well
-        with staging_area(asset, kwargs["artifact_store"].staging_root) as staging:
-            (staging / STATUS_FILE).write_text(json.dumps({"status": NO_IMAGES}) + "\n")
-        staged = StagedArtifact(staging, metadata={"status": NO_IMAGES, "sites": 0})
+        staged = _staged_empty(asset, kwargs["artifact_store"].staging_root, [])
         shown: dict[str, Any] = {"status": NO_IMAGES}
     else:
         staged = result.value
@@ -279,18 +276,19 @@ def _materialize_one(
     return shown | _commit_metadata(handle)
 
 
-def _commit_empty(store, asset, partition, code_version, run_id, kwargs, handles) -> dict:
-    import json as _json
-
+def _staged_empty(asset: str, staging_root: Any, upstream: list[str]) -> Any:
+    """The artifact of a well without images: one status file (see :data:`NO_IMAGES`)."""
     from cell_assets.storage import StagedArtifact, staging_area
 
-    with staging_area(asset, kwargs["artifact_store"].staging_root) as staging:
-        (staging / STATUS_FILE).write_text(_json.dumps({"status": NO_IMAGES}) + "\n")
-    staged = StagedArtifact(
-        staging,
-        metadata={"status": NO_IMAGES, "sites": 0, "cells": 0},
-        upstream=[h.artifact_id for h in handles],
-    )
+    with staging_area(asset, staging_root) as staging:
+        (staging / STATUS_FILE).write_text(json.dumps({"status": NO_IMAGES}) + "\n")
+    metadata = {"status": NO_IMAGES, "sites": 0, "cells": 0}
+    return StagedArtifact(staging, metadata=metadata, upstream=upstream)
+
+
+def _commit_empty(store, asset, partition, code_version, run_id, kwargs, handles) -> dict:
+    upstream = [h.artifact_id for h in handles]
+    staged = _staged_empty(asset, kwargs["artifact_store"].staging_root, upstream)
     handle = store.commit(asset, partition, staged, code_version=code_version, run_id=run_id)
     return {"status": NO_IMAGES, **_commit_metadata(handle)}
 
