@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint dev bench clean
+.PHONY: install demo test lint dev bench clean constraints
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf demo .dagster_home .pytest_cache
+
+# The pins the container images install (deploy/Dockerfile*): this environment, frozen.
+# torch is left out: each image takes its own build (CPU or CUDA) from PyTorch's index.
+constraints: $(STAMP)
+	{ echo "# Frozen from a tested .venv by 'make constraints'; used by deploy/Dockerfile*."; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v -E '^(torch==|nvidia-|triton==)'; } \
+	  > deploy/constraints.txt

@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -45,29 +44,6 @@ ARTIFACTS = Path(os.environ.get("CELL_ASSETS_TEST_ARTIFACTS", REPOSITORY / "test
 CLI = str(Path(sys.executable).with_name("cell-assets"))
 LOCATION = "cell_assets.definitions"
 PLATES = {"LIVE1": ("E1", ("A01", "A02")), "LIVE2": ("E2", ("B03",))}
-
-
-@pytest.fixture
-def postgres_url():
-    """A fresh database on the PostgreSQL server at 127.0.0.1:5432, dropped afterwards."""
-    try:
-        import psycopg2
-
-        admin = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="postgres", connect_timeout=5
-        )
-    except Exception as exc:  # no driver, no server, no role
-        service_unavailable(f"PostgreSQL at 127.0.0.1:5432 is not reachable: {exc}")
-    admin.autocommit = True
-    name = f"cell_assets_live_{uuid.uuid4().hex[:10]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(scope="session")
