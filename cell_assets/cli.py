@@ -211,6 +211,7 @@ def materialize_command(
     from cell_assets.launching import ChainFailed, daemon_running, launch_chain, wait_for_chain
     from cell_assets.orchestration import register_plates
     from cell_assets.resources import RawPlatesResource
+    from cell_assets.uploads import upload_id
 
     home = _home(dagster_home)
     resource = RawPlatesResource(root=raw_root)
@@ -232,7 +233,14 @@ def materialize_command(
                     "store roots it was started with"
                 )
             upload = launch_chain(
-                home, raw_root, store_root, raw.plate, raw.experiment, wells, run_config
+                home,
+                raw_root,
+                store_root,
+                raw.plate,
+                raw.experiment,
+                wells,
+                run_config,
+                upload_content=upload_id(resource, raw),
             )
             click.echo(f"{raw.plate}: {len(wells)} wells queued (chain {upload})")
             with dg_instance(home) as instance:
@@ -694,6 +702,17 @@ def bench_store_command(
     from cell_assets.benchmarks.store import bench_store
 
     bench_store(["A01", "A02"], sites, size, workdir, repeats, endpoint_url)
+
+
+def _add_curation_commands() -> None:
+    # Defined in their own module (they import this one's helpers).
+    from cell_assets.cli_curation import export_labels_command, import_labels_command
+
+    main.add_command(export_labels_command)
+    main.add_command(import_labels_command)
+
+
+_add_curation_commands()
 
 
 def run() -> None:

@@ -2,8 +2,8 @@
 
 * ``plate_intake``: image_directory, over the plate's wells (one run);
 * ``plate_illumination``: illumination_functions, for the plate;
-* ``plate_wells``: compressed_images, segmentation_masks, single_cell_dataset and
-  cell_features, over the plate's wells (one run);
+* ``plate_wells``: compressed_images, curated_masks, segmentation_masks,
+  single_cell_dataset and cell_features, over the plate's wells (one run);
 * ``plate_profiles``: well_profiles and plate_qc, for the plate.
 
 A well job covers the plate's wells as one partition range (the wells from the
@@ -24,6 +24,9 @@ from cell_assets.identifiers import well_range
 EXPERIMENT_TAG = "cell_assets/experiment"
 PLATE_TAG = "cell_assets/plate"
 UPLOAD_TAG = "cell_assets/upload"
+# On a chain launched by `cell-assets materialize`: the id the new_plates sensor gives the same
+# upload, so the sensor does not start a second chain for it.
+UPLOAD_CONTENT_TAG = "cell_assets/upload_content"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -32,11 +35,20 @@ PLATE_CHAIN: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("plate_illumination", ("illumination_functions",), False),
     (
         "plate_wells",
-        ("compressed_images", "segmentation_masks", "single_cell_dataset", "cell_features"),
+        (
+            "compressed_images",
+            "curated_masks",
+            "segmentation_masks",
+            "single_cell_dataset",
+            "cell_features",
+        ),
         True,
     ),
     ("plate_profiles", ("well_profiles", "plate_qc"), False),
 )
+
+# On demand, outside the chain: DeepCell Label projects of a well (cell-assets export-labels).
+CURATION_EXPORT_JOB = "curation_export"
 
 JOBS = [
     dg.define_asset_job(
@@ -46,6 +58,14 @@ JOBS = [
         + ("(all its wells in one run)" if per_well else ""),
     )
     for name, assets, per_well in PLATE_CHAIN
+]
+
+ON_DEMAND_JOBS = [
+    dg.define_asset_job(
+        CURATION_EXPORT_JOB,
+        selection=dg.AssetSelection.assets("deepcell_label_export"),
+        description="DeepCell Label projects (one zip per site) of the chosen wells, for curation",
+    )
 ]
 
 

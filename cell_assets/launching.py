@@ -108,9 +108,16 @@ def tool(name: str) -> str:
 
 @contextmanager
 def daemon_running(
-    home: Path, raw_root: str, store_root: str, log: Path | None = None
+    home: Path,
+    raw_root: str,
+    store_root: str,
+    log: Path | None = None,
+    environment: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen | None]:
-    """A ``dagster-daemon`` for this instance while the block runs (None: one was running)."""
+    """A ``dagster-daemon`` for this instance while the block runs (None: one was running).
+
+    ``environment`` (default :func:`instance_environment`) is the daemon's, and so its runs'.
+    """
     with dg.DagsterInstance.from_config(str(home)) as instance:
         if daemon_alive(instance):
             yield None
@@ -119,7 +126,7 @@ def daemon_running(
     with open(log, "ab") as output:
         process = subprocess.Popen(
             [tool("dagster-daemon"), "run", *CODE_LOCATION],
-            env=instance_environment(home, raw_root, store_root),
+            env=environment or instance_environment(home, raw_root, store_root),
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -128,6 +135,10 @@ def daemon_running(
         yield process
     finally:
         stop_process(process)
+        # A stopped daemon leaves its last heartbeat: wipe it, or the next command would
+        # take it for a running daemon for half a minute and wait on an idle queue.
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.wipe_daemon_heartbeats()
 
 
 def stop_process(process: subprocess.Popen, grace_s: float = 20.0) -> None:
@@ -145,26 +156,23 @@ def stop_process(process: subprocess.Popen, grace_s: float = 20.0) -> None:
         process.wait()
 
 
-def launch_chain(
+def submit_job(
     home: Path,
     raw_root: str,
     store_root: str,
-    plate: str,
-    experiment: str,
-    wells: list[str],
+    job_name: str,
+    tags: dict[str, str],
     run_config: dict[str, Any] | None = None,
-) -> str:
-    """Submit the first job of ``plate``'s chain to the run queue; returns the chain's id.
+) -> None:
+    """Submit one run of ``job_name`` to the instance's run queue (``dagster job launch``).
 
-    The ``plate_chain`` sensor carries on from there. The id (a run tag) is new
-    for every call, so a plate can be processed again on request.
+    Raises
+    ------
+    ChainFailed
+        The submission was refused (bad config, unknown job): its last line.
     """
-    from cell_assets.jobs import plate_run_request
-
-    upload = f"request-{uuid.uuid4().hex[:12]}"
-    request = plate_run_request(0, plate, wells, upload, {EXPERIMENT_TAG: experiment})
-    command = [tool("dagster"), "job", "launch", *CODE_LOCATION, "-j", request.job_name]
-    command += ["--tags", json.dumps(dict(request.tags))]
+    command = [tool("dagster"), "job", "launch", *CODE_LOCATION, "-j", job_name]
+    command += ["--tags", json.dumps(tags)]
     with tempfile.TemporaryDirectory() as folder:
         if run_config:
             config_path = Path(folder) / "run_config.json"
@@ -179,8 +187,54 @@ def launch_chain(
         )
     if done.returncode != 0:
         lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        raise ChainFailed(f"could not submit {request.job_name}: {lines[-1] if lines else ''}", "")
+        raise ChainFailed(f"could not submit {job_name}: {lines[-1] if lines else ''}", "")
+
+
+def launch_chain(
+    home: Path,
+    raw_root: str,
+    store_root: str,
+    plate: str,
+    experiment: str,
+    wells: list[str],
+    run_config: dict[str, Any] | None = None,
+    upload_content: str | None = None,
+    start: int = 0,
+) -> str:
+    """Submit stage ``start`` of ``plate``'s chain to the run queue; returns the chain's id.
+
+    The ``plate_chain`` sensor carries on from there. The id (a run tag) is new
+    for every call, so a plate can be processed again on request.
+    ``upload_content`` (:func:`cell_assets.uploads.upload_id`) tells the
+    ``new_plates`` sensor that this upload is being processed already.
+    """
+    from cell_assets.jobs import UPLOAD_CONTENT_TAG, plate_run_request
+
+    upload = f"request-{uuid.uuid4().hex[:12]}"
+    tags = {EXPERIMENT_TAG: experiment}
+    if upload_content:
+        tags[UPLOAD_CONTENT_TAG] = upload_content
+    request = plate_run_request(start, plate, wells, upload, tags, run_config)
+    run_tags = dict(request.tags)
+    if request.partition_key:  # a plate-level stage: its one partition
+        run_tags["dagster/partition"] = str(request.partition_key)
+    submit_job(home, raw_root, store_root, request.job_name, run_tags, request.run_config)
     return upload
+
+
+def wait_for_run(
+    instance: dg.DagsterInstance, tags: dict[str, str], timeout_s: float = 3600.0
+) -> dg.DagsterRun:
+    """The run carrying ``tags`` once it succeeded; :class:`ChainFailed` if it failed."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags=tags), limit=1)
+        if runs and runs[0].status == dg.DagsterRunStatus.SUCCESS:
+            return runs[0]
+        if runs and runs[0].status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            raise ChainFailed(run_failure_line(instance, runs[0].run_id), runs[0].run_id)
+        time.sleep(1.0)
+    raise ChainFailed(f"the run tagged {tags} did not finish within {timeout_s:.0f} s", "")
 
 
 def _compute_seconds(instance: dg.DagsterInstance, run_id: str) -> tuple[float, dict]:
@@ -292,6 +346,8 @@ def backfill_ranges(plates: list[Any], assets: list[str] | None = None) -> dict:
         unknown = sorted(set(assets) - set(wanted) - {"cell_embeddings"})
         if unknown:
             raise ValueError(f"unknown assets {unknown}; choose from {wanted}")
+        if "segmentation_masks" in assets:  # the curation folder is part of its input
+            assets = [*assets, "curated_masks"]
         wanted = [a for a in wanted if a in assets] + (
             ["cell_embeddings"] if "cell_embeddings" in assets else []
         )

@@ -28,6 +28,7 @@ STAGES: list[tuple[str, bool]] = [
     ("image_directory", True),
     ("illumination_functions", False),
     ("compressed_images", True),
+    ("curated_masks", True),
     ("segmentation_masks", True),
     ("single_cell_dataset", True),
     ("cell_features", True),
@@ -147,7 +148,10 @@ def materialize_plate(
     span = well_range(list(wells))
     for name, assets, per_well in groups:
         default = {a for a, _ in STAGES}
-        chosen = [a for a in assets if (a in stages if stages is not None else a in default)]
+        wanted = set(stages) if stages is not None else default
+        if "segmentation_masks" in wanted:  # the curation folder is part of its input
+            wanted.add("curated_masks")
+        chosen = [a for a in assets if a in wanted]
         if not chosen:
             continue
         job = dg.define_asset_job(f"{name}_in_process", selection=dg.AssetSelection.assets(*chosen))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -45,6 +46,37 @@ class RawPlatesResource(dg.ConfigurableResource):
         from cell_assets.formats.raw_layout import locate_plate
 
         return locate_plate(self.root, plate)
+
+    def curation_projects(self, plate: str, well: str) -> list[Path]:
+        """The well's curated DeepCell Label zips (``<plate>/curation/<well>/*.zip``), locally."""
+        from cell_assets.formats.raw_layout import curation_folder
+
+        raw = self.locate(plate)
+        if self.root.startswith("s3://"):
+            paths = self.s3().fetch_folder(raw, curation_folder(well))
+        else:
+            folder = raw.path / curation_folder(well)
+            paths = sorted(folder.iterdir()) if folder.is_dir() else []
+        return [p for p in paths if p.suffix == ".zip" and not p.name.startswith(".")]
+
+    def add_curation_project(self, plate: str, well: str, source: Path, name: str) -> str:
+        """Put a checked project zip into the well's curation folder (atomically); its URI."""
+        import os
+        import shutil
+        import uuid
+
+        from cell_assets.formats.raw_layout import curation_folder
+
+        raw = self.locate(plate)
+        relative = f"{curation_folder(well)}/{name}"
+        if self.root.startswith("s3://"):
+            return self.s3().put_file(raw, relative, source)
+        target = raw.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f".{name}.{uuid.uuid4().hex}.part")
+        shutil.copyfile(source, partial)
+        os.replace(partial, target)
+        return target.resolve().as_uri()
 
     def discover(self) -> tuple[list[RawPlate], list[str]]:
         """Every plate under the root, and one line per skipped folder."""

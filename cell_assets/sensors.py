@@ -27,6 +27,7 @@ from cell_assets.jobs import (
     PLATE_CHAIN,
     PLATE_TAG,
     SETTINGS_TAG,
+    UPLOAD_CONTENT_TAG,
     UPLOAD_TAG,
     chain_position,
     plate_run_request,
@@ -37,6 +38,12 @@ from cell_assets.resources import RawPlatesResource
 
 NEW_PLATES_INTERVAL_S = 15
 CHAIN_INTERVAL_S = 2
+
+
+def _launched_already(instance: dg.DagsterInstance, plate: str, upload: str) -> bool:
+    """A chain for this upload was launched by hand (``cell-assets materialize``)."""
+    tags = {PLATE_TAG: plate, UPLOAD_CONTENT_TAG: upload}
+    return bool(instance.get_run_records(dg.RunsFilter(tags=tags), limit=1))
 
 
 @dg.sensor(
@@ -76,6 +83,13 @@ def new_plates(context: dg.SensorEvaluationContext, raw_plates: RawPlatesResourc
             state.pending.pop(entry.plate, None)
             if done and done.get("upload") == look.upload:  # touched, same content
                 state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+                continue
+            if _launched_already(context.instance, entry.plate, look.upload):
+                state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+                context.log.info(
+                    f"plate {entry.plate}: upload {look.upload} is processed by a chain "
+                    "launched with cell-assets materialize"
+                )
                 continue
             if entry.plate not in known:
                 new_partitions.append(entry.plate)

@@ -148,12 +148,41 @@ def look_at(
         settings = read_plate_settings(raw_plates, entry)
     except ValueError as exc:
         return Look(False, f"{SETTINGS_FILE} cannot be used: {exc}")
+    return Look(True, upload=_upload_hash(index_bytes, settings, sizes), wells=wells,
+                snapshot=snapshot, settings=settings)  # fmt: skip
+
+
+def _upload_hash(index_bytes: bytes, settings: dict | None, sizes: dict[str, Any]) -> str:
     digest = hashlib.sha256(index_bytes)
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for path in sorted(sizes):
         digest.update(f"\n{path}:{sizes[path][0]}".encode())
-    return Look(True, upload=digest.hexdigest()[:16], wells=wells, snapshot=snapshot,
-                settings=settings)  # fmt: skip
+    return digest.hexdigest()[:16]
+
+
+def upload_id(raw_plates: Any, raw: Any) -> str:
+    """The id the ``new_plates`` sensor gives the upload of ``raw`` (a located plate) as it is now.
+
+    ``cell-assets materialize`` tags its chain with it, so that the sensor of the
+    same instance does not start a second chain for the same upload.
+
+    Raises
+    ------
+    PlateInputError
+        index.csv cannot be read, or a file it lists is missing.
+    """
+    from cell_assets.errors import ImageLocation, PlateInputError
+
+    where = raw.uri_base or str(raw.path)
+    entry = IndexFile(raw.experiment, raw.plate, where, fingerprint="")
+    sizes, index_bytes, _ = _listed_files(raw_plates, entry)
+    missing = sorted(path for path, size in sizes.items() if size is None)
+    if missing:
+        raise PlateInputError(
+            f"{len(missing)} of {len(sizes)} files listed in index.csv are missing",
+            ImageLocation(plate=raw.plate, file=missing[0]),
+        )
+    return _upload_hash(index_bytes, read_plate_settings(raw_plates, entry), sizes)
 
 
 def read_plate_settings(raw_plates: Any, entry: IndexFile) -> dict | None:

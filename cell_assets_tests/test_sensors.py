@@ -228,3 +228,33 @@ def test_rejected_uploads_are_repeated_in_every_tick_until_fixed(plate_copy, ins
     assert "rejected" not in skip.skip_message
     result, _ = _tick(instance, raw_root, cursor)
     assert len(result.run_requests) == 1
+
+
+def test_an_upload_launched_with_materialize_is_not_launched_again_by_the_sensor(
+    plate_copy, instance
+):
+    from cell_assets.formats.raw_layout import locate_plate
+    from cell_assets.jobs import UPLOAD_CONTENT_TAG
+    from cell_assets.uploads import upload_id
+
+    raw_root, plate_dir = plate_copy
+    _age(plate_dir)
+    resource = RawPlatesResource(root=str(raw_root))
+    content = upload_id(resource, locate_plate(raw_root, PLATE))
+    # what `cell-assets materialize` leaves in the instance: its chain's first run
+    instance.create_run_for_job(
+        dg.GraphDefinition("probe", node_defs=[]).to_job(),
+        tags={PLATE_TAG: PLATE, UPLOAD_CONTENT_TAG: content},
+    )
+    _, cursor = _tick(instance, raw_root, None)
+    skip, cursor = _tick(instance, raw_root, cursor)
+    # the sensor's id of the upload is the one materialize computed: it finds that run
+    assert isinstance(skip, dg.SkipReason), skip
+    # other content is a new upload: the sensor launches it
+    image = sorted((plate_dir / "images").iterdir())[0]
+    image.write_bytes(image.read_bytes() + b"\0")
+    (plate_dir / "index.csv").write_text((plate_dir / "index.csv").read_text())
+    _age(plate_dir)
+    _, cursor = _tick(instance, raw_root, cursor)
+    result, _ = _tick(instance, raw_root, cursor)
+    assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1

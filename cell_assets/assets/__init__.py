@@ -1,6 +1,7 @@
 """Thin Dagster assets: read inputs, call a domain function, stage an artifact, return metadata."""
 
 from cell_assets.assets.compression import compressed_images
+from cell_assets.assets.curation import curated_masks, deepcell_label_export
 from cell_assets.assets.embeddings import cell_embeddings
 from cell_assets.assets.features import cell_features
 from cell_assets.assets.illumination import illumination_functions
@@ -14,12 +15,14 @@ ALL_ASSETS = [
     image_directory,
     illumination_functions,
     compressed_images,
+    curated_masks,
     segmentation_masks,
     single_cell_dataset,
     cell_features,
     cell_embeddings,
     well_profiles,
     plate_qc,
+    deepcell_label_export,
 ]
 
 __all__ = [
@@ -27,6 +30,8 @@ __all__ = [
     "cell_embeddings",
     "cell_features",
     "compressed_images",
+    "curated_masks",
+    "deepcell_label_export",
     "illumination_functions",
     "image_directory",
     "plate_qc",
@@ -39,6 +44,7 @@ __all__ = [
 def _config_classes() -> dict:
     """Each asset's config class, by op name (for validation at submission)."""
     from cell_assets.assets.compression import CompressionConfig
+    from cell_assets.assets.curation import CuratedMasksConfig, DeepCellLabelExportConfig
     from cell_assets.assets.embeddings import CellEmbeddingsConfig
     from cell_assets.assets.features import CellFeaturesConfig
     from cell_assets.assets.illumination import IlluminationConfig
@@ -51,6 +57,8 @@ def _config_classes() -> dict:
         "image_directory": ImageDirectoryConfig,
         "illumination_functions": IlluminationConfig,
         "compressed_images": CompressionConfig,
+        "curated_masks": CuratedMasksConfig,
+        "deepcell_label_export": DeepCellLabelExportConfig,
         "segmentation_masks": SegmentationConfig,
         "single_cell_dataset": SingleCellConfig,
         "cell_features": CellFeaturesConfig,

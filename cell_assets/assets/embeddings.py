@@ -10,6 +10,7 @@ from pydantic import Field
 from cell_assets.assets.definition import PartitionContext, materialization_metadata, well_asset
 from cell_assets.imaging.devices import Device
 from cell_assets.imaging.embeddings import EmbeddingPreprocessing
+from cell_assets.placement import gpu_step_tags
 from cell_assets.storage import ArtifactHandle, StagedArtifact
 from cell_assets.storage.io_manager import ArtifactStoreResource
 
@@ -30,6 +31,7 @@ class CellEmbeddingsConfig(dg.Config):
     group_name="profiles",
     kinds={"pytorch", "parquet"},
     pool="gpu",
+    op_tags=gpu_step_tags(),
     description="CNN embeddings (Embedding_*) of each cell's crop, with Metadata_ImageNumber and "
     "Metadata_ObjectNumber to join cell_features. Needs a TorchScript model (model_path).",
 )

@@ -11,6 +11,7 @@ from cell_assets.assets.definition import PartitionContext, materialization_meta
 from cell_assets.imaging.devices import Device
 from cell_assets.imaging.measurements import MeasurementFamily
 from cell_assets.partitions import plate_and_well
+from cell_assets.placement import gpu_step_tags
 from cell_assets.resources import RawPlatesResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact
 from cell_assets.storage.io_manager import ArtifactStoreResource
@@ -48,6 +49,7 @@ class CellFeaturesConfig(dg.Config):
     group_name="profiles",
     kinds={"pytorch", "parquet"},
     pool="gpu",
+    op_tags=gpu_step_tags(),
     description="CellProfiler's per-object measurements (size/shape, intensity, texture, "
     "granularity, radial distribution, colocalisation) of every cell's nucleus, cell and "
     "cytoplasm on the illumination-corrected images, and a per-site image table (Parquet).",

@@ -16,6 +16,7 @@ from cell_assets.imaging.segmentation import (
     make_segmenter,
 )
 from cell_assets.partitions import plate_and_well
+from cell_assets.placement import gpu_step_tags
 from cell_assets.storage import ArtifactHandle, StagedArtifact
 from cell_assets.storage.io_manager import ArtifactStoreResource
 
@@ -125,6 +126,7 @@ def choose_cytoplasm_channel(
     group_name="segment",
     kinds={"cellpose"},
     pool="segmentation",
+    op_tags=gpu_step_tags(),
     description="Nucleus and cell labels per site (nucleus i inside cell i), outlines and "
     "DeepProfiler locations.",
 )
@@ -133,7 +135,9 @@ def segmentation_masks(
     config: SegmentationConfig,
     artifact_store: ArtifactStoreResource,
     compressed_images: ArtifactHandle,
+    curated_masks: ArtifactHandle,
 ) -> dg.Output[StagedArtifact]:
+    from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
     from cell_assets.imaging.segmenter import SegmentationInputError  # loaded when run
     from cell_assets.stages.segmentation import segment_well
 
@@ -148,10 +152,18 @@ def segmentation_masks(
         )
     cytoplasm_channel = choose_cytoplasm_channel(config, channels, where)
     started = time.perf_counter()
-    try:
-        segmenter = make_segmenter(config.to_settings(), with_cells=cytoplasm_channel is not None)
-    except SegmentationInputError as exc:
-        raise PlateInputError(str(exc), where) from None
+    curated_sites = set(curated_masks.metadata.get("curated_sites", []))
+    segmenter = None
+    # A well whose every site was curated needs no segmenter (nor its weights).
+    if not curated_sites or set(read_site_table(compressed_images.path(COMPRESSED_INDEX))) - (
+        curated_sites
+    ):
+        try:
+            segmenter = make_segmenter(
+                config.to_settings(), with_cells=cytoplasm_channel is not None
+            )
+        except SegmentationInputError as exc:
+            raise PlateInputError(str(exc), where) from None
     parameters = config.model_dump(mode="json") | {"cytoplasm_channel": cytoplasm_channel}
     staged = segment_well(
         compressed_images,
@@ -160,6 +172,7 @@ def segmentation_masks(
         cytoplasm_channel,
         parameters,
         staging_root=artifact_store.staging_root,
+        curated=curated_masks,
     )
     seconds = time.perf_counter() - started
     per_site = staged.metadata["sites"]
@@ -172,6 +185,9 @@ def segmentation_masks(
             staged.metadata,
             seconds,
             ["method", "cells"],
+            masks="curated" if curated_sites else "segmented",
+            curated_sites=", ".join(str(s) for s in sorted(curated_sites)) or "none",
+            curated_masks=curated_masks.artifact_id,
             cytoplasm_channel=cytoplasm_channel or "(nucleus only)",
             sites=len(per_site),
             cells_per_site=dg.MetadataValue.json({k: s["cells"] for k, s in per_site.items()}),

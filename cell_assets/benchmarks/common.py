@@ -135,3 +135,36 @@ def prepare_plate(plate: BenchPlate) -> dict[str, ArtifactHandle]:
         )
         for well in plate.wells
     }
+
+
+def not_curated(
+    plate: BenchPlate, compressed: dict[str, ArtifactHandle]
+) -> dict[str, ArtifactHandle]:
+    """Each well's ``curated_masks`` artifact (nobody curated a benchmark plate)."""
+    from cell_assets.assets.curation import CuratedMasksConfig, curated_masks
+
+    return {
+        well: plate.materialize(
+            curated_masks, well, CuratedMasksConfig(), compressed_images=compressed[well]
+        )
+        for well in compressed
+    }
+
+
+def segment_wells(
+    plate: BenchPlate, compressed: dict[str, ArtifactHandle], config: dg.Config
+) -> dict[str, ArtifactHandle]:
+    """``segmentation_masks`` of every well of ``compressed`` (asset code), committed."""
+    from cell_assets.assets.segmentation import segmentation_masks
+
+    curated = not_curated(plate, compressed)
+    return {
+        well: plate.materialize(
+            segmentation_masks,
+            well,
+            config,
+            compressed_images=compressed[well],
+            curated_masks=curated[well],
+        )
+        for well in compressed
+    }

@@ -14,6 +14,7 @@ from cell_assets.benchmarks.common import (
     bench_plate,
     best_of,
     prepare_plate,
+    segment_wells,
 )
 
 
@@ -30,21 +31,13 @@ def bench_extract(
     """
     import h5py
 
-    from cell_assets.assets.segmentation import SegmentationConfig, segmentation_masks
+    from cell_assets.assets.segmentation import SegmentationConfig
     from cell_assets.assets.single_cell import H5SC_FILE, SingleCellConfig, single_cell_dataset
     from cell_assets.formats.h5sc import IMAGES_PATH
 
     plate = bench_plate(wells, sites, size, workdir)
     compressed = prepare_plate(plate)
-    masks = {
-        well: plate.materialize(
-            segmentation_masks,
-            well,
-            SegmentationConfig(cytoplasm_channel="Actin"),
-            compressed_images=compressed[well],
-        )
-        for well in plate.wells
-    }
+    masks = segment_wells(plate, compressed, SegmentationConfig(cytoplasm_channel="Actin"))
     config = SingleCellConfig(image_size=image_size)
 
     def pipeline() -> None:

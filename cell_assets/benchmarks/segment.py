@@ -14,6 +14,7 @@ import pandas as pd
 from cell_assets.benchmarks.common import (
     bench_plate,
     best_of,
+    not_curated,
     prepare_plate,
 )
 from cell_assets.imaging.segmentation import CellposeSettings, ClassicalSettings
@@ -60,9 +61,17 @@ def bench_segment(
             for _, row in index.iterrows()
         ]
 
+    curated = not_curated(plate, compressed)
+
     def pipeline() -> None:
         for well in plate.wells:
-            plate.materialize(segmentation_masks, well, config, compressed_images=compressed[well])
+            plate.materialize(
+                segmentation_masks,
+                well,
+                config,
+                compressed_images=compressed[well],
+                curated_masks=curated[well],
+            )
 
     # A segmenter per well, as the asset makes one per partition (the classical method
     # measures the nucleus size on each well's first site; Cellpose loads its weights).

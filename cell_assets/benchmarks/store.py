@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from cell_assets.benchmarks.common import BENCH_PLATE, bench_plate, prepare_plate
+from cell_assets.benchmarks.common import BENCH_PLATE, bench_plate, prepare_plate, segment_wells
 from cell_assets.storage import LocalArtifactStore, StagedArtifact
 from cell_assets.storage.artifacts import forget_verified
 from cell_assets.terminal import table_row
@@ -31,19 +31,16 @@ def bench_store(
 
     import boto3
 
-    from cell_assets.assets.segmentation import SegmentationConfig, segmentation_masks
+    from cell_assets.assets.segmentation import SegmentationConfig
     from cell_assets.assets.single_cell import SingleCellConfig, single_cell_dataset
     from cell_assets.storage.s3 import S3ArtifactStore
 
     plate = bench_plate(wells, sites, size, workdir)
     compressed = prepare_plate(plate)
     well = wells[0]
-    masks = plate.materialize(
-        segmentation_masks,
-        well,
-        SegmentationConfig(cytoplasm_channel="Actin"),
-        compressed_images=compressed[well],
-    )
+    masks = segment_wells(
+        plate, {well: compressed[well]}, SegmentationConfig(cytoplasm_channel="Actin")
+    )[well]
     cells = plate.materialize(
         single_cell_dataset,
         well,

@@ -1,5 +1,10 @@
 """The raw upload layout: ``<raw root>/<experiment>/<plate>/index.csv`` plus images.
 
+Curated masks come back into the plate's folder, beside the upload, as
+``curation/<well>/<plate>_<well>_s<site>.zip`` (DeepCell Label projects, written
+by ``cell-assets import-labels``); the upload's identity (index.csv, the files it
+lists, settings.yaml) does not include them.
+
 Also the description of one well's raw files that ``image_directory`` stores:
 every file's URI, shape, dtype, size and sha256, without copying pixels.
 """
@@ -21,6 +26,12 @@ from cell_assets.formats.plate_index import INDEX_FILENAME, PlateIndex, read_pla
 from cell_assets.identifiers import PLATE_ID_PATTERN, validate_plate_id
 
 WELL_DESCRIPTION_FILE = "image_directory.json"
+CURATION_FOLDER = "curation"
+
+
+def curation_folder(well: str) -> str:
+    """Folder of a well's curated project zips, relative to the plate folder."""
+    return f"{CURATION_FOLDER}/{well}"
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,10 @@ CELL_REACH_DIAMETERS = 1.5
 
 
 def finish_site(
-    nuclei: np.ndarray, cells: np.ndarray, max_cell_distance: float | None = None
+    nuclei: np.ndarray,
+    cells: np.ndarray,
+    max_cell_distance: float | None = None,
+    bound: bool = True,
 ) -> SiteSegmentation:
     """Match a segmenter's raw nuclei and cells, bound the cells, derive outlines and centres.
 
@@ -275,10 +278,13 @@ def finish_site(
         No cell pixel lies farther than this from its own nucleus, pixels;
         default 1.5 × the median equivalent diameter of the site's nuclei (the
         same rule for every segmenter).
+    bound : bool
+        False for masks a curator drew: the nucleus ↔ cell rule applies, the
+        distance bound (a correction of segmenters' overreach) does not.
     """
     nuclei, cells, counts = match_nuclei_and_cells(nuclei, cells)
     reach = max_cell_distance
-    if counts.cells:
+    if counts.cells and bound:
         if reach is None:
             reach = CELL_REACH_DIAMETERS * float(np.median(equivalent_diameters(nuclei)))
         cells = bound_cells(cells, nuclei, reach)

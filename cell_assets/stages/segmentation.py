@@ -49,12 +49,16 @@ class SiteToSegment:
         Returns ``(dna, cytoplasm or None)``, each ``(H, W)``; called on a helper thread.
     location : ImageLocation
         Named in errors.
+    curated : tuple of (H, W) int arrays, optional
+        ``(nuclei, cells)`` a curator drew: used instead of the segmenter (the
+        nucleus ↔ cell rule still applies, the distance bound does not).
     """
 
     key: int | str
     files: dict[str, str]
     read: Callable[[], tuple[np.ndarray, np.ndarray | None]]
     location: ImageLocation
+    curated: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass
@@ -67,27 +71,35 @@ class SegmentedSite:
 
 
 def segment_sites(
-    segmenter: Segmenter, sites: list[SiteToSegment], folder: Path
+    segmenter: Segmenter | None, sites: list[SiteToSegment], folder: Path
 ) -> Iterator[SegmentedSite]:
-    """Segment ``sites`` in order, writing each one's files under ``folder``.
+    """Segment ``sites`` in order (curated ones take their curated labels), writing each one's
+    files under ``folder``. ``segmenter`` may be None when every site is curated.
 
     Raises
     ------
     PlateInputError
         A site the segmenter refuses, naming it.
     """
+
+    def read(site: SiteToSegment) -> tuple[np.ndarray | None, np.ndarray | None]:
+        return (None, None) if site.curated is not None else site.read()
+
     with WriteBehind() as writes:
-        for site, (dna, cytoplasm) in zip(
-            sites, read_ahead(lambda s: s.read(), sites), strict=True
-        ):
+        for site, (dna, cytoplasm) in zip(sites, read_ahead(read, sites), strict=True):
             started = time.perf_counter()
-            try:
-                ((nuclei, cells),) = segmenter.segment(
-                    [dna], None if cytoplasm is None else [cytoplasm]
-                )
-            except SegmentationInputError as exc:
-                raise PlateInputError(str(exc), site.location) from None
-            result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+            if site.curated is not None:
+                result = finish_site(*site.curated, bound=False)
+            else:
+                if segmenter is None:
+                    raise ValueError(f"site {site.key} is not curated and there is no segmenter")
+                try:
+                    ((nuclei, cells),) = segmenter.segment(
+                        [dna], None if cytoplasm is None else [cytoplasm]
+                    )
+                except SegmentationInputError as exc:
+                    raise PlateInputError(str(exc), site.location) from None
+                result = finish_site(nuclei, cells, segmenter.max_cell_distance)
             writes.submit(
                 write_site,
                 folder,
@@ -103,13 +115,21 @@ def segment_sites(
 
 def segment_well(
     compressed: ArtifactHandle,
-    segmenter: Segmenter,
+    segmenter: Segmenter | None,
     nuclei_channel: str,
     cytoplasm_channel: str | None,
     parameters: dict[str, object],
     staging_root: Path | None = None,
+    curated: ArtifactHandle | None = None,
 ) -> StagedArtifact:
-    """Segment every site of a well's compressed images; the summary has per-site counts, times."""
+    """Segment every site of a well's compressed images; the summary has per-site counts, times.
+
+    Sites of ``curated`` (a ``curated_masks`` artifact) take the curator's labels
+    instead of the segmenter's, which may then be None if every site is curated.
+    """
+    from cell_assets.stages.curation import curated_labels
+
+    drawn = curated_labels(curated) if curated is not None else {}
     sites = read_site_table(compressed.path(COMPRESSED_INDEX))
     plate, well = compressed.partition
 
@@ -129,10 +149,20 @@ def segment_well(
 
     work = [
         SiteToSegment(
-            site, site_files(plate, well, site), reader(site), ImageLocation(plate, well, site)
+            site,
+            site_files(plate, well, site),
+            reader(site),
+            ImageLocation(plate, well, site),
+            drawn.get(site),
         )
         for site in sites
     ]
+    unknown = sorted(set(drawn) - set(sites))
+    if unknown:
+        raise PlateInputError(
+            f"curated masks for site {unknown[0]}, which the well does not have",
+            ImageLocation(plate, well, unknown[0]),
+        )
     rows, per_site, file_info = [], {}, {}
     with staging_area("segmentation_masks", staging_root) as staging:
         for done in segment_sites(segmenter, work, staging):
@@ -149,7 +179,11 @@ def segment_well(
                     "site": site,
                     **sources,
                 }
-            per_site[str(site)] = result.summary() | {"seconds": round(done.seconds, 4)}
+            origin = "curated" if done.site.curated is not None else "segmenter"
+            per_site[str(site)] = result.summary() | {
+                "masks": origin,
+                "seconds": round(done.seconds, 4),
+            }
             rows.append(
                 {
                     PLATE: plate,
@@ -165,22 +199,25 @@ def segment_well(
         counts = {
             site: {k: v for k, v in s.items() if k != "seconds"} for site, s in per_site.items()
         }
-        method = parameters["method"]
+        segmented = [s for s in per_site if per_site[s]["masks"] == "segmenter"]
+        method = parameters["method"] if segmented else "curated"
         described = {
             "method": method,
             "parameters": parameters,
-            "segmenter": segmenter.describe(),
+            "segmenter": segmenter.describe() if segmenter is not None and segmented else None,
+            "curated_masks": curated.artifact_id if drawn and curated is not None else None,
             "sites": counts,
         }
         write_json(staging / SUMMARY_FILE, described)
     summary = {
         "method": method,
         "parameters": parameters,
-        "segmenter": segmenter.describe(),
+        "segmenter": described["segmenter"],
+        "curated_sites": sorted(drawn),
+        "curated_masks": described["curated_masks"],
         "channels": list(compressed.metadata.get("channels", [])),
         "sites": per_site,
         "cells": int(sum(s["cells"] for s in per_site.values())),
     }
-    return StagedArtifact(
-        staging, metadata=summary, upstream=[compressed.artifact_id], file_info=file_info
-    )
+    upstream = [compressed.artifact_id] + ([curated.artifact_id] if curated is not None else [])
+    return StagedArtifact(staging, metadata=summary, upstream=upstream, file_info=file_info)

@@ -173,6 +173,27 @@ class S3RawPlates:
         os.replace(partial, target)
         etags[rel] = item["ETag"]
 
+    def fetch_folder(self, raw: RawPlate, folder: str) -> list[Path]:
+        """Mirror every object under ``<plate>/<folder>/``; their local paths, sorted."""
+        plate_key = self._key(raw.experiment, raw.plate)
+        prefix = f"{plate_key}/{folder.strip('/')}/"
+        objects = {o["Key"][len(plate_key) + 1 :]: o for o in self._list(prefix)[0]}
+        for relative in objects:
+            self._fetch(raw, plate_key, relative, objects, {})
+        return [raw.path / relative for relative in sorted(objects)]
+
+    def put_file(self, raw: RawPlate, relative: str, source: Path) -> str:
+        """Upload ``source`` to ``<plate>/<relative>``; returns its URI."""
+        key = f"{self._key(raw.experiment, raw.plate)}/{relative}"
+        try:
+            self.client.upload_file(str(source), self.bucket, key)
+        except Exception as exc:
+            raise PlateInputError(
+                describe_client_error(exc, self.bucket, key, "uploading"),
+                ImageLocation(plate=raw.plate, file=relative),
+            ) from None
+        return f"s3://{self.bucket}/{key}"
+
     def index_files(self) -> tuple[list[tuple[str, str, str, str]], list[str]]:
         """``(experiment, plate, where, ETag of index.csv)`` of every plate, and one line per
         unusable folder: the new-plate sensor's listing (one listing per experiment and plate)."""

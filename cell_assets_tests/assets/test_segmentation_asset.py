@@ -40,7 +40,7 @@ def prepared(instance, plate_copy, tmp_path):
 
 def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plate):
     instance, raw_root, store_root = prepared
-    (report,) = _run(instance, raw_root, store_root, stages=["segmentation_masks"])
+    *_, report = _run(instance, raw_root, store_root, stages=["segmentation_masks"])
     store = open_store(str(store_root))
     truth_dir = synthetic_plate[2]
     truth_n, truth_c, pred_n, pred_c = [], [], [], []
@@ -49,8 +49,10 @@ def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plat
         index = pd.read_csv(handle.path("index.csv"))
         assert list(index["Metadata_Site"]) == [1, 2]
         assert handle.manifest["upstream"] == [
-            store.load("compressed_images", (PLATE, well)).artifact_id
+            store.load("compressed_images", (PLATE, well)).artifact_id,
+            store.load("curated_masks", (PLATE, well)).artifact_id,
         ]
+        assert handle.metadata["curated_sites"] == []  # nobody curated it: segmented
         for site in (1, 2):
             files = site_files(PLATE, well, site)
             nuclei, cells = (
