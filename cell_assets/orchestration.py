@@ -36,7 +36,10 @@ STAGES: list[tuple[str, bool]] = [
     ("plate_qc", False),
 ]
 # Assets run only when asked for by name (they need configuration: a model).
-OPTIONAL_STAGES: list[tuple[str, bool]] = [("cell_embeddings", True)]
+OPTIONAL_STAGES: list[tuple[str, bool]] = [
+    ("cell_embeddings", True),
+    ("deepcell_label_export", True),
+]
 
 
 @dataclass

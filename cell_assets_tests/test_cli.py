@@ -32,6 +32,8 @@ def test_parse_wells():
         ["bench", "store"],
         ["bench", "dagster"],
         ["backfill"],
+        ["export-labels"],
+        ["import-labels"],
     ],
 )
 def test_every_subcommand_explains_itself(command):
