@@ -65,7 +65,12 @@ ON_DEMAND_JOBS = [
         CURATION_EXPORT_JOB,
         selection=dg.AssetSelection.assets("deepcell_label_export"),
         description="DeepCell Label projects (one zip per site) of the chosen wells, for curation",
-    )
+    ),
+    dg.define_asset_job(
+        "train_cellpose",
+        selection=dg.AssetSelection.assets("cellpose_model"),
+        description="Cellpose fine-tuned on every curated well (weights, loss curve, AP@0.5)",
+    ),
 ]
 
 

@@ -4,6 +4,7 @@ from cell_assets.assets.compression import compressed_images
 from cell_assets.assets.curation import curated_masks, deepcell_label_export
 from cell_assets.assets.embeddings import cell_embeddings
 from cell_assets.assets.features import cell_features
+from cell_assets.assets.fine_tuning import cellpose_model
 from cell_assets.assets.illumination import illumination_functions
 from cell_assets.assets.image_directory import image_directory
 from cell_assets.assets.plate_qc import plate_qc
@@ -23,12 +24,14 @@ ALL_ASSETS = [
     well_profiles,
     plate_qc,
     deepcell_label_export,
+    cellpose_model,
 ]
 
 __all__ = [
     "ALL_ASSETS",
     "cell_embeddings",
     "cell_features",
+    "cellpose_model",
     "compressed_images",
     "curated_masks",
     "deepcell_label_export",
@@ -47,6 +50,7 @@ def _config_classes() -> dict:
     from cell_assets.assets.curation import CuratedMasksConfig, DeepCellLabelExportConfig
     from cell_assets.assets.embeddings import CellEmbeddingsConfig
     from cell_assets.assets.features import CellFeaturesConfig
+    from cell_assets.assets.fine_tuning import CellposeModelConfig
     from cell_assets.assets.illumination import IlluminationConfig
     from cell_assets.assets.image_directory import ImageDirectoryConfig
     from cell_assets.assets.profiles import WellProfilesConfig
@@ -62,6 +66,7 @@ def _config_classes() -> dict:
         "segmentation_masks": SegmentationConfig,
         "single_cell_dataset": SingleCellConfig,
         "cell_features": CellFeaturesConfig,
+        "cellpose_model": CellposeModelConfig,
         "cell_embeddings": CellEmbeddingsConfig,
         "well_profiles": WellProfilesConfig,
     }

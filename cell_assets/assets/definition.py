@@ -82,8 +82,11 @@ def materialization_metadata(
     return metadata
 
 
-def _input_key(asset: str, code_version: str, config: Any, inputs: Mapping[str, Any]) -> str:
-    """What an artifact was made from: code version, configuration and input artifact ids."""
+def _input_key(
+    asset: str, code_version: str, config: Any, inputs: Mapping[str, Any], extra: str = ""
+) -> str:
+    """What an artifact was made from: code version, configuration, input artifact ids and
+    ``extra`` (an artifact read outside the asset's inputs, e.g. a trained model's id)."""
     upstream = {}
     for name, value in sorted(inputs.items()):
         if isinstance(value, Mapping):
@@ -95,6 +98,7 @@ def _input_key(asset: str, code_version: str, config: Any, inputs: Mapping[str, 
         "code_version": code_version,
         "config": config.model_dump(mode="json") if hasattr(config, "model_dump") else None,
         "upstream": upstream,
+        **({"extra": extra} if extra else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
@@ -168,6 +172,8 @@ def _partitioned_asset(
 ) -> Callable:
     code_version = options.pop("code_version", CODE_VERSION)
     reuse = options.pop("reuse", True)
+    # (config, resources) → str: what else the body reads that decides its output.
+    key_extra = options.pop("input_key_extra", None)
 
     def decorate(body: Callable) -> dg.AssetsDefinition:
         signature = inspect.signature(body)
@@ -193,9 +199,10 @@ def _partitioned_asset(
                 plate, well = parts[0], (parts[1] if len(parts) > 1 else None)
                 mine = _select_inputs(inputs, str(key), plate, per_plate, fan_in)
                 started = time.perf_counter()
+                extra = key_extra(config, kwargs) if key_extra else ""
                 metadata = _materialize_one(
                     context, body, asset, code_version, reuse, store, config, kwargs, mine,
-                    key, plate, well, resources,
+                    key, plate, well, resources, extra,
                 )  # fmt: skip
                 metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
                 context.add_asset_metadata(metadata, partition_key=str(key))
@@ -233,7 +240,7 @@ def _partitioned_asset(
 
 def _materialize_one(
     context, body, asset, code_version, reuse, store, config, kwargs, inputs, key, plate, well,
-    resources,
+    resources, extra="",
 ) -> dict[str, Any]:  # fmt: skip
     """Compute (or reuse, or mark empty) one partition's artifact; return its metadata."""
 
@@ -241,7 +248,7 @@ def _materialize_one(
     handles = [v for v in inputs.values() if hasattr(v, "artifact_id")]
     if well and any(is_empty_well(h) for h in handles):
         return _commit_empty(store, asset, partition, code_version, context.run_id, kwargs, handles)
-    input_key = _input_key(asset, code_version, config, inputs)
+    input_key = _input_key(asset, code_version, config, inputs, extra)
     if reuse:
         manifest = store.read_manifest(asset, partition)
         if manifest is not None and manifest.get("metadata", {}).get("input_key") == input_key:

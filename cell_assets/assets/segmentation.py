@@ -43,7 +43,8 @@ class SegmentationConfig(dg.Config):
     )
     model: str = Field(
         default=_CELLPOSE.model,
-        description="Cellpose cell model: a name (cyto3, …) or a weights file path.",
+        description="Cellpose cell model: a name (cyto3, …), a weights file path, or "
+        "asset:cellpose_model (the model fine-tuned on curated wells).",
     )
     nuclei_model: str = Field(
         default=_CELLPOSE.nuclei_model,
@@ -122,8 +123,56 @@ def choose_cytoplasm_channel(
     )
 
 
+def _uses_fine_tuned_model(config: "SegmentationConfig") -> bool:
+    from cell_assets.stages.fine_tuning import FINE_TUNED_MODEL
+
+    return config.method is SegmentationMethod.cellpose and FINE_TUNED_MODEL in (
+        config.model,
+        config.nuclei_model,
+    )
+
+
+def _fine_tuned_model_id(config: "SegmentationConfig", resources: dict) -> str:
+    """The cellpose_model artifact a well would be segmented with (part of its input key)."""
+    if not _uses_fine_tuned_model(config):
+        return ""
+    from cell_assets.stages.fine_tuning import MODEL_PARTITION
+
+    manifest = resources["artifact_store"].open().read_manifest("cellpose_model", MODEL_PARTITION)
+    return manifest["artifact_id"] if manifest else "missing"
+
+
+def _with_fine_tuned_weights(config: "SegmentationConfig", artifact_store, where: ImageLocation):
+    """Settings with ``asset:cellpose_model`` replaced by its weights file, and its handle."""
+    from dataclasses import replace
+
+    from cell_assets.errors import ArtifactError
+    from cell_assets.stages.fine_tuning import FINE_TUNED_MODEL, MODEL_PARTITION, WEIGHTS_FILE
+
+    settings = config.to_settings()
+    if not _uses_fine_tuned_model(config):
+        return settings, None
+    try:
+        handle = artifact_store.open().load("cellpose_model", MODEL_PARTITION)
+    except ArtifactError:
+        raise PlateInputError(
+            f"model {FINE_TUNED_MODEL!r}: the cellpose_model asset has not been materialized",
+            where,
+        ) from None
+    weights = str(handle.path(WEIGHTS_FILE))
+    settings = replace(
+        settings,
+        model=weights if settings.model == FINE_TUNED_MODEL else settings.model,
+        nuclei_model=weights
+        if settings.nuclei_model == FINE_TUNED_MODEL
+        else settings.nuclei_model,
+    )
+    return settings, handle
+
+
 @well_asset(
     group_name="segment",
+    input_key_extra=_fine_tuned_model_id,
     kinds={"cellpose"},
     pool="segmentation",
     op_tags=gpu_step_tags(),
@@ -155,13 +204,13 @@ def segmentation_masks(
     curated_sites = set(curated_masks.metadata.get("curated_sites", []))
     segmenter = None
     # A well whose every site was curated needs no segmenter (nor its weights).
+    model = None
     if not curated_sites or set(read_site_table(compressed_images.path(COMPRESSED_INDEX))) - (
         curated_sites
     ):
+        settings, model = _with_fine_tuned_weights(config, artifact_store, where)
         try:
-            segmenter = make_segmenter(
-                config.to_settings(), with_cells=cytoplasm_channel is not None
-            )
+            segmenter = make_segmenter(settings, with_cells=cytoplasm_channel is not None)
         except SegmentationInputError as exc:
             raise PlateInputError(str(exc), where) from None
     parameters = config.model_dump(mode="json") | {"cytoplasm_channel": cytoplasm_channel}
@@ -174,6 +223,9 @@ def segmentation_masks(
         staging_root=artifact_store.staging_root,
         curated=curated_masks,
     )
+    if model is not None:  # lineage: which fine-tuned model segmented this well
+        staged.upstream.append(model.artifact_id)
+        staged.metadata["model_artifact"] = model.artifact_id
     seconds = time.perf_counter() - started
     per_site = staged.metadata["sites"]
     areas = [
@@ -188,6 +240,7 @@ def segmentation_masks(
             masks="curated" if curated_sites else "segmented",
             curated_sites=", ".join(str(s) for s in sorted(curated_sites)) or "none",
             curated_masks=curated_masks.artifact_id,
+            model_artifact=model.artifact_id if model is not None else "none",
             cytoplasm_channel=cytoplasm_channel or "(nucleus only)",
             sites=len(per_site),
             cells_per_site=dg.MetadataValue.json({k: s["cells"] for k, s in per_site.items()}),

@@ -59,6 +59,28 @@ def write_plate_heatmap(
     plt.close(figure)
 
 
+def write_training_curve(
+    path: Path, train_losses: list[float], test_losses: list[float], title: str
+) -> None:
+    """Cellpose's training loss per epoch, and the held-out loss where it was measured, PNG."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5.5, 3.4), dpi=110)
+    epochs = np.arange(len(train_losses))
+    axes.plot(epochs, train_losses, label="training loss")
+    held_out = np.asarray(test_losses, dtype=float)
+    measured = np.nonzero(held_out > 0)[0] if held_out.size else np.array([], int)
+    if measured.size:
+        axes.plot(measured, held_out[measured], "o-", label="held-out loss")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss")
+    axes.set_yscale("log")
+    axes.legend(fontsize=8)
+    axes.set_title(title, fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
 def write_illumination_panel(path: Path, plate: str, functions: dict[str, np.ndarray]) -> None:
     """Each channel's flat-field (downsampled for display), one panel per channel, PNG."""
     plt = _pyplot()
