@@ -560,6 +560,24 @@ def bench_prepare(wells: str, sites: int, size: int, workdir: Path | None, repea
     run(parse_wells(wells), sites, size, workdir, repeats)
 
 
+@bench.command("executors")
+@click.option("--wells", default="A01-A06", show_default=True, help="Wells of the plate.")
+@click.option("--sites", default=2, show_default=True, help="Sites per well.")
+@click.option("--size", default=512, show_default=True, help="Image side in pixels.")
+@click.option("--workers", default=2, show_default=True, help="Celery worker processes.")
+@click.option(
+    "--broker", default="redis://127.0.0.1:6379/12", show_default=True, help="Celery broker URL."
+)
+@workdir_option
+def bench_executors_command(
+    wells: str, sites: int, size: int, workers: int, broker: str, workdir: Path | None
+) -> None:
+    """Wells per hour of one plate: steps in the run's process against Celery workers."""
+    from cell_assets.benchmarks.executors import bench_executors
+
+    bench_executors(parse_wells(wells), sites, size, workdir, broker, workers)
+
+
 @bench.command("dagster")
 @click.option("--wells", default="A01-H12", show_default=True, help="Wells of the uploaded plate.")
 @click.option("--sites", default=4, show_default=True, help="Sites per well.")

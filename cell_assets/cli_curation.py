@@ -6,16 +6,12 @@ when none is running), like ``cell-assets materialize``.
 
 from __future__ import annotations
 
-import shutil
 import time
-import uuid
 from pathlib import Path
 
 import click
 
 from cell_assets.cli import _home, _raw_root, _report_failure, dg_instance
-
-REQUEST_TAG = "cell_assets/request"
 
 raw_root_option = click.option(
     "--raw-root", required=True, callback=_raw_root, help="Raw upload root: folder or s3://…"
@@ -61,35 +57,27 @@ def export_labels_command(
     zips. Open a zip in DeepCell Label (label.deepcell.org or a local server),
     fix the masks, export, and bring the zip back with `cell-assets import-labels`.
     """
+    from cell_assets.curation_runs import export_projects
     from cell_assets.identifiers import normalize_well_id
-    from cell_assets.jobs import CURATION_EXPORT_JOB, RANGE_END, RANGE_START
-    from cell_assets.launching import ChainFailed, daemon_running, submit_job, wait_for_run
+    from cell_assets.launching import ChainFailed, daemon_running
     from cell_assets.orchestration import register_plates
-    from cell_assets.storage import open_store
 
     well = normalize_well_id(well)
     home = _home(dagster_home)
     with dg_instance(home) as instance:
         register_plates(instance, raw_root)
-    request = uuid.uuid4().hex[:12]
-    tags = {RANGE_START: f"{plate}|{well}", RANGE_END: f"{plate}|{well}", REQUEST_TAG: request}
-    config = {"ops": {"deepcell_label_export": {"config": {"sites": list(sites) or None}}}}
     try:
         with daemon_running(home, raw_root, store_root):
-            submit_job(home, raw_root, store_root, CURATION_EXPORT_JOB, tags, config)
             click.echo(f"{plate} {well}: deepcell_label_export queued")
-            with dg_instance(home) as instance:
-                run = wait_for_run(instance, {REQUEST_TAG: request}, timeout_s=timeout)
+            run_id, copied = export_projects(
+                home, raw_root, store_root, plate, well, list(sites), out, timeout
+            )
     except ChainFailed as exc:
         _report_failure(exc, home, verbose)
         return
-    handle = open_store(store_root).load("deepcell_label_export", (plate, well))
-    out.mkdir(parents=True, exist_ok=True)
-    for site, entry in sorted(handle.metadata["sites"].items(), key=lambda kv: int(kv[0])):
-        target = out / entry["project"]
-        shutil.copyfile(handle.path(entry["project"]), target)
-        click.echo(f"site {site}: {target}  ({entry['cells']} cells)")
-    click.echo(f"run {run.run_id[:8]}; artifact {handle.artifact_id}")
+    for site, path, cells in copied:
+        click.echo(f"site {site}: {path}  ({cells} cells)")
+    click.echo(f"run {run_id[:8]}: open a zip in DeepCell Label, fix, export, then import-labels")
 
 
 @click.command("import-labels")

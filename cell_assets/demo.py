@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
+from cell_assets.curation_runs import export_projects
 from cell_assets.evaluation import average_precision
 from cell_assets.formats.illumination_files import preview_file
 from cell_assets.formats.segmentation_set import read_labels, site_files
@@ -83,7 +84,11 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
                 timeout_s=3600,
                 progress=lambda line: click.echo(f"   {time.time() - started:6.1f} s  {line}"),
             )
-    wall = time.time() - started
+        wall = time.time() - started
+        # The curation loop's first half: one site as a DeepCell Label project, through the queue.
+        _, exported = export_projects(
+            home, str(raw_root), str(store_root), DEMO_PLATE, wells[0], [1], out / "curation"
+        )
     reports = [
         StageReport(
             asset,
@@ -273,6 +278,14 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
                 f"     Spearman ρ (concentration vs ratio, over wells) = {meta['spearman_rho']:.3f}"
             )
             click.echo(f"     plot: {profiles.uri('dose_response.png')}")
+    for site, path, cells in exported:
+        click.echo(
+            f"\n7. curation: {wells[0]} site {site} as a DeepCell Label project ({cells} cells): "
+            f"{path}\n   open it in DeepCell Label, fix the masks, export, then bring it back:"
+            f"\n   .venv/bin/cell-assets import-labels <edited zip> --plate {DEMO_PLATE} "
+            f"--well {wells[0]} --raw-root {raw_root} --store-root {store_root} "
+            f"--dagster-home {home}"
+        )
     click.echo(
         f"\nBrowse the runs, assets and lineage in the Dagster UI:\n   DAGSTER_HOME={home} "
         f"CELL_ASSETS_RAW_ROOT={raw_root} CELL_ASSETS_STORE_ROOT={store_root} "
