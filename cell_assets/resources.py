@@ -51,11 +51,11 @@ class RawPlatesResource(dg.ConfigurableResource):
         """The well's curated DeepCell Label zips (``<plate>/curation/<well>/*.zip``), locally."""
         from cell_assets.formats.raw_layout import curation_folder
 
-        raw = self.locate(plate)
-        if self.root.startswith("s3://"):
-            paths = self.s3().fetch_folder(raw, curation_folder(well))
+        if self.root.startswith("s3://"):  # the curation folder only, not the plate's images
+            s3 = self.s3()
+            paths = s3.fetch_folder(s3.find(plate), curation_folder(well))
         else:
-            folder = raw.path / curation_folder(well)
+            folder = self.locate(plate).path / curation_folder(well)
             paths = sorted(folder.iterdir()) if folder.is_dir() else []
         return [p for p in paths if p.suffix == ".zip" and not p.name.startswith(".")]
 
@@ -67,11 +67,11 @@ class RawPlatesResource(dg.ConfigurableResource):
 
         from cell_assets.formats.raw_layout import curation_folder
 
-        raw = self.locate(plate)
         relative = f"{curation_folder(well)}/{name}"
         if self.root.startswith("s3://"):
-            return self.s3().put_file(raw, relative, source)
-        target = raw.path / relative
+            s3 = self.s3()
+            return s3.put_file(s3.find(plate), relative, source)
+        target = self.locate(plate).path / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{name}.{uuid.uuid4().hex}.part")
         shutil.copyfile(source, partial)

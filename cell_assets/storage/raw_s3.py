@@ -104,6 +104,12 @@ class S3RawPlates:
         """Find ``plate`` (one index lookup per experiment, not a full discovery), mirror it, return
         it.
         """
+        raw = self.find(plate)
+        self.mirror(raw)
+        return raw
+
+    def find(self, plate: str) -> RawPlate:
+        """Find ``plate``'s experiment without mirroring its images."""
         validate_plate_id(plate)
         experiments = [
             e for e, prefix in self._experiment_prefixes() if self._has_index(f"{prefix}{plate}/")
@@ -118,9 +124,7 @@ class S3RawPlates:
                 f"plate id found in several experiments: {', '.join(experiments)}",
                 ImageLocation(plate=plate),
             )
-        raw = self._raw_plate(experiments[0], plate)
-        self.mirror(raw)
-        return raw
+        return self._raw_plate(experiments[0], plate)
 
     def mirror(self, raw: RawPlate) -> None:
         """Download index.csv and every image it lists that is missing or changed (by ETag)."""

@@ -117,3 +117,16 @@ def test_downstream_reads_an_artifact_written_by_another_process(s3_plate, tmp_p
     )
     upstream = illumination.manifest["upstream"]
     assert len(upstream) == 3 and all(u.startswith(f"image_directory/{PLATE}/") for u in upstream)
+
+
+def test_curated_zips_go_beside_the_upload_in_s3_and_come_back(s3_plate, tmp_path):
+    from cell_assets.resources import RawPlatesResource
+
+    resource = RawPlatesResource(root=f"s3://{s3_plate}/raw")
+    source = tmp_path / "edited.zip"
+    source.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip: only the transport is tested
+    uri = resource.add_curation_project(PLATE, "A01", source, f"{PLATE}_A01_s1.zip")
+    assert uri == f"s3://{s3_plate}/raw/{EXPERIMENT}/{PLATE}/curation/A01/{PLATE}_A01_s1.zip"
+    (local,) = resource.curation_projects(PLATE, "A01")
+    assert local.name == f"{PLATE}_A01_s1.zip" and local.read_bytes() == source.read_bytes()
+    assert resource.curation_projects(PLATE, "A02") == []
