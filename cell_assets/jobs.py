@@ -128,3 +128,91 @@ def wells_from_tags(tags: dict[str, str]) -> list[str] | None:
     """The first and last well of a chain run's plate (enough to rebuild the range)."""
     value = tags.get(WELL_RANGE_TAG)
     return value.split(":", 1) if value and ":" in value else None
+
+
+# Splitting a plate's well stages into several runs, so that several workers (Celery,
+# Kubernetes pods, run containers) process one plate at once. Off by default: one run.
+WELLS_PER_RUN_ENV = "CELL_ASSETS_WELLS_PER_RUN"
+CHUNKS_TAG = "cell_assets/chunks"  # "A01:A06,A07:B02": every chunk of the upload's chain
+CHUNK_TAG = "cell_assets/chunk"  # "2/8": this run's chunk
+
+
+def wells_per_run() -> int | None:
+    """``CELL_ASSETS_WELLS_PER_RUN`` (wells with images per run of a well stage), or None."""
+    import os
+
+    value = os.environ.get(WELLS_PER_RUN_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{WELLS_PER_RUN_ENV} must be a whole number ≥ 1, got {value!r}")
+    return int(value)
+
+
+def chunk_ranges(wells: list[str], per_run: int | None) -> list[tuple[str, str]] | None:
+    """Consecutive groups of ``per_run`` wells (grid order) as (first, last); None: one run.
+
+    A chunk's range covers only the grid keys between its own first and last well,
+    so wells without images between two chunks are not visited at all.
+    """
+    from cell_assets.identifiers import well_ordinal
+
+    ordered = sorted(set(wells), key=well_ordinal)
+    if per_run is None or len(ordered) <= per_run:
+        return None
+    groups = [ordered[i : i + per_run] for i in range(0, len(ordered), per_run)]
+    return [(group[0], group[-1]) for group in groups]
+
+
+def chunks_from_tags(tags: dict[str, str]) -> list[tuple[str, str]] | None:
+    """The chunks a chain run carries (:data:`CHUNKS_TAG`), or None."""
+    value = tags.get(CHUNKS_TAG)
+    if not value:
+        return None
+    return [tuple(part.split(":", 1)) for part in value.split(",")]  # type: ignore[misc]
+
+
+def plate_run_requests(
+    position: int,
+    plate: str,
+    wells: list[str],
+    upload: str,
+    extra_tags: dict[str, str],
+    settings: dict | None = None,
+    chunks: list[tuple[str, str]] | None = None,
+) -> list[dg.RunRequest]:
+    """The run(s) of stage ``position``: one, or one per chunk for a well stage.
+
+    With ``chunks`` every run carries them all (the next stages split the same way)
+    and its own number (:data:`CHUNK_TAG`, ``i/n``); the ``plate_chain`` sensor starts
+    the next stage when every chunk of this one has succeeded.
+    """
+    single = plate_run_request(position, plate, wells, upload, extra_tags, settings)
+    if not chunks:
+        return [single]
+    tags = dict(single.tags) | {CHUNKS_TAG: ",".join(f"{a}:{b}" for a, b in chunks)}
+    name, _, per_well = PLATE_CHAIN[position]
+    if not per_well:
+        return [
+            dg.RunRequest(
+                run_key=single.run_key,
+                job_name=name,
+                partition_key=plate,
+                tags=tags,
+                run_config=single.run_config,
+            )
+        ]
+    return [
+        dg.RunRequest(
+            run_key=f"{single.run_key}:{number}",
+            job_name=name,
+            tags=tags
+            | {
+                RANGE_START: f"{plate}|{first}",
+                RANGE_END: f"{plate}|{last}",
+                CHUNK_TAG: f"{number}/{len(chunks)}",
+            },
+            run_config=single.run_config,
+        )
+        for number, (first, last) in enumerate(chunks, start=1)
+    ]

@@ -208,17 +208,23 @@ def launch_chain(
     ``upload_content`` (:func:`cell_assets.uploads.upload_id`) tells the
     ``new_plates`` sensor that this upload is being processed already.
     """
-    from cell_assets.jobs import UPLOAD_CONTENT_TAG, plate_run_request
+    from cell_assets.jobs import (
+        UPLOAD_CONTENT_TAG,
+        chunk_ranges,
+        plate_run_requests,
+        wells_per_run,
+    )
 
     upload = f"request-{uuid.uuid4().hex[:12]}"
     tags = {EXPERIMENT_TAG: experiment}
     if upload_content:
         tags[UPLOAD_CONTENT_TAG] = upload_content
-    request = plate_run_request(start, plate, wells, upload, tags, run_config)
-    run_tags = dict(request.tags)
-    if request.partition_key:  # a plate-level stage: its one partition
-        run_tags["dagster/partition"] = str(request.partition_key)
-    submit_job(home, raw_root, store_root, request.job_name, run_tags, request.run_config)
+    chunks = chunk_ranges(wells, wells_per_run())
+    for request in plate_run_requests(start, plate, wells, upload, tags, run_config, chunks):
+        run_tags = dict(request.tags)
+        if request.partition_key:  # a plate-level stage: its one partition
+            run_tags["dagster/partition"] = str(request.partition_key)
+        submit_job(home, raw_root, store_root, request.job_name, run_tags, request.run_config)
     return upload
 
 

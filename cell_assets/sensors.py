@@ -22,6 +22,7 @@ import json
 import dagster as dg
 
 from cell_assets.jobs import (
+    CHUNK_TAG,
     EXPERIMENT_TAG,
     JOBS,
     PLATE_CHAIN,
@@ -30,8 +31,11 @@ from cell_assets.jobs import (
     UPLOAD_CONTENT_TAG,
     UPLOAD_TAG,
     chain_position,
-    plate_run_request,
+    chunk_ranges,
+    chunks_from_tags,
+    plate_run_requests,
     wells_from_tags,
+    wells_per_run,
 )
 from cell_assets.partitions import plates_partitions
 from cell_assets.resources import RawPlatesResource
@@ -94,8 +98,9 @@ def new_plates(context: dg.SensorEvaluationContext, raw_plates: RawPlatesResourc
             if entry.plate not in known:
                 new_partitions.append(entry.plate)
             tags = {EXPERIMENT_TAG: entry.experiment}
-            requests.append(
-                plate_run_request(0, entry.plate, look.wells, look.upload, tags, look.settings)
+            chunks = chunk_ranges(look.wells, wells_per_run())
+            requests += plate_run_requests(
+                0, entry.plate, look.wells, look.upload, tags, look.settings, chunks
             )
             state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
             context.log.info(
@@ -151,9 +156,27 @@ def plate_chain(context: dg.RunStatusSensorContext):
     plate, upload, wells = tags.get(PLATE_TAG), tags.get(UPLOAD_TAG), wells_from_tags(tags)
     if position is None or position + 1 >= len(PLATE_CHAIN) or not (plate and upload and wells):
         return dg.SkipReason(f"run {run.run_id} is not a stage of an upload's chain")
+    if CHUNK_TAG in tags:  # one chunk of a split stage: go on once every chunk is done
+        total = int(tags[CHUNK_TAG].split("/")[1])
+        done = context.instance.get_runs(
+            filters=dg.RunsFilter(
+                job_name=run.job_name,
+                tags={PLATE_TAG: plate, UPLOAD_TAG: upload},
+                statuses=[dg.DagsterRunStatus.SUCCESS],
+            )
+        )
+        finished = {r.tags.get(CHUNK_TAG) for r in done}
+        if len(finished) < total:
+            return dg.SkipReason(
+                f"{plate} {run.job_name}: {len(finished)} of {total} chunks done, waiting"
+            )
     extra = {EXPERIMENT_TAG: tags[EXPERIMENT_TAG]} if EXPERIMENT_TAG in tags else {}
     settings = json.loads(tags[SETTINGS_TAG]) if SETTINGS_TAG in tags else None
-    return plate_run_request(position + 1, plate, wells, upload, extra, settings)
+    # Several chunks may finish within one tick: their requests share run keys, so each
+    # next-stage run is launched once.
+    return plate_run_requests(
+        position + 1, plate, wells, upload, extra, settings, chunks_from_tags(tags)
+    )
 
 
 SENSORS = [new_plates, plate_chain]

@@ -258,3 +258,44 @@ def test_an_upload_launched_with_materialize_is_not_launched_again_by_the_sensor
     _, cursor = _tick(instance, raw_root, cursor)
     result, _ = _tick(instance, raw_root, cursor)
     assert isinstance(result, dg.SensorResult) and len(result.run_requests) == 1
+
+
+def test_chunks_split_the_wells_with_images_in_grid_order():
+    from cell_assets.jobs import chunk_ranges
+
+    wells = ["B02", "A01", "A12", "A02", "H12"]
+    assert chunk_ranges(wells, None) is None
+    assert chunk_ranges(wells, 5) is None  # all in one run
+    assert chunk_ranges(wells, 2) == [("A01", "A02"), ("A12", "B02"), ("H12", "H12")]
+
+
+def test_a_chunked_stage_has_one_run_per_chunk_and_the_next_stage_keeps_them():
+    from cell_assets.jobs import CHUNK_TAG, CHUNKS_TAG, chunks_from_tags, plate_run_requests
+
+    chunks = [("A01", "A02"), ("A12", "B02")]
+    requests = plate_run_requests(0, PLATE, ["A01", "B02"], "u1", {}, None, chunks)
+    assert [r.run_key for r in requests] == [
+        f"{PLATE}:u1:plate_intake:1",
+        f"{PLATE}:u1:plate_intake:2",
+    ]
+    assert [(r.tags[RANGE_START], r.tags[CHUNK_TAG]) for r in requests] == [
+        (f"{PLATE}|A01", "1/2"), (f"{PLATE}|A12", "2/2")
+    ]  # fmt: skip
+    assert chunks_from_tags(requests[1].tags) == chunks
+    (plate_stage,) = plate_run_requests(1, PLATE, ["A01", "B02"], "u1", {}, None, chunks)
+    assert plate_stage.partition_key == PLATE and plate_stage.tags[CHUNKS_TAG] == "A01:A02,A12:B02"
+
+
+def test_the_sensor_splits_an_upload_when_asked(plate_copy, instance, monkeypatch):
+    monkeypatch.setenv("CELL_ASSETS_WELLS_PER_RUN", "2")
+    raw_root, plate_dir = plate_copy
+    _age(plate_dir)
+    _, cursor = _tick(instance, raw_root, None)
+    result, _ = _tick(instance, raw_root, cursor)
+    ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in result.run_requests]
+    assert ranges == [(f"{PLATE}|A01", f"{PLATE}|A02"), (f"{PLATE}|A12", f"{PLATE}|A12")]
+    monkeypatch.setenv("CELL_ASSETS_WELLS_PER_RUN", "zero")
+    with pytest.raises(ValueError, match="CELL_ASSETS_WELLS_PER_RUN must be a whole number"):
+        from cell_assets.jobs import wells_per_run
+
+        wells_per_run()
