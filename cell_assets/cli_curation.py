@@ -131,7 +131,11 @@ def import_labels_command(
     from cell_assets.launching import ChainFailed, daemon_running, launch_chain, wait_for_chain
     from cell_assets.orchestration import register_plates
     from cell_assets.resources import RawPlatesResource
-    from cell_assets.stages.curation import project_name, read_checked_project, site_in_name
+    from cell_assets.stages.curation import (
+        project_name,
+        read_checked_project,
+        sites_of_projects,
+    )
 
     well = normalize_well_id(well)
     if site is not None and len(zips) != 1:
@@ -142,28 +146,18 @@ def import_labels_command(
     sites = {s.site: s for s in index.sites_of_well(well)}
     if not sites:
         raise PlateInputError("the well has no images in index.csv", ImageLocation(plate, well))
-    checked: dict[int, Path] = {}
-    for path in zips:
-        location = ImageLocation(plate, well, file=path.name)
-        try:
-            number = site if site is not None else site_in_name(path.name, well)
-        except ValueError as exc:
-            raise PlateInputError(str(exc), location) from None
-        if number is None:
-            raise PlateInputError("no _s<site> in the file name: pass --site", location)
+    checked = sites_of_projects(list(zips), plate, well, site)
+    for number, path in checked.items():
         location = ImageLocation(plate, well, number, file=path.name)
         if number not in sites:
             raise PlateInputError(
                 f"the well has no site {number} (sites: {sorted(sites)})", location
             )
-        if number in checked:
-            raise PlateInputError(f"two zips for site {number}: {checked[number].name}", location)
         first = sites[number].channel_paths[index.channels[0]]
         shape = read_image_header(plate_file(raw, first, location), location).shape
         project = read_checked_project(path, shape, len(index.channels), location, ZipLimits())
         cells = len(np.unique(project.cells[project.cells > 0]))
         click.echo(f"site {number}: {path.name} checked ({cells} cells)")
-        checked[number] = path
     for number, path in sorted(checked.items()):
         uri = resource.add_curation_project(plate, well, path, project_name(plate, well, number))
         click.echo(f"stored    {uri}")

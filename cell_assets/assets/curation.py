@@ -13,7 +13,6 @@ import dagster as dg
 from pydantic import Field
 
 from cell_assets.assets.definition import PartitionContext, materialization_metadata, well_asset
-from cell_assets.errors import ImageLocation, PlateInputError
 from cell_assets.partitions import plate_and_well
 from cell_assets.resources import RawPlatesResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact
@@ -86,22 +85,11 @@ def curated_masks(
     compressed_images: ArtifactHandle,
 ) -> dg.Output[StagedArtifact]:
     from cell_assets.formats.deepcell_label import ZipLimits
-    from cell_assets.stages.curation import curate_well, site_in_name
+    from cell_assets.stages.curation import curate_well, sites_of_projects
 
     plate, well = plate_and_well(context)
     started = time.perf_counter()
-    zips = {}
-    for path in raw_plates.curation_projects(plate, well):
-        location = ImageLocation(plate, well, file=path.name)
-        try:
-            site = site_in_name(path.name, well)
-        except ValueError as exc:
-            raise PlateInputError(str(exc), location) from None
-        if site is None:
-            raise PlateInputError("no _s<site> in the zip's name", location)
-        if site in zips:
-            raise PlateInputError(f"two zips for site {site}: {zips[site].name}", location)
-        zips[site] = path
+    zips = sites_of_projects(raw_plates.curation_projects(plate, well), plate, well)
     limits = ZipLimits(max_total_bytes=config.max_zip_bytes, max_ratio=config.max_compression_ratio)
     staged = curate_well(zips, compressed_images, limits, staging_root=artifact_store.staging_root)
     return dg.Output(

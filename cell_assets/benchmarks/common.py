@@ -152,12 +152,16 @@ def not_curated(
 
 
 def segment_wells(
-    plate: BenchPlate, compressed: dict[str, ArtifactHandle], config: dg.Config
+    plate: BenchPlate,
+    compressed: dict[str, ArtifactHandle],
+    config: dg.Config,
+    curated: dict[str, ArtifactHandle] | None = None,
 ) -> dict[str, ArtifactHandle]:
-    """``segmentation_masks`` of every well of ``compressed`` (asset code), committed."""
+    """``segmentation_masks`` of every well of ``compressed`` (asset code), committed;
+    ``curated``: each well's curated_masks (default: made here, nobody curated)."""
     from cell_assets.assets.segmentation import segmentation_masks
 
-    curated = not_curated(plate, compressed)
+    curated = curated or not_curated(plate, compressed)
     return {
         well: plate.materialize(
             segmentation_masks,

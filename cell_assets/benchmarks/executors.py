@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -57,7 +58,7 @@ def _one_pass(
     workers_running = (
         celery_workers_running(home, str(raw_root), str(store), broker, broker, count=workers)
         if mode == "celery"
-        else _nothing()
+        else nullcontext()
     )
     with workers_running, daemon_running(home, str(raw_root), str(store), environment=environment):
         started = time.time()
@@ -68,14 +69,6 @@ def _one_pass(
             runs = wait_for_chain(instance, PLATE, upload, since=started - 1, timeout_s=7200)
         wall = time.time() - started
     return wall, sum(run.compute_seconds for run in runs)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def bench_executors(

@@ -16,6 +16,7 @@ from cell_assets.benchmarks.common import (
     best_of,
     not_curated,
     prepare_plate,
+    segment_wells,
 )
 from cell_assets.imaging.segmentation import CellposeSettings, ClassicalSettings
 
@@ -36,7 +37,7 @@ def bench_segment(
     :func:`~cell_assets.imaging.labels.finish_site` (all the science; the rest is
     reading and writing).
     """
-    from cell_assets.assets.segmentation import SegmentationConfig, segmentation_masks
+    from cell_assets.assets.segmentation import SegmentationConfig
     from cell_assets.formats.images import read_image
     from cell_assets.imaging.labels import finish_site
     from cell_assets.imaging.segmentation import SegmentationMethod, make_segmenter
@@ -64,14 +65,7 @@ def bench_segment(
     curated = not_curated(plate, compressed)
 
     def pipeline() -> None:
-        for well in plate.wells:
-            plate.materialize(
-                segmentation_masks,
-                well,
-                config,
-                compressed_images=compressed[well],
-                curated_masks=curated[well],
-            )
+        segment_wells(plate, compressed, config, curated)
 
     # A segmenter per well, as the asset makes one per partition (the classical method
     # measures the nucleus size on each well's first site; Cellpose loads its weights).

@@ -73,6 +73,36 @@ def site_in_name(name: str, well: str) -> int | None:
     return int(match.group("site"))
 
 
+def sites_of_projects(
+    paths: list[Path], plate: str, well: str, site: int | None = None
+) -> dict[int, Path]:
+    """``{site: zip}`` from the zips' names (``…<well>_s<site>.zip``), or ``site`` for one zip.
+
+    Raises
+    ------
+    PlateInputError
+        A name without a site, named for another well, or two zips for one site.
+    """
+    found: dict[int, Path] = {}
+    for path in paths:
+        location = ImageLocation(plate, well, file=path.name)
+        try:
+            number = site if site is not None else site_in_name(path.name, well)
+        except ValueError as exc:
+            raise PlateInputError(str(exc), location) from None
+        if number is None:
+            raise PlateInputError(
+                "no _s<site> in the zip's name (cell-assets import-labels: pass --site)", location
+            )
+        if number in found:
+            raise PlateInputError(
+                f"two zips for site {number}: {found[number].name}",
+                ImageLocation(plate, well, number, file=path.name),
+            )
+        found[number] = path
+    return found
+
+
 def export_well(
     compressed: ArtifactHandle,
     masks: ArtifactHandle,
