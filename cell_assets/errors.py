@@ -7,6 +7,8 @@ where the problem is and what is wrong with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +54,28 @@ class PlateInputError(ValueError):
 
 class ArtifactError(RuntimeError):
     """An artifact in the store is missing, incomplete or fails its checksum."""
+
+
+@contextmanager
+def located(
+    where: ImageLocation | Callable[[], ImageLocation], *errors: type[Exception]
+) -> Iterator[None]:
+    """Turn ``errors`` (default: ValueError) raised in the block into one
+    :class:`PlateInputError` naming ``where``; a PlateInputError passes unchanged.
+
+    ``where`` may be a function giving the location when the error happens (a loop
+    over images that knows which one it is on).
+
+    The science and the formats raise plain errors that say *what* is wrong; the
+    stage that knows *where* (plate, well, site, file) wraps the call::
+
+        with located(ImageLocation(plate, well, site)):
+            labels = check_labels(raw)
+    """
+    caught = errors or (ValueError,)
+    try:
+        yield
+    except PlateInputError:
+        raise
+    except caught as exc:
+        raise PlateInputError(str(exc), where() if callable(where) else where) from None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cell_assets.resources import pipeline_resources
+from cell_assets.orchestration.resources import pipeline_resources
 
 PLATE = "TEST-P1"
 EXPERIMENT = "EXPT"
@@ -22,6 +22,13 @@ REQUIRE_SERVICES = os.environ.get("CELL_ASSETS_REQUIRE_SERVICES") == "1"
 def resources_for(raw_root: Path, store_root: Path) -> dict[str, object]:
     """The pipeline's resources over a local raw root and store root."""
     return pipeline_resources(str(raw_root), str(store_root))
+
+
+def open_plate(raw_root: Path | str, plate: str = PLATE):
+    """A plate of a local raw root opened as a run opens it (index parsed, files reachable)."""
+    from cell_assets.storage import open_raw_plates
+
+    return open_raw_plates(str(raw_root)).open(plate)
 
 
 def service_unavailable(reason: str) -> None:

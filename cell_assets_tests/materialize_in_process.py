@@ -8,27 +8,26 @@ where a signal reaches them. Exit 1 with the one-line error on failure.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
+from cell_assets.cli.in_process import materialize_plate, register_plates
+from cell_assets.cli.instance import open_instance
+from cell_assets.environment import Deployment
 from cell_assets.errors import ArtifactError, PlateInputError
-from cell_assets.orchestration import materialize_plate, open_instance, register_plates
-from cell_assets.resources import RawPlatesResource, pipeline_resources
+from cell_assets.orchestration.resources import pipeline_resources
 
 
 def main(arguments: list[str]) -> int:
     raw_root, store_root, home, plate, stages = arguments
+    # An edge, as the command is: the S3 cache comes from the environment.
+    cache_dir = Deployment.from_environment(os.environ).cache_dir
+    resources = pipeline_resources(raw_root, store_root, cache_dir=cache_dir)
     with open_instance(Path(home)) as instance:
-        register_plates(instance, raw_root)
-        raw = RawPlatesResource(root=raw_root).locate(plate)
+        register_plates(instance, resources["raw_plates"])
         try:
-            materialize_plate(
-                instance,
-                raw,
-                raw.read_index().wells,
-                pipeline_resources(raw_root, store_root),
-                stages=stages.split(","),
-            )
+            materialize_plate(instance, plate, None, resources, stages=stages.split(","))
         except (PlateInputError, ArtifactError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cell_assets.cli import main, parse_wells
+from cell_assets.cli.main import main, parse_wells
 
 CLI = str(Path(sys.executable).with_name("cell-assets"))
 

@@ -40,7 +40,7 @@ def test_jobs_sensors_and_checks_are_part_of_the_code_location():
 
 
 def test_the_repository_instance_settings_are_the_local_instance_settings():
-    from cell_assets.launching import LOCAL_INSTANCE_YAML
+    from cell_assets.cli.instance import LOCAL_INSTANCE_YAML
 
     assert (REPO / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
 

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from cell_assets.cli.in_process import materialize_plate, register_plates
+from cell_assets.cli.instance import LOCAL_INSTANCE_YAML, prepare_home
+from cell_assets.cli.launching import backfill_ranges, run_failure_line, run_log
 from cell_assets.errors import PlateInputError
-from cell_assets.formats.raw_layout import locate_plate
-from cell_assets.launching import (
-    LOCAL_INSTANCE_YAML,
-    backfill_ranges,
-    prepare_home,
-    run_failure_line,
-    run_log,
-)
-from cell_assets.orchestration import materialize_plate, register_plates
-from cell_assets_tests.helpers import PLATE, WELLS, resources_for
+from cell_assets_tests.helpers import PLATE, WELLS, open_plate, resources_for
 
 
 def test_a_failed_run_is_one_line_naming_the_file_and_verbose_has_the_log(
@@ -27,7 +21,7 @@ def test_a_failed_run_is_one_line_naming_the_file_and_verbose_has_the_log(
     with pytest.raises(PlateInputError):
         materialize_plate(
             instance,
-            locate_plate(raw_root, PLATE),
+            PLATE,
             list(WELLS),
             resources_for(raw_root, tmp_path / "store"),
             stages=["image_directory"],
@@ -43,19 +37,23 @@ def test_a_failed_run_is_one_line_naming_the_file_and_verbose_has_the_log(
 
 
 def test_backfill_ranges_cover_each_plates_wells_and_refuse_unknown_assets(synthetic_plate):
-    raw = locate_plate(synthetic_plate[0], PLATE)
-    ranges = backfill_ranges([raw], ["image_directory", "well_profiles"])
+    raw = open_plate(synthetic_plate[0], PLATE)
+    ranges = backfill_ranges({PLATE: raw.index.wells}, ["image_directory", "well_profiles"])
     assert ranges == {
         "image_directory": [(f"{PLATE}|A01", f"{PLATE}|A12")],
         "well_profiles": [(PLATE, PLATE)],
     }
     with pytest.raises(ValueError, match="unknown assets"):
-        backfill_ranges([raw], ["nonsense"])
+        backfill_ranges({PLATE: raw.index.wells}, ["nonsense"])
 
 
 def test_a_new_home_gets_the_local_instance_settings(tmp_path):
     home = prepare_home(tmp_path / "home")
     assert (home / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    prepare_home(home)  # an existing instance keeps its settings
-    assert "run_coordinator" not in (home / "dagster.yaml").read_text()
+    prepare_home(home)  # the telemetry-only file older `register`s wrote gets the queue
+    assert (home / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
+    own = "telemetry:\n  enabled: true\n"
+    (home / "dagster.yaml").write_text(own)
+    prepare_home(home)  # a deployment's own settings are kept
+    assert (home / "dagster.yaml").read_text() == own

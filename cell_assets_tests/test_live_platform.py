@@ -25,15 +25,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cell_assets.graphql_client import GraphQLError, graphql, launch_run
-from cell_assets.launching import (
+from cell_assets.cli.graphql_client import GraphQLError, graphql, launch_run
+from cell_assets.cli.instance import LOCAL_INSTANCE_YAML
+from cell_assets.cli.launching import (
     CODE_LOCATION,
-    LOCAL_INSTANCE_YAML,
     instance_environment,
     run_failure_line,
     stop_process,
     tool,
 )
+from cell_assets.environment import Deployment
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
 from cell_assets_tests.helpers import REQUIRE_SERVICES, free_port, service_unavailable
 
@@ -114,7 +115,7 @@ def test_uploads_flow_through_plate_qc_and_a_backfill_spans_two_experiments(
     (home / "dagster.yaml").write_text(
         LOCAL_INSTANCE_YAML + f"storage:\n  postgres:\n    postgres_url: {postgres_url}\n"
     )
-    env = instance_environment(home, str(raw_root), str(store_root))
+    env = instance_environment(home, Deployment(raw_root=str(raw_root), store_root=str(store_root)))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     web_log, daemon_log = tmp_path / "webserver.log", tmp_path / "daemon.log"

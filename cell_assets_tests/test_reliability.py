@@ -22,9 +22,8 @@ import numpy as np
 import pytest
 import tifffile
 
+from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.errors import ArtifactError, PlateInputError
-from cell_assets.formats.raw_layout import locate_plate
-from cell_assets.orchestration import materialize_plate, register_plates
 from cell_assets.storage import LocalArtifactStore, StagedArtifact, open_store
 from cell_assets.storage.artifacts import (
     STAGING_PREFIX,
@@ -42,9 +41,8 @@ PREPARE = ["image_directory", "illumination_functions", "compressed_images"]
 
 def _run(instance, raw_root, store_root, wells=("A01",), stages=("image_directory",)):
     register_plates(instance, str(raw_root))
-    raw = locate_plate(raw_root, PLATE)
     return materialize_plate(
-        instance, raw, list(wells), resources_for(raw_root, store_root), stages=list(stages)
+        instance, PLATE, list(wells), resources_for(raw_root, store_root), stages=list(stages)
     )
 
 

@@ -11,21 +11,22 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cell_assets.jobs import (
+from cell_assets.orchestration.jobs import PLATE_CHAIN, chain_of, plate_run_requests, stage_config
+from cell_assets.orchestration.partitions import plates_partitions
+from cell_assets.orchestration.resources import ChainSettingsResource, RawPlatesResource
+from cell_assets.orchestration.run_tags import (
     EXPERIMENT_TAG,
-    PLATE_CHAIN,
     PLATE_TAG,
     RANGE_END,
     RANGE_START,
     SETTINGS_TAG,
     UPLOAD_TAG,
-    plate_run_request,
-    stage_config,
+    RunTags,
 )
-from cell_assets.partitions import plates_partitions
-from cell_assets.resources import RawPlatesResource
-from cell_assets.sensors import new_plates
-from cell_assets.uploads import IndexFile, UploadState, list_index_files, look_at
+from cell_assets.orchestration.sensors import new_plates
+from cell_assets.orchestration.uploads import UploadState, look_at
+from cell_assets.storage import open_raw_plates
+from cell_assets.storage.raw_plates import PlateFolder
 from cell_assets_tests.helpers import EXPERIMENT, PLATE
 
 
@@ -36,11 +37,19 @@ def _age(folder: Path, seconds: float = 60.0) -> None:
         os.utime(path, (when, when))
 
 
-def _tick(instance: dg.DagsterInstance, raw_root: Path, cursor: str | None):
+def _tick(
+    instance: dg.DagsterInstance,
+    raw_root: Path,
+    cursor: str | None,
+    wells_per_run: int | None = None,
+):
     context = dg.build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"raw_plates": RawPlatesResource(root=str(raw_root))},
+        resources={
+            "raw_plates": RawPlatesResource(root=str(raw_root)),
+            "plate_chain_settings": ChainSettingsResource(wells_per_run=wells_per_run),
+        },
     )
     result = new_plates(context)
     if isinstance(result, dg.SkipReason):
@@ -55,9 +64,9 @@ def _tick(instance: dg.DagsterInstance, raw_root: Path, cursor: str | None):
 def test_a_plate_is_ready_after_two_equal_looks_and_its_upload_hash_is_stable(plate_copy):
     raw_root, plate_dir = plate_copy
     _age(plate_dir)
-    entries, problems = list_index_files(RawPlatesResource(root=str(raw_root)))
+    raw = open_raw_plates(str(raw_root))
+    entries, problems = raw.plate_folders()
     assert problems == [] and [e.plate for e in entries] == [PLATE]
-    raw = RawPlatesResource(root=str(raw_root))
     first = look_at(raw, entries[0], None)
     assert not first.ready and "settle" in first.reason and first.snapshot
     second = look_at(raw, entries[0], first.snapshot)
@@ -72,8 +81,8 @@ def test_a_plate_is_ready_after_two_equal_looks_and_its_upload_hash_is_stable(pl
 
 def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
     raw_root, plate_dir = plate_copy
-    raw = RawPlatesResource(root=str(raw_root))
-    entry = IndexFile(EXPERIMENT, PLATE, str(plate_dir), "x")
+    raw = open_raw_plates(str(raw_root))
+    entry = PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri(), "x")
     image = sorted((plate_dir / "images").iterdir())[0]
     _age(plate_dir)
     snapshot = look_at(raw, entry, None).snapshot
@@ -90,17 +99,17 @@ def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
 
 def test_unusable_uploads_are_named_with_their_reason(plate_copy):
     raw_root, plate_dir = plate_copy
-    raw = RawPlatesResource(root=str(raw_root))
+    raw = open_raw_plates(str(raw_root))
     # an illegal plate folder name
     shutil.copytree(plate_dir, raw_root / EXPERIMENT / "bad plate!")
-    entries, problems = list_index_files(raw)
+    entries, problems = raw.plate_folders()
     assert [e.plate for e in entries] == [PLATE]
     assert any("bad plate!" in p for p in problems)
     # a site listed twice
     index = plate_dir / "index.csv"
     lines = index.read_text().splitlines()
     index.write_text("\n".join([*lines, lines[1]]) + "\n")
-    look = look_at(raw, IndexFile(EXPERIMENT, PLATE, str(plate_dir), "y"), None)
+    look = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri(), "y"), None)
     assert not look.ready and look.snapshot is None
     assert "index.csv cannot be used" in look.reason and "twice" in look.reason
     # settings out of range
@@ -109,8 +118,8 @@ def test_unusable_uploads_are_named_with_their_reason(plate_copy):
         "ops:\n  compressed_images:\n    config:\n      png_compress_level: 12\n"
     )
     _age(plate_dir)
-    first = look_at(raw, IndexFile(EXPERIMENT, PLATE, str(plate_dir), "z"), None)
-    look = look_at(raw, IndexFile(EXPERIMENT, PLATE, str(plate_dir), "z"), first.snapshot)
+    first = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri(), "z"), None)
+    look = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri(), "z"), first.snapshot)
     assert not look.ready and "png_compress_level" in look.reason
 
 
@@ -170,16 +179,16 @@ def test_plate_run_requests_carry_range_settings_and_stage_config():
             "segmentation_masks": {"config": {"method": "classical"}},
         }
     }
-    intake = plate_run_request(
-        0, "P1", ["B03", "A01", "C02"], "u1", {EXPERIMENT_TAG: "E"}, settings
-    )
+    chain = chain_of("P1", ["B03", "A01", "C02"], "u1", experiment="E", settings=settings)
+    (intake,) = plate_run_requests(0, chain)
     assert intake.tags[RANGE_START] == "P1|A01" and intake.tags[RANGE_END] == "P1|C02"
-    assert intake.run_config == {}
-    illumination = plate_run_request(1, "P1", ["A01", "C02"], "u1", {}, settings)
+    assert intake.tags[EXPERIMENT_TAG] == "E" and intake.run_config == {}
+    (illumination,) = plate_run_requests(1, chain)
     assert illumination.partition_key == "P1"
     assert illumination.run_config == stage_config(1, settings)
     assert json.loads(illumination.tags[SETTINGS_TAG]) == settings
-    wells = plate_run_request(2, "P1", ["A01", "C02"], "u1", {}, settings)
+    assert RunTags.from_tags(illumination.tags) == chain
+    (wells,) = plate_run_requests(2, chain)
     assert wells.run_config == {
         "ops": {"segmentation_masks": settings["ops"]["segmentation_masks"]}
     }
@@ -187,7 +196,7 @@ def test_plate_run_requests_carry_range_settings_and_stage_config():
 
 @pytest.mark.parametrize("value", [12, -1])
 def test_out_of_range_config_is_refused_before_the_run_is_queued(value):
-    from cell_assets.run_coordinator import config_problems
+    from cell_assets.orchestration.run_queue import config_problems
 
     problems = config_problems(
         {"ops": {"compressed_images": {"config": {"png_compress_level": value}}}}
@@ -233,14 +242,12 @@ def test_rejected_uploads_are_repeated_in_every_tick_until_fixed(plate_copy, ins
 def test_an_upload_launched_with_materialize_is_not_launched_again_by_the_sensor(
     plate_copy, instance
 ):
-    from cell_assets.formats.raw_layout import locate_plate
-    from cell_assets.jobs import UPLOAD_CONTENT_TAG
-    from cell_assets.uploads import upload_id
+    from cell_assets.orchestration.run_tags import UPLOAD_CONTENT_TAG
+    from cell_assets.orchestration.uploads import upload_id
 
     raw_root, plate_dir = plate_copy
     _age(plate_dir)
-    resource = RawPlatesResource(root=str(raw_root))
-    content = upload_id(resource, locate_plate(raw_root, PLATE))
+    content = upload_id(open_raw_plates(str(raw_root)), PLATE)
     # what `cell-assets materialize` leaves in the instance: its chain's first run
     instance.create_run_for_job(
         dg.GraphDefinition("probe", node_defs=[]).to_job(),
@@ -261,19 +268,20 @@ def test_an_upload_launched_with_materialize_is_not_launched_again_by_the_sensor
 
 
 def test_chunks_split_the_wells_with_images_in_grid_order():
-    from cell_assets.jobs import chunk_ranges
+    from cell_assets.orchestration.jobs import chunk_ranges
 
     wells = ["B02", "A01", "A12", "A02", "H12"]
     assert chunk_ranges(wells, None) is None
     assert chunk_ranges(wells, 5) is None  # all in one run
-    assert chunk_ranges(wells, 2) == [("A01", "A02"), ("A12", "B02"), ("H12", "H12")]
+    assert chunk_ranges(wells, 2) == (("A01", "A02"), ("A12", "B02"), ("H12", "H12"))
 
 
 def test_a_chunked_stage_has_one_run_per_chunk_and_the_next_stage_keeps_them():
-    from cell_assets.jobs import CHUNK_TAG, CHUNKS_TAG, chunks_from_tags, plate_run_requests
+    from cell_assets.orchestration.run_tags import CHUNK_TAG, CHUNKS_TAG
 
-    chunks = [("A01", "A02"), ("A12", "B02")]
-    requests = plate_run_requests(0, PLATE, ["A01", "B02"], "u1", {}, None, chunks)
+    chunks = (("A01", "A02"), ("A12", "B02"))
+    chain = chain_of(PLATE, ["A01", "B02"], "u1", chunks=chunks)
+    requests = plate_run_requests(0, chain)
     assert [r.run_key for r in requests] == [
         f"{PLATE}:u1:plate_intake:1",
         f"{PLATE}:u1:plate_intake:2",
@@ -281,21 +289,21 @@ def test_a_chunked_stage_has_one_run_per_chunk_and_the_next_stage_keeps_them():
     assert [(r.tags[RANGE_START], r.tags[CHUNK_TAG]) for r in requests] == [
         (f"{PLATE}|A01", "1/2"), (f"{PLATE}|A12", "2/2")
     ]  # fmt: skip
-    assert chunks_from_tags(requests[1].tags) == chunks
-    (plate_stage,) = plate_run_requests(1, PLATE, ["A01", "B02"], "u1", {}, None, chunks)
+    assert RunTags.from_tags(requests[1].tags).chunks == chunks
+    (plate_stage,) = plate_run_requests(1, RunTags.from_tags(requests[1].tags))
     assert plate_stage.partition_key == PLATE and plate_stage.tags[CHUNKS_TAG] == "A01:A02,A12:B02"
+    assert CHUNK_TAG not in plate_stage.tags
 
 
-def test_the_sensor_splits_an_upload_when_asked(plate_copy, instance, monkeypatch):
-    monkeypatch.setenv("CELL_ASSETS_WELLS_PER_RUN", "2")
+def test_the_sensor_splits_an_upload_when_asked(plate_copy, instance):
+    from cell_assets.environment import Deployment, DeploymentError
+
     raw_root, plate_dir = plate_copy
     _age(plate_dir)
-    _, cursor = _tick(instance, raw_root, None)
-    result, _ = _tick(instance, raw_root, cursor)
+    _, cursor = _tick(instance, raw_root, None, wells_per_run=2)
+    result, _ = _tick(instance, raw_root, cursor, wells_per_run=2)
     ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in result.run_requests]
     assert ranges == [(f"{PLATE}|A01", f"{PLATE}|A02"), (f"{PLATE}|A12", f"{PLATE}|A12")]
-    monkeypatch.setenv("CELL_ASSETS_WELLS_PER_RUN", "zero")
-    with pytest.raises(ValueError, match="CELL_ASSETS_WELLS_PER_RUN must be a whole number"):
-        from cell_assets.jobs import wells_per_run
-
-        wells_per_run()
+    assert Deployment.from_environment({"CELL_ASSETS_WELLS_PER_RUN": "2"}).wells_per_run == 2
+    with pytest.raises(DeploymentError, match="CELL_ASSETS_WELLS_PER_RUN must be a whole number"):
+        Deployment.from_environment({"CELL_ASSETS_WELLS_PER_RUN": "zero"})

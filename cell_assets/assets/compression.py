@@ -5,12 +5,11 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, well_asset
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import materialization_metadata, well_asset
 from cell_assets.imaging.compression import Clipping
-from cell_assets.partitions import plate_and_well
-from cell_assets.resources import RawPlatesResource
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact
-from cell_assets.storage.io_manager import ArtifactStoreResource
 
 
 class CompressionConfig(dg.Config):
@@ -40,17 +39,15 @@ class CompressionConfig(dg.Config):
 def compressed_images(
     context: PartitionContext,
     config: CompressionConfig,
-    raw_plates: RawPlatesResource,
     artifact_store: ArtifactStoreResource,
     image_directory: ArtifactHandle,
     illumination_functions: ArtifactHandle,
 ) -> dg.Output[StagedArtifact]:
     from cell_assets.stages.compression import compress_well  # loaded when run, not at import
 
-    plate, _ = plate_and_well(context)
     started = time.perf_counter()
     staged = compress_well(
-        raw_plates.locate(plate),  # a local mirror for plates in S3
+        context.raw,
         image_directory,
         illumination_functions,
         **config.model_dump(),

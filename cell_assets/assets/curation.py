@@ -12,11 +12,10 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, well_asset
-from cell_assets.partitions import plate_and_well
-from cell_assets.resources import RawPlatesResource
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import materialization_metadata, well_asset
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact
-from cell_assets.storage.io_manager import ArtifactStoreResource
 
 
 class DeepCellLabelExportConfig(dg.Config):
@@ -80,16 +79,15 @@ class CuratedMasksConfig(dg.Config):
 def curated_masks(
     context: PartitionContext,
     config: CuratedMasksConfig,
-    raw_plates: RawPlatesResource,
     artifact_store: ArtifactStoreResource,
     compressed_images: ArtifactHandle,
 ) -> dg.Output[StagedArtifact]:
     from cell_assets.formats.deepcell_label import ZipLimits
-    from cell_assets.stages.curation import curate_well, sites_of_projects
+    from cell_assets.formats.raw_layout import curation_projects
+    from cell_assets.stages.curation import curate_well
 
-    plate, well = plate_and_well(context)
     started = time.perf_counter()
-    zips = sites_of_projects(raw_plates.curation_projects(plate, well), plate, well)
+    zips = curation_projects(context.raw, context.well)
     limits = ZipLimits(max_total_bytes=config.max_zip_bytes, max_ratio=config.max_compression_ratio)
     staged = curate_well(zips, compressed_images, limits, staging_root=artifact_store.staging_root)
     return dg.Output(

@@ -1,10 +1,11 @@
 """What every cell_assets asset shares: partitions, runs over many partitions, commits, reuse.
 
 An asset is written for **one** partition (one well, or one plate): its body
-takes a :class:`PartitionContext`, its config, resources and the artifact
-handles of that partition's inputs, and returns ``dg.Output(StagedArtifact,
-metadata=…)``. :func:`well_asset` and :func:`plate_asset` turn such a body into
-a Dagster asset that
+takes a :class:`~cell_assets.assets.context.PartitionContext` (plate, well, the
+plate's upload opened once per run, the run's log), its config, the
+``artifact_store`` resource and the artifact handles of that partition's
+inputs, and returns ``dg.Output(StagedArtifact, metadata=…)``. :func:`well_asset`
+and :func:`plate_asset` turn such a body into a Dagster asset that
 
 * runs for every partition of the run (``BackfillPolicy.single_run``: a plate's
   wells are one run, not one run per well — see ARCHITECTURE.md, "Run model");
@@ -19,7 +20,7 @@ a Dagster asset that
 * tags the run with the plate's experiment, however the run was launched.
 
 The IO manager only loads inputs (as handles); the commit happens here, per
-partition.
+partition (the one commit path of the project).
 """
 
 from __future__ import annotations
@@ -30,31 +31,23 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
 from dagster._core.errors import DagsterInvalidPropertyError
 
-from cell_assets.jobs import EXPERIMENT_TAG
-from cell_assets.partitions import partition_path_parts, plate_well_partitions, plates_partitions
+from cell_assets.assets.context import PartitionContext, PlatesOfRun
+from cell_assets.errors import ArtifactError
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
+from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions, split_key
+from cell_assets.orchestration.resources import RawPlatesResource
+from cell_assets.orchestration.run_tags import EXPERIMENT_TAG, RunTags
 from cell_assets.storage.artifacts import NO_IMAGES, STATUS_FILE, is_empty_well
 
 ARTIFACT_IO_MANAGER = "artifact_io_manager"
 CODE_VERSION = "2"
-
-
-@dataclass
-class PartitionContext:
-    """What an asset body sees of its run: one partition, the run's logger and instance."""
-
-    partition_key: Any  # dg.MultiPartitionKey for a well, str for a plate
-    log: Any
-    instance: Any
-    run_id: str
-    plate: str = ""
-    well: str | None = None
-    extra_metadata: dict[str, Any] = field(default_factory=dict)
+# Every asset body may take these resources; the run always has both.
+RESOURCES = ("raw_plates", "artifact_store")
 
 
 def _shown(value: Any) -> Any:
@@ -146,18 +139,15 @@ def _select_inputs(
     chosen = {}
     for name, value in values.items():
         if name in fan_in:  # a plate asset reading a well asset: {well: handle} of this plate
+            parts = {split_key(k): h for k, h in value.items()}
             chosen[name] = {
-                k.split("|", 1)[1]: h
-                for k, h in value.items()
-                if k.split("|", 1)[0] == plate and not is_empty_well(h)
+                part[1]: h for part, h in parts.items() if part[0] == plate and not is_empty_well(h)
             }
         elif isinstance(value, Mapping):  # a run over several partitions: pick this one's
             chosen[name] = value.get(plate) if per_plate else value.get(key)
             if chosen[name] is None:
                 chosen[name] = value.get(plate) or value.get(key)
             if chosen[name] is None:
-                from cell_assets.errors import ArtifactError
-
                 raise ArtifactError(f"no {name} artifact for {key}: materialize it first")
         else:
             chosen[name] = value
@@ -172,20 +162,21 @@ def _partitioned_asset(
 ) -> Callable:
     code_version = options.pop("code_version", CODE_VERSION)
     reuse = options.pop("reuse", True)
-    # (config, resources) → str: what else the body reads that decides its output.
+    # (config, artifact store) → str: what else the body reads that decides its output.
     key_extra = options.pop("input_key_extra", None)
 
     def decorate(body: Callable) -> dg.AssetsDefinition:
         signature = inspect.signature(body)
         names = list(signature.parameters)
-        resources = {"raw_plates", "artifact_store"} & set(names)
         if "artifact_store" not in names:
             raise TypeError(f"{body.__name__} must take the artifact_store resource")
-        input_names = [n for n in names if n not in ("context", "config", *resources)]
+        given = [n for n in RESOURCES if n in names]  # the resources the body itself takes
+        input_names = [n for n in names if n not in ("context", "config", *RESOURCES)]
         fan_in = {
-            n for n in input_names if per_plate and signature.parameters[n].annotation is not Any
+            n
+            for n in input_names
+            if per_plate and "dict" in str(signature.parameters[n].annotation)
         }
-        fan_in = {n for n in fan_in if "dict" in str(signature.parameters[n].annotation)}
 
         def run(context: dg.AssetExecutionContext, **kwargs: Any) -> None:
             store = kwargs["artifact_store"].open()
@@ -193,17 +184,27 @@ def _partitioned_asset(
             asset = body.__name__
             keys = list(context.partition_keys)
             inputs = {n: kwargs[n] for n in input_names}
-            _tag_experiment(context, kwargs.get("raw_plates"), keys)
+            raw_plates = kwargs["raw_plates"]
+            plates = PlatesOfRun(lambda plate: raw_plates.open().open(plate))
+            _tag_experiment(context, plates, keys)
+            extra = key_extra(config, kwargs["artifact_store"]) if key_extra else ""
             for done, key in enumerate(keys, start=1):
-                parts = partition_path_parts(key)
-                plate, well = parts[0], (parts[1] if len(parts) > 1 else None)
-                mine = _select_inputs(inputs, str(key), plate, per_plate, fan_in)
+                parts = split_key(key)
                 started = time.perf_counter()
-                extra = key_extra(config, kwargs) if key_extra else ""
+                partition = PartitionContext(
+                    parts[0],
+                    parts[1] if len(parts) > 1 else None,
+                    plates,
+                    context.log,
+                    context.instance,
+                    context.run_id,
+                )
+                mine = _select_inputs(inputs, str(key), partition.plate, per_plate, fan_in)
+                arguments = {"config": config} if "config" in kwargs else {}
+                arguments |= {name: kwargs[name] for name in given}
                 metadata = _materialize_one(
-                    context, body, asset, code_version, reuse, store, config, kwargs, mine,
-                    key, plate, well, resources, extra,
-                )  # fmt: skip
+                    partition, body, asset, code_version, reuse, store, arguments, mine, extra
+                )
                 metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
                 context.add_asset_metadata(metadata, partition_key=str(key))
                 # Progress about ten times per step: every log line is an event in the
@@ -212,11 +213,15 @@ def _partitioned_asset(
                     context.log.info(f"{asset}: {done}/{len(keys)} partitions ({key})")
             return None
 
-        params = [inspect.Parameter("context", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        for name in names[1:]:
-            parameter = signature.parameters[name]
-            annotation = parameter.annotation if name in ("config", *resources) else Any
-            params.append(parameter.replace(annotation=annotation))
+        positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+        params = [inspect.Parameter("context", positional)]
+        if "config" in names:
+            params.append(signature.parameters["config"].replace(kind=positional))
+        params += [
+            inspect.Parameter("raw_plates", positional, annotation=RawPlatesResource),
+            inspect.Parameter("artifact_store", positional, annotation=ArtifactStoreResource),
+        ]
+        params += [inspect.Parameter(n, positional, annotation=Any) for n in input_names]
         run.__signature__ = inspect.Signature(params, return_annotation=None)
         run.__annotations__ = {
             p.name: p.annotation for p in params if p.annotation is not inspect.Parameter.empty
@@ -239,36 +244,39 @@ def _partitioned_asset(
 
 
 def _materialize_one(
-    context, body, asset, code_version, reuse, store, config, kwargs, inputs, key, plate, well,
-    resources, extra="",
-) -> dict[str, Any]:  # fmt: skip
+    partition: PartitionContext,
+    body: Callable,
+    asset: str,
+    code_version: str,
+    reuse: bool,
+    store: Any,
+    arguments: dict[str, Any],
+    inputs: dict[str, Any],
+    extra: str = "",
+) -> dict[str, Any]:
     """Compute (or reuse, or mark empty) one partition's artifact; return its metadata."""
-
-    partition = (plate, well) if well else (plate,)
+    parts = (partition.plate, partition.well) if partition.well else (partition.plate,)
+    staging_root = arguments["artifact_store"].staging_root
     handles = [v for v in inputs.values() if hasattr(v, "artifact_id")]
-    if well and any(is_empty_well(h) for h in handles):
-        return _commit_empty(store, asset, partition, code_version, context.run_id, kwargs, handles)
-    input_key = _input_key(asset, code_version, config, inputs, extra)
+    if partition.well and any(is_empty_well(h) for h in handles):
+        staged = _staged_empty(asset, staging_root, [h.artifact_id for h in handles])
+        handle = store.commit(
+            asset, parts, staged, code_version=code_version, run_id=partition.run_id
+        )
+        return {"status": NO_IMAGES, **_commit_metadata(handle)}
+    input_key = _input_key(asset, code_version, arguments.get("config"), inputs, extra)
     if reuse:
-        manifest = store.read_manifest(asset, partition)
+        manifest = store.read_manifest(asset, parts)
         if manifest is not None and manifest.get("metadata", {}).get("input_key") == input_key:
             from cell_assets.storage import ArtifactHandle
 
             handle = ArtifactHandle(store, manifest)
-            context.log.debug(f"{asset} {key}: inputs and settings unchanged, artifact reused")
+            partition.log.debug(f"{asset} {partition.key}: inputs unchanged, artifact reused")
             shown = _restored(manifest.get("metadata", {}).get("materialization", {}))
             return shown | {"status": "reused", "seconds": 0.0} | _commit_metadata(handle)
-    from cell_assets.partitions import plate_well_key
-
-    own_key = plate_well_key(plate, well) if well else plate
-    part_context = PartitionContext(
-        own_key, context.log, context.instance, context.run_id, plate, well
-    )
-    arguments = {"config": config} if "config" in kwargs else {}
-    arguments |= {name: kwargs[name] for name in resources}
-    result = body(part_context, **arguments, **inputs)
+    result = body(partition, **arguments, **inputs)
     if result is None:  # the body found no images for this well
-        staged = _staged_empty(asset, kwargs["artifact_store"].staging_root, [])
+        staged = _staged_empty(asset, staging_root, [])
         shown: dict[str, Any] = {"status": NO_IMAGES}
     else:
         staged = result.value
@@ -277,9 +285,7 @@ def _materialize_one(
     staged.metadata["input_key"] = input_key
     # What the UI showed, kept so that a reuse shows the same figures.
     staged.metadata["materialization"] = _remembered(shown)
-    handle = store.commit(
-        asset, partition, staged, code_version=code_version, run_id=context.run_id
-    )
+    handle = store.commit(asset, parts, staged, code_version=code_version, run_id=partition.run_id)
     return shown | _commit_metadata(handle)
 
 
@@ -293,25 +299,18 @@ def _staged_empty(asset: str, staging_root: Any, upstream: list[str]) -> Any:
     return StagedArtifact(staging, metadata=metadata, upstream=upstream)
 
 
-def _commit_empty(store, asset, partition, code_version, run_id, kwargs, handles) -> dict:
-    upstream = [h.artifact_id for h in handles]
-    staged = _staged_empty(asset, kwargs["artifact_store"].staging_root, upstream)
-    handle = store.commit(asset, partition, staged, code_version=code_version, run_id=run_id)
-    return {"status": NO_IMAGES, **_commit_metadata(handle)}
-
-
-def _tag_experiment(context: dg.AssetExecutionContext, raw_plates: Any, keys: list) -> None:
+def _tag_experiment(context: dg.AssetExecutionContext, plates: PlatesOfRun, keys: list) -> None:
     """Add the plates' experiment as a run tag when the launcher did not (UI, backfills)."""
     try:
         tags = context.run.tags
     except DagsterInvalidPropertyError:  # invoked directly (benchmarks): no run to tag
         return
-    if raw_plates is None or tags.get(EXPERIMENT_TAG):
+    if RunTags.from_tags(tags).experiment:
         return
     experiments = set()
-    for plate in sorted({partition_path_parts(k)[0] for k in keys}):
+    for plate in sorted({split_key(k)[0] for k in keys}):
         try:
-            experiments.add(raw_plates.locate(plate).experiment)
+            experiments.add(plates[plate].experiment)
         except Exception:  # the asset itself reports a missing plate, with its location
             return
     if experiments:
@@ -320,10 +319,29 @@ def _tag_experiment(context: dg.AssetExecutionContext, raw_plates: Any, keys: li
         )
 
 
+def every_well(context: PartitionContext, handles: Mapping[str, Any], asset: str) -> dict[str, Any]:
+    """``{well: handle}`` of every well of the plate's index, in index order.
+
+    A plate asset that needs all its wells (illumination, profiles) calls this:
+    a well with images but no ``asset`` artifact yet is named, not skipped.
+    """
+    from cell_assets.errors import PlateInputError
+
+    wells = context.index.wells
+    missing = [well for well in wells if well not in handles]
+    if missing:
+        raise PlateInputError(
+            f"wells {', '.join(missing[:12])}{' …' if len(missing) > 12 else ''} have images but "
+            f"no {asset} artifact yet: materialize them first",
+            context.location,
+        )
+    return {well: handles[well] for well in wells}
+
+
 def partition_body(asset: dg.AssetsDefinition) -> Callable:
     """The one-partition body behind an asset of :func:`well_asset` / :func:`plate_asset`.
 
-    Called as ``body(PartitionContext(...), config=..., artifact_store=..., **inputs)``
+    Called as ``body(PartitionContext(…), config=…, artifact_store=…, **inputs)``
     and returning ``dg.Output(StagedArtifact)`` (or None for a well without images),
     with no run, commit or reuse around it: what the benchmarks time.
     """

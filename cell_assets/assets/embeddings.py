@@ -7,12 +7,13 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, well_asset
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import materialization_metadata, well_asset
 from cell_assets.imaging.devices import Device
 from cell_assets.imaging.embeddings import EmbeddingPreprocessing
-from cell_assets.placement import gpu_step_tags
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
+from cell_assets.orchestration.placement import gpu_step_tags
 from cell_assets.storage import ArtifactHandle, StagedArtifact
-from cell_assets.storage.io_manager import ArtifactStoreResource
 
 
 class CellEmbeddingsConfig(dg.Config):
@@ -41,14 +42,12 @@ def cell_embeddings(
     artifact_store: ArtifactStoreResource,
     single_cell_dataset: ArtifactHandle,
 ) -> dg.Output[StagedArtifact]:
-    from cell_assets.errors import ImageLocation, PlateInputError
+    from cell_assets.errors import located
     from cell_assets.imaging.devices import DeviceError, select_device
     from cell_assets.stages.embeddings import embed_well  # torch loads when run
 
-    try:
+    with located(context.location, DeviceError):
         device = select_device(config.device)
-    except DeviceError as exc:
-        raise PlateInputError(str(exc), ImageLocation(*single_cell_dataset.partition)) from None
     started = time.perf_counter()
     staged = embed_well(
         single_cell_dataset,

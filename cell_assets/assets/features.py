@@ -7,42 +7,24 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, well_asset
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import materialization_metadata, well_asset
 from cell_assets.imaging.devices import Device
-from cell_assets.imaging.measurements import MeasurementFamily
-from cell_assets.partitions import plate_and_well
-from cell_assets.placement import gpu_step_tags
-from cell_assets.resources import RawPlatesResource
+from cell_assets.imaging.measurements import MeasurementSettings
+from cell_assets.orchestration.config import config_class
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
+from cell_assets.orchestration.placement import gpu_step_tags
 from cell_assets.storage import ArtifactHandle, StagedArtifact
-from cell_assets.storage.io_manager import ArtifactStoreResource
 
-
-class CellFeaturesConfig(dg.Config):
-    device: Device = Field(default=Device.auto, description="auto (GPU when present), cpu or cuda.")
-    families: list[MeasurementFamily] | None = Field(
-        default=None,
-        description="CellProfiler measurement modules to run (empty = all): sizeshape (AreaShape, "
-        "Zernike, Feret), intensity, texture, granularity, radial (distribution and Zernikes), "
-        "colocalization.",
-    )
-    texture_scales: list[int] = Field(
-        default=[3], description="Haralick co-occurrence distances, px (CellProfiler: 3)."
-    )
-    texture_levels: int = Field(
-        default=256, ge=2, le=256, description="Grey levels (CellProfiler 3+: 256)."
-    )
-    radial_bins: int = Field(default=4, ge=1, description="Rings of the radial distribution.")
-    zernike_degree: int = Field(default=9, ge=0, le=20, description="Highest Zernike order.")
-    granularity_length: int = Field(default=16, ge=1, description="Granular spectrum steps.")
-    granularity_subsample: float = Field(
-        default=0.25, gt=0, le=1, description="Image resampling of the granular spectrum."
-    )
-    granularity_element: int = Field(
-        default=10, ge=1, description="Background disk radius after resampling, px."
-    )
-    colocalization_threshold: float = Field(
-        default=15.0, ge=0, lt=100, description="Percent of each object's maximum (Manders, RWC)."
-    )
+CellFeaturesConfig = config_class(
+    "CellFeaturesConfig",
+    MeasurementSettings,
+    doc="cell_features: where to measure, and CellProfiler's module settings.",
+    device=(
+        Device,
+        Field(default=Device.auto, description="auto (GPU when present), cpu or cuda."),
+    ),
+)
 
 
 @well_asset(
@@ -57,40 +39,25 @@ class CellFeaturesConfig(dg.Config):
 def cell_features(
     context: PartitionContext,
     config: CellFeaturesConfig,
-    raw_plates: RawPlatesResource,
     artifact_store: ArtifactStoreResource,
     image_directory: ArtifactHandle,
     illumination_functions: ArtifactHandle,
     segmentation_masks: ArtifactHandle,
 ) -> dg.Output[StagedArtifact]:
-    from cell_assets.errors import ImageLocation, PlateInputError
+    from cell_assets.errors import located
     from cell_assets.imaging.devices import DeviceError, select_device
-    from cell_assets.imaging.measurements import MeasurementSettings
+    from cell_assets.parameters import from_values
     from cell_assets.stages.features import measure_well  # torch loads when run, not at import
 
-    plate, well = plate_and_well(context)
-    try:
+    with located(context.location, DeviceError):
         device = select_device(config.device)
-    except DeviceError as exc:
-        raise PlateInputError(str(exc), ImageLocation(plate, well)) from None
     started = time.perf_counter()
-    settings = MeasurementSettings(
-        texture_scales=tuple(config.texture_scales),
-        texture_levels=config.texture_levels,
-        radial_bins=config.radial_bins,
-        zernike_degree=config.zernike_degree,
-        granularity_length=config.granularity_length,
-        granularity_subsample=config.granularity_subsample,
-        granularity_element=config.granularity_element,
-        colocalization_threshold=config.colocalization_threshold,
-        families=tuple(config.families or MeasurementFamily),
-    )
     staged = measure_well(
-        raw_plates.locate(plate),
+        context.raw,
         image_directory,
         illumination_functions,
         segmentation_masks,
-        settings,
+        from_values(MeasurementSettings, config),
         device,
         context.log.debug,
         staging_root=artifact_store.staging_root,

@@ -10,44 +10,41 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.curation import curated_masks
-from cell_assets.assets.segmentation import CYTOPLASM_CHANNEL_CANDIDATES
-from cell_assets.errors import PlateInputError
+from cell_assets.imaging.cellpose_training import TrainingSettings
+from cell_assets.imaging.channels import ChannelChoice
 from cell_assets.imaging.devices import Device
-from cell_assets.partitions import plates_partitions
-from cell_assets.placement import gpu_step_tags
-from cell_assets.storage.io_manager import ArtifactStoreResource
+from cell_assets.orchestration.config import config_class
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
+from cell_assets.orchestration.partitions import plates_partitions
+from cell_assets.orchestration.placement import gpu_step_tags
 
-
-class CellposeModelConfig(dg.Config):
-    start_model: str = Field(
-        default="cyto3",
-        description="Model to start from: a Cellpose name or weights file; 'scratch' for none. "
-        "When its weights cannot be had (offline), training starts from scratch and says so.",
-    )
-    target: str = Field(
-        default="cells", pattern="^(cells|nuclei)$", description="'cells' or 'nuclei'."
-    )
-    nuclei_channel: str = Field(default="DNA", description="Channel of the nuclear stain.")
-    cytoplasm_channel: str | None = Field(
-        default=None, description="Cell-body channel; empty = first of AGP, Actin, …"
-    )
-    n_epochs: int = Field(default=100, ge=1, le=10000, description="Training epochs.")
-    learning_rate: float = Field(default=0.1, gt=0, description="SGD learning rate.")
-    batch_size: int = Field(default=8, ge=1, description="Patches per step.")
-    patch_size: int = Field(default=224, ge=32, description="Training patch side, px.")
-    diameter: float = Field(default=30.0, gt=0, description="Mean object diameter, px.")
-    held_out_fraction: float = Field(
-        default=0.25, gt=0, lt=1, description="Fraction of curated sites held out for AP."
-    )
-    seed: int = Field(default=0, description="Seed of the split and of the training.")
-    device: Device = Field(default=Device.auto, description="auto (GPU when present), cpu, cuda.")
+CellposeModelConfig = config_class(
+    "CellposeModelConfig",
+    TrainingSettings,
+    ChannelChoice,
+    doc="cellpose_model: the starting model, the channels, the hold-out and Cellpose's "
+    "training settings.",
+    start_model=(
+        str,
+        Field(
+            default="cyto3",
+            description="Model to start from: a Cellpose name or weights file; 'scratch' for "
+            "none. When its weights cannot be had (offline), training starts from scratch and "
+            "says so.",
+        ),
+    ),
+    held_out_fraction=(
+        float,
+        Field(default=0.25, gt=0, lt=1, description="Fraction of curated sites held out for AP."),
+    ),
+    device=(Device, Field(default=Device.auto, description="auto (GPU when present), cpu, cuda.")),
+)
 
 
 @dg.asset(
     group_name="curation",
     kinds={"cellpose", "pytorch"},
-    deps=[curated_masks],
+    deps=["curated_masks"],
     pool="gpu",
     op_tags=gpu_step_tags(),
     description="Cellpose fine-tuned with its own trainer on every curated well; weights, "
@@ -58,15 +55,13 @@ def cellpose_model(
     config: CellposeModelConfig,
     artifact_store: ArtifactStoreResource,
 ) -> dg.MaterializeResult:
+    from cell_assets.errors import PlateInputError
+    from cell_assets.formats.cellpose_model import LOSS_PNG, MODEL_ASSET, MODEL_PARTITION
     from cell_assets.imaging.cellpose_segmenter import CellposeWeightsError, resolve_weights
-    from cell_assets.imaging.cellpose_training import TrainingSettings
+    from cell_assets.imaging.channels import assign_roles
     from cell_assets.imaging.devices import select_device
-    from cell_assets.stages.fine_tuning import (
-        LOSS_PNG,
-        MODEL_PARTITION,
-        curated_examples,
-        train_on_curated,
-    )
+    from cell_assets.parameters import from_values
+    from cell_assets.stages.fine_tuning import curated_examples, train_on_curated
 
     store = artifact_store.open()
     pairs = []
@@ -81,11 +76,12 @@ def cellpose_model(
             "`cell-assets import-labels` first"
         )
     channels = list(pairs[0][1].metadata.get("channels", []))
-    cytoplasm = config.cytoplasm_channel or next(
-        (c for c in CYTOPLASM_CHANNEL_CANDIDATES if c in channels), None
-    )
+    try:
+        roles = assign_roles(channels, from_values(ChannelChoice, config))
+    except ValueError as exc:
+        raise PlateInputError(f"cellpose_model: {exc}") from None
     started = time.perf_counter()
-    examples = curated_examples(pairs, config.nuclei_channel, cytoplasm, config.target)
+    examples = curated_examples(pairs, roles.nuclei, roles.cytoplasm, config.target)
     start_weights, start_name = None, "scratch"
     if config.start_model != "scratch":
         try:
@@ -93,15 +89,7 @@ def cellpose_model(
         except CellposeWeightsError as exc:
             start_name = f"scratch ({config.start_model} unavailable)"
             context.log.warning(f"starting from scratch: {exc}")
-    settings = TrainingSettings(
-        target=config.target,
-        n_epochs=config.n_epochs,
-        learning_rate=config.learning_rate,
-        batch_size=config.batch_size,
-        bsize=config.patch_size,
-        diameter=config.diameter,
-        seed=config.seed,
-    )
+    settings = from_values(TrainingSettings, config)
     context.log.info(
         f"training on {len(examples)} curated sites of {len(pairs)} wells, {config.n_epochs} epochs"
     )
@@ -115,7 +103,7 @@ def cellpose_model(
         [a for pair in pairs for a in (pair[0].artifact_id, pair[1].artifact_id)],
         staging_root=artifact_store.staging_root,
     )
-    handle = store.commit("cellpose_model", MODEL_PARTITION, staged, run_id=context.run_id)
+    handle = store.commit(MODEL_ASSET, MODEL_PARTITION, staged, run_id=context.run_id)
     report = staged.metadata
     return dg.MaterializeResult(
         metadata={

@@ -5,9 +5,8 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, plate_asset
-from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.identifiers import validate_plate_id
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import every_well, materialization_metadata, plate_asset
 from cell_assets.imaging.illumination import (
     DEFAULT_DOWN_SCALE_FACTOR,
     DEFAULT_MEDIAN_FILTER_SIZE,
@@ -15,9 +14,8 @@ from cell_assets.imaging.illumination import (
     DEFAULT_WORKING_SIZE,
     IlluminationMethod,
 )
-from cell_assets.resources import RawPlatesResource
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact
-from cell_assets.storage.io_manager import ArtifactStoreResource
 
 
 class IlluminationConfig(dg.Config):
@@ -74,28 +72,16 @@ class IlluminationConfig(dg.Config):
 def illumination_functions(
     context: PartitionContext,
     config: IlluminationConfig,
-    raw_plates: RawPlatesResource,
     artifact_store: ArtifactStoreResource,
     image_directory: dict[str, ArtifactHandle],
 ) -> dg.Output[StagedArtifact]:
     from cell_assets.stages.illumination import plate_illumination  # loaded when run, not at import
 
-    plate = validate_plate_id(context.partition_key)
     started = time.perf_counter()
-    raw = raw_plates.locate(plate)
-    wells = raw.read_index().wells
-    missing = [well for well in wells if well not in image_directory]
-    if missing:
-        raise PlateInputError(
-            f"wells {', '.join(missing)} are in index.csv but have no image_directory "
-            "artifact; materialize them first",
-            ImageLocation(plate=plate),
-        )
-    directories = {well: image_directory[well] for well in wells}
+    wells = context.index.wells
     staged = plate_illumination(
-        plate,
-        raw,
-        directories,
+        context.raw,
+        every_well(context, image_directory, "image_directory"),
         config.model_dump(),
         context.log.info,
         staging_root=artifact_store.staging_root,

@@ -5,11 +5,10 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, well_asset
-from cell_assets.partitions import plate_and_well
-from cell_assets.resources import RawPlatesResource
-from cell_assets.storage import StagedArtifact, staging_area
-from cell_assets.storage.io_manager import ArtifactStoreResource
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import materialization_metadata, well_asset
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
+from cell_assets.storage import StagedArtifact
 
 
 class ImageDirectoryConfig(dg.Config):
@@ -28,42 +27,32 @@ class ImageDirectoryConfig(dg.Config):
 def image_directory(
     context: PartitionContext,
     config: ImageDirectoryConfig,
-    raw_plates: RawPlatesResource,
     artifact_store: ArtifactStoreResource,
 ) -> dg.Output[StagedArtifact] | None:
-    # Formats and image science load here, not when Dagster imports the code location.
-    from cell_assets.formats.json_files import write_json
-    from cell_assets.formats.raw_layout import WELL_DESCRIPTION_FILE, describe_well
+    from cell_assets.stages.image_directory import describe_well_files  # loaded when run
 
-    plate, well = plate_and_well(context)
     started = time.perf_counter()
-    raw = raw_plates.locate(plate)
-    index = raw.read_index()
-    channels = index.select_channels(config.channels)
-    if not index.sites_of_well(well):
+    channels = context.index.select_channels(config.channels)
+    staged = describe_well_files(context.raw, context.well, channels, artifact_store.staging_root)
+    if staged is None:
         # Not an error: the well is recorded as having no images, and so is everything downstream.
-        context.log.debug(f"plate {plate} has no images for well {well} in index.csv")
+        context.log.debug(f"plate {context.plate} has no images for well {context.well}")
         return None
-    description = describe_well(raw, index, well, channels)
-    with staging_area("image_directory", artifact_store.staging_root) as staging:
-        write_json(staging / WELL_DESCRIPTION_FILE, description)
-    images = [image for site in description["sites"] for image in site["images"].values()]
-    summary = {
-        "experiment": raw.experiment,
-        "sites": len(description["sites"]),
-        "channels": list(channels),
-        "image_shape": description["shape"],
-        "dtype": description["dtype"],
-        # Where the raw files are now; the description itself holds plate-relative paths.
-        "plate_uri": raw.uri(),
-    }
     return dg.Output(
-        StagedArtifact(staging, metadata=summary),
+        staged,
         metadata=materialization_metadata(
-            summary,
+            staged.metadata,
             time.perf_counter() - started,
-            raw_files=len(images),
-            raw_bytes=sum(image["size"] for image in images),
-            plate_dir=dg.MetadataValue.path(raw.uri()),
+            [
+                "experiment",
+                "sites",
+                "channels",
+                "image_shape",
+                "dtype",
+                "plate_uri",
+                "raw_files",
+                "raw_bytes",
+            ],  # fmt: skip
+            plate_dir=dg.MetadataValue.path(staged.metadata["plate_uri"]),
         ),
     )

@@ -4,9 +4,10 @@ import time
 
 import dagster as dg
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, plate_asset
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import materialization_metadata, plate_asset
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact
-from cell_assets.storage.io_manager import ArtifactStoreResource
 
 
 @plate_asset(
@@ -24,7 +25,7 @@ def plate_qc(
     segmentation_masks: dict[str, ArtifactHandle],
     well_profiles: ArtifactHandle,
 ) -> dg.Output[StagedArtifact]:
-    from cell_assets.checks import check_outcomes  # loaded when run, not at import
+    from cell_assets.orchestration.checks import check_outcomes  # loaded when run, not at import
     from cell_assets.stages.plate_qc import plate_qc as make_plate_qc
 
     started = time.perf_counter()

@@ -7,11 +7,11 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, plate_asset
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import every_well, materialization_metadata, plate_asset
 from cell_assets.imaging.profiles import DEFAULT_FEATURE_SELECTION
-from cell_assets.resources import RawPlatesResource
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact
-from cell_assets.storage.io_manager import ArtifactStoreResource
 
 
 class WellProfilesConfig(dg.Config):
@@ -49,25 +49,15 @@ class WellProfilesConfig(dg.Config):
 def well_profiles(
     context: PartitionContext,
     config: WellProfilesConfig,
-    raw_plates: RawPlatesResource,
     artifact_store: ArtifactStoreResource,
     cell_features: dict[str, ArtifactHandle],
 ) -> dg.Output[StagedArtifact]:
-    from cell_assets.errors import ImageLocation, PlateInputError
     from cell_assets.stages.profiles import profile_plate  # pycytominer loads when run
 
     started = time.perf_counter()
-    wells = raw_plates.locate(context.plate).read_index().wells
-    missing = [well for well in wells if well not in cell_features]
-    if missing:
-        raise PlateInputError(
-            f"wells {', '.join(missing[:12])}{' …' if len(missing) > 12 else ''} have images but "
-            "no cell_features yet: materialize them first (profiles need every well)",
-            ImageLocation(plate=context.plate),
-        )
     staged = profile_plate(
-        context.partition_key,
-        cell_features,
+        context.plate,
+        every_well(context, cell_features, "cell_features"),
         **config.model_dump(),
         staging_root=artifact_store.staging_root,
     )

@@ -5,7 +5,8 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from cell_assets.assets.definition import PartitionContext, materialization_metadata, well_asset
+from cell_assets.assets.context import PartitionContext
+from cell_assets.assets.definition import materialization_metadata, well_asset
 from cell_assets.formats.h5sc import H5SC_FILE, H5scCompression
 from cell_assets.imaging.extraction import (
     DEFAULT_CROP_SIZE,
@@ -13,8 +14,8 @@ from cell_assets.imaging.extraction import (
     DEFAULT_MASK_DILATION,
     Normalization,
 )
+from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.storage import ArtifactHandle, StagedArtifact
-from cell_assets.storage.io_manager import ArtifactStoreResource
 
 
 class SingleCellConfig(dg.Config):

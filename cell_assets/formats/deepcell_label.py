@@ -106,6 +106,16 @@ class ProjectLabels:
     image_shape: tuple[int, int, int]
     shared_pixels: int = 0
 
+    @property
+    def cell_count(self) -> int:
+        """Cells drawn (distinct ids > 0)."""
+        return int(np.count_nonzero(np.unique(self.cells)))
+
+    @property
+    def nucleus_count(self) -> int:
+        """Nuclei drawn (distinct ids > 0)."""
+        return int(np.count_nonzero(np.unique(self.nuclei)))
+
 
 def _ome_tiff_bytes(array: np.ndarray, names: list[str]) -> bytes:
     buffer = io.BytesIO()

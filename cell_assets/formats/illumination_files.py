@@ -96,3 +96,19 @@ def write_illumination_channel(
 def read_illumination_function(path: str | Path) -> np.ndarray:
     """An ``(H, W)`` float32 flat-field or dark-field (see :func:`write_illumination_channel`)."""
     return tifffile.imread(path).astype(np.float32, copy=False)
+
+
+def read_correction(illumination: Any, channel: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A channel's ``(flat-field, dark-field or None)`` from an illumination_functions artifact.
+
+    ``illumination`` is anything with the artifact's ``files`` and ``path(name)``
+    (an :class:`~cell_assets.storage.ArtifactHandle`).
+    """
+    flat = read_illumination_function(illumination.path(function_file(channel)))
+    dark_name = darkfield_file(channel)
+    dark = (
+        read_illumination_function(illumination.path(dark_name))
+        if dark_name in illumination.files
+        else None
+    )
+    return flat, dark

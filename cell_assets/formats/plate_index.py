@@ -151,6 +151,22 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
     )
 
 
+def parse_plate_index_bytes(content: bytes, plate: str, source: str = INDEX_FILENAME) -> PlateIndex:
+    """Parse and validate the bytes of an ``index.csv`` for ``plate``."""
+    import io
+
+    where = ImageLocation(plate=plate, file=source)
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(content), dtype={"Metadata_Plate": str, "Metadata_Well": str}
+        )
+    except pd.errors.EmptyDataError:
+        raise PlateInputError("index.csv is empty", where) from None
+    except Exception as exc:
+        raise PlateInputError(f"cannot parse index.csv: {exc}", where) from None
+    return parse_plate_index(frame, plate, source=source)
+
+
 def read_plate_index(plate_dir: str | Path, plate: str | None = None) -> PlateIndex:
     """Read and validate ``<plate_dir>/index.csv``; the plate id defaults to the folder name."""
     plate_dir = Path(plate_dir)
@@ -158,17 +174,7 @@ def read_plate_index(plate_dir: str | Path, plate: str | None = None) -> PlateIn
     path = plate_dir / INDEX_FILENAME
     if not path.is_file():
         raise PlateInputError("index.csv not found", ImageLocation(plate=plate, file=str(path)))
-    try:
-        frame = pd.read_csv(path, dtype={"Metadata_Plate": str, "Metadata_Well": str})
-    except pd.errors.EmptyDataError:
-        raise PlateInputError(
-            "index.csv is empty", ImageLocation(plate=plate, file=str(path))
-        ) from None
-    except Exception as exc:
-        raise PlateInputError(
-            f"cannot parse index.csv: {exc}", ImageLocation(plate=plate, file=str(path))
-        ) from exc
-    return parse_plate_index(frame, plate, source=str(path))
+    return parse_plate_index_bytes(path.read_bytes(), plate, source=str(path))
 
 
 def write_deepprofiler_index(rows: list[dict[str, object]], path: str | Path) -> None:

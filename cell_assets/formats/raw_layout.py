@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ import numpy as np
 
 from cell_assets.errors import ImageLocation, PlateInputError
 from cell_assets.formats.images import ImageHeader, read_image_and_checksum, read_image_header
-from cell_assets.formats.plate_index import INDEX_FILENAME, PlateIndex, read_plate_index
-from cell_assets.identifiers import PLATE_ID_PATTERN, validate_plate_id
+from cell_assets.formats.plate_index import PlateIndex
+from cell_assets.identifiers import validate_plate_id
 
 WELL_DESCRIPTION_FILE = "image_directory.json"
 CURATION_FOLDER = "curation"
@@ -34,45 +33,90 @@ def curation_folder(well: str) -> str:
     return f"{CURATION_FOLDER}/{well}"
 
 
-@dataclass(frozen=True)
+def curation_projects(raw: RawPlate, well: str) -> list[Path]:
+    """The well's curated DeepCell Label zips (``curation/<well>/*.zip``), local paths, sorted.
+
+    The folder and every zip are kept inside the plate folder: a ``curation``
+    folder that is a symbolic link to somewhere else is refused.
+    """
+    paths = raw.folder_files(curation_folder(well))
+    return [p for p in paths if p.suffix == ".zip" and not p.name.startswith(".")]
+
+
+def inside_plate(plate_dir: Path, relative: str, location: ImageLocation) -> Path:
+    """``plate_dir / relative`` resolved, refused if it leaves the plate folder.
+
+    Symbolic links are followed before anything opens the path: a link to a
+    file, or an ``images/`` or ``curation/`` folder, outside the plate folder
+    would otherwise be read (or written) as the plate's.
+    """
+    root = plate_dir.resolve()
+    path = (plate_dir / relative).resolve()
+    if path != root and root not in path.parents:
+        raise PlateInputError(
+            "refused: the path leaves the plate folder (through a symbolic link or '..'); "
+            "copy the file into the plate folder",
+            location,
+        )
+    return path
+
+
+@dataclass(eq=False)
 class RawPlate:
-    """A plate folder in the raw root."""
+    """A plate opened for a run: its id, experiment, parsed index and files on this machine.
+
+    Made by :meth:`cell_assets.storage.raw_plates.RawPlates.open`. For a plate in S3,
+    ``path`` is a local mirror: ``fetch(relative)`` brings a file there (or refreshes
+    it) before it is read, and ``list_remote(subfolder)`` lists a folder of the upload.
+    """
 
     experiment: str
     plate: str
     path: Path
+    index: PlateIndex
     # Where the files really live when ``path`` is a local mirror (s3://…).
     uri_base: str | None = None
+    fetch: Callable[[str], None] | None = None
+    list_remote: Callable[[str], list[str]] | None = None
+    _header: ImageHeader | None = field(default=None, repr=False)
 
     def uri(self, relative: str = "") -> str:
         """The URI of a file of the plate (its S3 URI for mirrored plates); ``""`` = the plate."""
         base = self.uri_base or self.path.resolve().as_uri()
         return f"{base}/{relative}" if relative else base
 
-    def read_index(self) -> PlateIndex:
-        return read_plate_index(self.path, self.plate)
+    def file(self, relative: str, location: ImageLocation) -> Path:
+        """The local path of one of the plate's files (fetched first for a plate in S3)."""
+        path = inside_plate(self.path, relative, location)
+        if self.fetch is not None:
+            self.fetch(relative)
+            path = inside_plate(self.path, relative, location)
+        return path
 
+    def folder_files(self, subfolder: str) -> list[Path]:
+        """The files of one folder of the plate (e.g. ``curation/B03``), local paths, sorted.
 
-def discover_plates(raw_root: str | Path) -> tuple[list[RawPlate], list[str]]:
-    """All ``<experiment>/<plate>/index.csv`` under ``raw_root``.
+        The folder and every file in it are kept inside the plate folder.
+        """
+        location = ImageLocation(plate=self.plate, file=subfolder)
+        if self.list_remote is not None:
+            return [self.file(relative, location) for relative in self.list_remote(subfolder)]
+        folder = inside_plate(self.path, subfolder, location)
+        if not folder.is_dir():
+            return []
+        names = sorted(p.name for p in folder.iterdir() if not p.is_dir())
+        return [self.file(f"{subfolder}/{name}", location) for name in names]
 
-    Returns
-    -------
-    plates : list of RawPlate
-        Plates with legal ids, sorted by experiment then plate.
-    problems : list of str
-        One line per folder that was skipped, saying why (illegal id, duplicate plate id).
-    """
-    root = Path(raw_root)
-    if not root.is_dir():
-        raise PlateInputError(f"raw root {root} is not a folder")
-    candidates = []
-    for index_path in sorted(root.glob(f"*/*/{INDEX_FILENAME}")):
-        plate_dir = index_path.parent
-        candidates.append((plate_dir.parent.name, plate_dir.name, str(plate_dir)))
-    return accept_plates(
-        candidates, lambda experiment, plate: RawPlate(experiment, plate, root / experiment / plate)
-    )
+    def reference_header(self) -> ImageHeader:
+        """The plate's image size and bit depth: the most common among up to 9 sites spread
+        over it (header reads only; once per opened plate).
+
+        Deciding by majority names the odd file out whichever position it holds,
+        even when it is the plate's first image.
+        """
+        if self._header is None:
+            self._header = _reference_header(self)
+        return self._header
 
 
 def accept_plates(
@@ -87,7 +131,7 @@ def accept_plates(
     plates: list[tuple[str, str, Any]] = []
     problems: list[str] = []
     seen: dict[str, str] = {}
-    for experiment, plate, where in candidates:
+    for experiment, plate, where in sorted(candidates):
         try:
             validate_plate_id(plate)
             validate_plate_id(experiment)
@@ -105,53 +149,12 @@ def accept_plates(
     return [built for _, _, built in sorted(plates, key=lambda p: p[:2])], problems
 
 
-def locate_plate(raw_root: str | Path, plate: str) -> RawPlate:
-    """The raw folder of ``plate`` (searching every experiment under ``raw_root``)."""
-    validate_plate_id(plate)
-    matches = [
-        p
-        for p in Path(raw_root).glob(f"*/{plate}/{INDEX_FILENAME}")
-        if PLATE_ID_PATTERN.match(p.parent.parent.name)
-    ]
-    if not matches:
-        raise PlateInputError(
-            f"no folder <experiment>/{plate}/ with an index.csv under raw root {raw_root}",
-            ImageLocation(plate=plate),
-        )
-    if len(matches) > 1:
-        raise PlateInputError(
-            f"plate id found in several experiments: {', '.join(str(m.parent) for m in matches)}",
-            ImageLocation(plate=plate),
-        )
-    plate_dir = matches[0].parent
-    return RawPlate(plate_dir.parent.name, plate, plate_dir)
-
-
-# Sites (spread over index.csv) whose image headers decide the plate's image size and depth.
+# Sites (spread over the index) whose image headers decide the plate's image size and depth.
 REFERENCE_SAMPLE_SITES = 9
 
 
-def plate_file(raw: RawPlate, relative: str, location: ImageLocation) -> Path:
-    """The local path of a file listed in ``index.csv``, refused if it resolves outside the plate.
-
-    The path is resolved (symbolic links followed) before anything opens it: a
-    link to a file, or an ``images/`` folder, outside the plate folder would
-    otherwise be read and recorded as the plate's.
-    """
-    root = raw.path.resolve()
-    path = (raw.path / relative).resolve()
-    if path != root and root not in path.parents:
-        raise PlateInputError(
-            "refused: the path leaves the plate folder (through a symbolic link or '..'); "
-            "copy the file into the plate folder",
-            location,
-        )
-    return path
-
-
-@lru_cache(maxsize=8)
-def _reference_header(raw: RawPlate, index_stamp: tuple[int, int]) -> ImageHeader:
-    index = raw.read_index()
+def _reference_header(raw: RawPlate) -> ImageHeader:
+    index = raw.index
     positions = np.linspace(0, len(index.sites) - 1, REFERENCE_SAMPLE_SITES).round().astype(int)
     sample = [index.sites[i] for i in sorted(set(positions.tolist()))]
     headers = []
@@ -160,30 +163,18 @@ def _reference_header(raw: RawPlate, index_stamp: tuple[int, int]) -> ImageHeade
             rel = site.channel_paths[channel]
             location = ImageLocation(raw.plate, site.well, site.site, channel, rel)
             try:
-                headers.append(read_image_header(plate_file(raw, rel, location), location))
+                headers.append(read_image_header(raw.file(rel, location), location))
             except PlateInputError:
                 continue  # a bad file is reported when its own well is described
     if not headers:
         site, channel = index.sites[0], index.channels[0]
         rel = site.channel_paths[channel]
         location = ImageLocation(raw.plate, site.well, site.site, channel, rel)
-        return read_image_header(plate_file(raw, rel, location), location)
+        return read_image_header(raw.file(rel, location), location)
     return Counter(headers).most_common(1)[0][0]
 
 
-def plate_reference_header(raw: RawPlate) -> ImageHeader:
-    """The plate's image size and bit depth: the most common among up to 9 sites spread over it.
-
-    Deciding by majority (header reads only) names the odd file out whichever
-    position it holds, even when it is the plate's first image.
-    """
-    stat = (raw.path / INDEX_FILENAME).stat()
-    return _reference_header(raw, (stat.st_size, stat.st_mtime_ns))
-
-
-def describe_well(
-    raw: RawPlate, index: PlateIndex, well: str, channels: tuple[str, ...]
-) -> dict[str, Any]:
+def describe_well(raw: RawPlate, well: str, channels: tuple[str, ...]) -> dict[str, Any]:
     """Validate and describe the raw files of one well.
 
     Every file must stay inside the plate folder, exist, decode, and have the
@@ -197,14 +188,14 @@ def describe_well(
     PlateInputError
         Naming plate, well, site, channel and file of the first bad image.
     """
-    reference = plate_reference_header(raw)
+    reference = raw.reference_header()
     sites = []
-    for site in index.sites_of_well(well):
+    for site in raw.index.sites_of_well(well):
         images = {}
         for channel in channels:
             rel = site.channel_paths[channel]
             location = ImageLocation(raw.plate, well, site.site, channel, rel)
-            image, sha256, size = read_image_and_checksum(plate_file(raw, rel, location), location)
+            image, sha256, size = read_image_and_checksum(raw.file(rel, location), location)
             if image.shape != reference.shape:
                 raise PlateInputError(
                     f"image is {image.shape[1]}×{image.shape[0]} px but the plate's images are "
@@ -252,7 +243,7 @@ def iter_well_images(
             location = ImageLocation(
                 description["plate"], description["well"], site["site"], channel, entry["path"]
             )
-            path = plate_file(raw, entry["path"], location)
+            path = raw.file(entry["path"], location)
             image, sha256, _ = read_image_and_checksum(path, location)
             if sha256 != entry["sha256"]:
                 raise PlateInputError(

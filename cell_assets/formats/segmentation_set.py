@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -125,3 +126,19 @@ def write_index(path: str | Path, rows: list[dict[str, object]]) -> None:
         writer = csv.DictWriter(handle, fieldnames=INDEX_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def nuclei_channel_of(masks: Any) -> str:
+    """The nuclear stain a ``segmentation_masks`` artifact was segmented on (its summary says).
+
+    ``masks`` is the artifact's handle (its ``metadata``).
+    """
+    from cell_assets.errors import ArtifactError
+
+    channel = masks.metadata.get("nuclei_channel")
+    if not channel:
+        raise ArtifactError(
+            f"{masks.artifact_id} does not record its channel roles (made by an older version): "
+            "re-materialize segmentation_masks"
+        )
+    return str(channel)

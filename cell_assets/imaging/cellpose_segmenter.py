@@ -24,7 +24,7 @@ import numpy as np
 
 from cell_assets.imaging.devices import DeviceError, select_device
 from cell_assets.imaging.labels import label_dtype
-from cell_assets.imaging.segmentation import CellposeSettings
+from cell_assets.imaging.segmentation_settings import CellposeSettings
 from cell_assets.imaging.segmenter import SegmentationInputError, check_diameter, check_finite
 
 CELLPOSE_MODEL_URL = "https://www.cellpose.org/models"
@@ -35,11 +35,11 @@ class CellposeWeightsError(SegmentationInputError):
 
 
 def cellpose_model_dir() -> Path:
-    """The folder Cellpose reads weights from (``$CELLPOSE_LOCAL_MODELS_PATH`` or
-    ``~/.cellpose/models``).
-    """
-    env = os.environ.get("CELLPOSE_LOCAL_MODELS_PATH")
-    return Path(env) if env else Path.home() / ".cellpose" / "models"
+    """The folder Cellpose reads weights from: Cellpose's own choice (``MODEL_DIR``, which it
+    takes from ``$CELLPOSE_LOCAL_MODELS_PATH``, else ``~/.cellpose/models``)."""
+    from cellpose import models
+
+    return Path(models.MODEL_DIR)
 
 
 def _builtin_names() -> list[str]:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cell_assets.evaluation import average_precision
+from cell_assets.imaging.evaluation import average_precision
+from cell_assets.parameters import parameter
 
 TARGETS = ("cells", "nuclei")
 
@@ -32,16 +33,16 @@ class TrainingSettings:
     diameter the network is set to (no rescaling during training).
     """
 
-    target: str = "cells"
-    n_epochs: int = 100
-    learning_rate: float = 0.1
-    weight_decay: float = 1e-5
-    sgd: bool = True
-    batch_size: int = 8
-    bsize: int = 224
-    diameter: float = 30.0
-    min_train_masks: int = 1
-    seed: int = 0
+    target: str = parameter("cells", "'cells' or 'nuclei'.", choices=TARGETS)
+    n_epochs: int = parameter(100, "Training epochs.", ge=1, le=10000)
+    learning_rate: float = parameter(0.1, "SGD learning rate.", gt=0)
+    weight_decay: float = parameter(1e-5, "Weight decay.", ge=0)
+    sgd: bool = parameter(True, "SGD (Cellpose 3's default) rather than AdamW.")
+    batch_size: int = parameter(8, "Patches per step.", ge=1)
+    bsize: int = parameter(224, "Training patch side, px.", ge=32)
+    diameter: float = parameter(30.0, "Mean object diameter, px.", gt=0)
+    min_train_masks: int = parameter(1, "Images with fewer objects are not trained on.", ge=0)
+    seed: int = parameter(0, "Seed of the site split and of the training.")
 
 
 @dataclass

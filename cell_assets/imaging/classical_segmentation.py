@@ -42,7 +42,7 @@ from skimage.transform import resize
 from cell_assets.imaging.illumination import downscale_mean
 from cell_assets.imaging.labels import CELL_REACH_DIAMETERS, remove_small_and_relabel
 from cell_assets.imaging.object_size import estimate_nucleus_diameter
-from cell_assets.imaging.segmentation import ClassicalSettings
+from cell_assets.imaging.segmentation_settings import ClassicalSettings
 from cell_assets.imaging.segmenter import SegmentationInputError, check_diameter, check_finite
 
 # Used when the image has too few nuclei to measure their size (e.g. an empty site).

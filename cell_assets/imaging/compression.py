@@ -15,6 +15,8 @@ from enum import Enum
 
 import numpy as np
 
+from cell_assets.imaging.illumination import correct_illumination
+
 # DeepProfiler caps each image's upper clipping value at the plate's raw p99.99.
 PLATE_RAW_HIGH_PERCENTILE = 99.99
 
@@ -50,25 +52,6 @@ class CompressedImage:
     window: tuple[float, float]
     psnr_db: float
     clipped_fraction: float
-
-
-def correct_illumination(
-    image: np.ndarray, function: np.ndarray, darkfield: np.ndarray | None = None
-) -> np.ndarray:
-    """``(image − darkfield) / function`` as ``(H, W)`` float32 (``image / function`` without one).
-
-    With a dark-field, values below it (noise under the camera's dark level) are
-    truncated at 0, as CellProfiler's CorrectIlluminationApply truncates low values.
-    """
-    if image.shape != function.shape:
-        raise ValueError(
-            f"image shape {image.shape} differs from illumination function shape {function.shape}"
-        )
-    if darkfield is None:
-        return np.divide(image, function, dtype=np.float32)
-    corrected = np.subtract(image, darkfield, dtype=np.float32)
-    np.maximum(corrected, 0, out=corrected)
-    return np.divide(corrected, function, out=corrected)
 
 
 def image_clip_window(

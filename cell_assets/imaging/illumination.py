@@ -4,7 +4,7 @@ An estimator (:mod:`~cell_assets.imaging.illumination_basic`, the default, or
 :mod:`~cell_assets.imaging.illumination_deepprofiler`, for parity) gives per
 channel a flat-field function ``F`` (``(H, W)`` float32, > 0) and optionally a
 dark-field ``D`` (raw units); images are corrected as ``(raw − D) / F``
-(:func:`cell_assets.imaging.compression.correct_illumination`). A channel whose
+(:func:`correct_illumination`). A channel whose
 function cannot be estimated gets ``F = 1`` and a note saying why, never a NaN.
 """
 
@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
-
-from cell_assets.imaging.compression import correct_illumination
 
 DEFAULT_DOWN_SCALE_FACTOR = 4
 DEFAULT_MEDIAN_FILTER_SIZE = 24
@@ -45,6 +43,25 @@ STAT_PERCENTILES = (
     99.999,
     100.0,
 )
+
+
+def correct_illumination(
+    image: np.ndarray, function: np.ndarray, darkfield: np.ndarray | None = None
+) -> np.ndarray:
+    """``(image − darkfield) / function`` as ``(H, W)`` float32 (``image / function`` without one).
+
+    With a dark-field, values below it (noise under the camera's dark level) are
+    truncated at 0, as CellProfiler's CorrectIlluminationApply truncates low values.
+    """
+    if image.shape != function.shape:
+        raise ValueError(
+            f"image shape {image.shape} differs from illumination function shape {function.shape}"
+        )
+    if darkfield is None:
+        return np.divide(image, function, dtype=np.float32)
+    corrected = np.subtract(image, darkfield, dtype=np.float32)
+    np.maximum(corrected, 0, out=corrected)
+    return np.divide(corrected, function, out=corrected)
 
 
 class IlluminationMethod(str, Enum):

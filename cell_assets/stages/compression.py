@@ -14,7 +14,7 @@ from cell_assets.formats.compressed_set import (
     COMPRESSED_INDEX,
     compressed_image_name,
 )
-from cell_assets.formats.illumination_files import INTENSITY_STATS_FILE
+from cell_assets.formats.illumination_files import INTENSITY_STATS_FILE, read_correction
 from cell_assets.formats.images import write_png
 from cell_assets.formats.json_files import write_json
 from cell_assets.formats.plate_index import write_deepprofiler_index
@@ -25,7 +25,6 @@ from cell_assets.imaging.compression import (
     compress_image,
     window_from_percentiles,
 )
-from cell_assets.stages.illumination import read_correction
 from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
 
 

@@ -6,13 +6,8 @@
   well's sites and image shape, and stages them as the ``curated_masks``
   artifact: per site the nucleus and cell labels (cell ids as drawn, before the
   nucleus ↔ cell rule) and the zip itself, for provenance.
-* :func:`curated_labels` gives ``segmentation_masks`` those labels back.
-
-Artifact layout of ``curated_masks``::
-
-    labels/<W>_s<S>_nuclei.tif, labels/<W>_s<S>_cells.tif   uint16/uint32 label TIFFs
-    projects/<zip name>                                     the imported zip, unchanged
-    curation.json                                           status, sites, per-site counts
+The ``curated_masks`` layout is :mod:`cell_assets.formats.curated_set`'s, which
+also reads the labels back for ``segmentation_masks`` and the fine-tuning.
 """
 
 from __future__ import annotations
@@ -26,8 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from cell_assets.columns import PLATE, SITE, WELL
-from cell_assets.errors import ImageLocation, PlateInputError
+from cell_assets.errors import ImageLocation, PlateInputError, located
 from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
+from cell_assets.formats.curated_set import (
+    CURATED,
+    CURATION_FILE,
+    NOT_CURATED,
+    PROJECTS_FOLDER,
+    write_curated_site,
+)
 from cell_assets.formats.deepcell_label import (
     ProjectError,
     ProjectLabels,
@@ -35,19 +37,15 @@ from cell_assets.formats.deepcell_label import (
     read_project,
     write_project,
 )
-from cell_assets.formats.images import read_image
+from cell_assets.formats.images import read_image, read_image_header
 from cell_assets.formats.json_files import write_json
 from cell_assets.formats.segmentation_set import INDEX_FILE as SEGMENTATION_INDEX
-from cell_assets.formats.segmentation_set import read_labels, write_labels
+from cell_assets.formats.segmentation_set import read_labels
 from cell_assets.identifiers import normalize_well_id
-from cell_assets.imaging.labels import label_dtype
 from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
 from cell_assets.storage.artifacts import sha256_file
 
 EXPORT_INDEX = "index.csv"
-CURATION_FILE = "curation.json"
-NOT_CURATED = "not curated"
-CURATED = "curated"
 _SITE_IN_NAME = re.compile(r"(?:^|[_-])(?P<well>[A-Za-z]{1,2}\d{1,2})_s(?P<site>\d+)(?:\D|$)")
 
 
@@ -86,10 +84,8 @@ def sites_of_projects(
     found: dict[int, Path] = {}
     for path in paths:
         location = ImageLocation(plate, well, file=path.name)
-        try:
+        with located(location):
             number = site if site is not None else site_in_name(path.name, well)
-        except ValueError as exc:
-            raise PlateInputError(str(exc), location) from None
         if number is None:
             raise PlateInputError(
                 "no _s<site> in the zip's name (cell-assets import-labels: pass --site)", location
@@ -178,21 +174,57 @@ def read_checked_project(
 ) -> ProjectLabels:
     """:func:`~cell_assets.formats.deepcell_label.read_project` + :func:`check_project_fits`,
     every problem a :class:`PlateInputError` naming plate, well, site and the zip."""
-    try:
+    with located(location, ProjectError):
         project = read_project(path, limits)
-    except ProjectError as exc:
-        raise PlateInputError(str(exc), location) from None
     check_project_fits(project, shape, channels, location)
     return project
 
 
+def check_well_projects(
+    paths: list[Path],
+    plate: str,
+    well: str,
+    site_shapes: Mapping[int, tuple[int, int]],
+    channels: int,
+    limits: ZipLimits,
+    site: int | None = None,
+) -> dict[int, tuple[Path, ProjectLabels]]:
+    """Every zip checked before anything is kept: ``{site: (zip, its labels)}``.
+
+    The one check of curated projects, for ``curated_masks`` and
+    ``cell-assets import-labels`` alike: each zip's site comes from its name
+    (``…<well>_s<site>.zip``, or ``site`` for a single zip), must be a site of the
+    well (``site_shapes``: site → image ``(H, W)``), safe to unpack within
+    ``limits``, and hold labels of the site's shape and ``channels`` channels.
+
+    Raises
+    ------
+    PlateInputError
+        The first zip that fails, naming plate, well, site and file.
+    """
+    if not site_shapes:
+        raise PlateInputError(
+            "the well has no images in the plate's index", ImageLocation(plate, well)
+        )
+    checked = {}
+    for number, path in sites_of_projects(paths, plate, well, site).items():
+        location = ImageLocation(plate, well, number, file=path.name)
+        if number not in site_shapes:
+            raise PlateInputError(
+                f"the well has no site {number} (sites: {sorted(site_shapes)})", location
+            )
+        project = read_checked_project(path, site_shapes[number], channels, location, limits)
+        checked[number] = (path, project)
+    return checked
+
+
 def curate_well(
-    zips: Mapping[int, Path],
+    paths: list[Path],
     compressed: ArtifactHandle,
     limits: ZipLimits | None = None,
     staging_root: Path | None = None,
 ) -> StagedArtifact:
-    """Stage the curated labels of a well from its edited project zips (site → zip path).
+    """Stage the curated labels of a well from the project zips in its curation folder.
 
     With no zips the artifact says ``not curated`` and ``segmentation_masks``
     segments the well as usual.
@@ -201,34 +233,33 @@ def curate_well(
     ------
     PlateInputError
         A zip that is unsafe, unreadable, for a site the well does not have, or
-        whose shape or channel count differs from the well's images.
+        whose shape or channel count differs from the well's images
+        (:func:`check_well_projects`).
     """
     plate, well = compressed.partition
     images = read_site_table(compressed.path(COMPRESSED_INDEX))
     channels = list(compressed.metadata.get("channels", []))
+    shapes = {}
+    if paths:  # the site's image size, from its compressed image's header
+        for number, row in images.items():
+            location = ImageLocation(plate, well, number, channels[0])
+            shapes[number] = read_image_header(compressed.path(row[channels[0]]), location).shape
+    checked = (
+        check_well_projects(paths, plate, well, shapes, len(channels), limits or ZipLimits())
+        if paths
+        else {}
+    )
     per_site: dict[str, dict[str, object]] = {}
     with staging_area("curated_masks", staging_root) as staging:
-        for site, path in sorted(zips.items()):
-            location = ImageLocation(plate, well, site, file=path.name)
-            if site not in images:
-                raise PlateInputError(
-                    f"the well has no site {site} (sites: {sorted(images)})", location
-                )
-            first = read_image(compressed.path(images[site][channels[0]]), location)
-            project = read_checked_project(
-                path, first.shape, len(channels), location, limits or ZipLimits()
-            )
-            stem = f"{well}_s{site}"
-            for name, labels in (("nuclei", project.nuclei), ("cells", project.cells)):
-                dtype = label_dtype(int(labels.max(initial=0)))
-                write_labels(staging / "labels" / f"{stem}_{name}.tif", labels.astype(dtype))
-            (staging / "projects").mkdir(exist_ok=True)
-            shutil.copyfile(path, staging / "projects" / path.name)
+        for site, (path, project) in sorted(checked.items()):
+            write_curated_site(staging, well, site, project.nuclei, project.cells)
+            (staging / PROJECTS_FOLDER).mkdir(exist_ok=True)
+            shutil.copyfile(path, staging / PROJECTS_FOLDER / path.name)
             per_site[str(site)] = {
                 "project": path.name,
                 "project_sha256": sha256_file(path),
-                "nuclei": int(np.count_nonzero(np.unique(project.nuclei))),
-                "cells": int(np.count_nonzero(np.unique(project.cells))),
+                "nuclei": project.nucleus_count,
+                "cells": project.cell_count,
                 "shared_pixels": project.shared_pixels,
             }
         status = CURATED if per_site else NOT_CURATED
@@ -240,15 +271,3 @@ def curate_well(
         "cells": sum(int(s["cells"]) for s in per_site.values()),
     }
     return StagedArtifact(staging, metadata=summary, upstream=[compressed.artifact_id])
-
-
-def curated_labels(curated: ArtifactHandle) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """``{site: (nuclei, cells)}`` of a ``curated_masks`` artifact (empty when not curated)."""
-    well = curated.partition[1]
-    return {
-        site: (
-            read_labels(curated.path(f"labels/{well}_s{site}_nuclei.tif")),
-            read_labels(curated.path(f"labels/{well}_s{site}_cells.tif")),
-        )
-        for site in curated.metadata.get("curated_sites", [])
-    }

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cell_assets.errors import ImageLocation, PlateInputError
+from cell_assets.errors import ImageLocation, located
 from cell_assets.formats import h5sc
 from cell_assets.formats.feature_table import (
     IMAGE_NUMBER,
@@ -39,20 +39,16 @@ def embed_well(
     cell id), so they join the cell_features rows of the same cells.
     """
     where = ImageLocation(*single_cells.partition)
-    try:
+    with located(where, EmbeddingModelError):
         embedder = CropEmbedder(model_path, device, preprocessing)
-    except EmbeddingModelError as exc:
-        raise PlateInputError(str(exc), where) from None
     adata = h5sc.read(single_cells.path(h5sc.H5SC_FILE))
     try:
         channels = h5sc.image_channels(adata)
         blocks, done = [], 0
         for batch in h5sc.iter_image_batches(adata, batch_size):
             crops = torch.from_numpy(batch[:, h5sc.mask_count(adata) :]).to(device)
-            try:
+            with located(where, EmbeddingModelError):
                 blocks.append(np.asarray(embedder(crops, channels).numpy(), np.float32))
-            except EmbeddingModelError as exc:
-                raise PlateInputError(str(exc), where) from None
             done += len(batch)
             log(f"embeddings: {done}/{adata.n_obs} cells")
         obs = adata.obs

@@ -29,18 +29,18 @@ from cell_assets.formats.feature_table import (
     write_feature_table,
     write_image_table,
 )
-from cell_assets.formats.illumination_files import darkfield_file, function_file
+from cell_assets.formats.illumination_files import darkfield_file, function_file, read_correction
 from cell_assets.formats.raw_layout import WELL_DESCRIPTION_FILE, RawPlate, iter_well_images
 from cell_assets.formats.segmentation_set import read_labels, site_files
 from cell_assets.identifiers import well_ordinal
 from cell_assets.imaging.extraction import cell_id
 from cell_assets.imaging.illumination import MEASUREMENT_RULE, measurement_intensities
-from cell_assets.imaging.measurements import COMPARTMENTS, MeasurementSettings
+from cell_assets.imaging.measurements import COMPARTMENTS, MeasurementFamily, MeasurementSettings
+from cell_assets.imaging.measurements.calculate_math import nucleus_cytoplasm_ratios
 from cell_assets.imaging.measurements.image_quality import measure_image_quality
 from cell_assets.imaging.measurements.site import compartments_of, measure_site
 from cell_assets.imaging.segmenter import SegmentationInputError
 from cell_assets.pipelining import read_ahead
-from cell_assets.stages.illumination import read_correction
 from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
 
 
@@ -53,7 +53,9 @@ def _site_rows(
 ) -> pd.DataFrame:
     """The site's cells (objects with a cell), metadata columns first."""
     cells = compartments["Cells"]
-    present = np.bincount(cells.ravel(), minlength=len(measured["Cells_AreaShape_Area"]) + 1)[1:]
+    # Object i is label i (rows = the largest label of any compartment), whatever was measured.
+    rows = max(int(labels.max(initial=0)) for labels in compartments.values())
+    present = np.bincount(cells.ravel(), minlength=rows + 1)[1:]
     labels = np.flatnonzero(present) + 1
     nuclei_present = (
         np.bincount(compartments["Nuclei"].ravel(), minlength=len(present) + 1)[1:][labels - 1] > 0
@@ -77,22 +79,6 @@ def _site_rows(
     columns |= nucleus_cytoplasm_ratios(columns, description["channels"])
     features = pd.DataFrame({name: values.astype(np.float32) for name, values in columns.items()})
     return pd.concat([frame, features], axis=1)
-
-
-def nucleus_cytoplasm_ratios(
-    columns: dict[str, np.ndarray], channels: list[str]
-) -> dict[str, np.ndarray]:
-    """CellProfiler CalculateMath outputs ``Cells_Math_NucleusCytoplasmRatio_<channel>``: mean
-    nuclear over mean cytoplasmic intensity (translocation readouts such as NF-κB); NaN without
-    a cytoplasm."""
-    ratios = {}
-    for channel in channels:
-        nucleus = columns.get(f"Nuclei_Intensity_MeanIntensity_{channel}")
-        cytoplasm = columns.get(f"Cytoplasm_Intensity_MeanIntensity_{channel}")
-        if nucleus is not None and cytoplasm is not None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios[f"Cells_Math_NucleusCytoplasmRatio_{channel}"] = nucleus / cytoplasm
-    return ratios
 
 
 def _image_row(
@@ -233,6 +219,7 @@ def measure_well(
         "nulls": int(sum(nulls.values())),
         "null_features": {k: v for k, v in nulls.items() if v},
         "channels": channels,
+        "families": [MeasurementFamily(f).value for f in settings.families],
         "seconds_per_family": {k: round(v, 3) for k, v in timings.items()},
         "columns": {column: str(dtype) for column, dtype in table.dtypes.items()},
     }

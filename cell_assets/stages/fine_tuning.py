@@ -3,12 +3,8 @@
 Collects each curated site's images (cytoplasm and DNA from the well's
 compressed images) and curated labels, holds out a fraction of the sites
 (a fixed, seeded choice), trains with Cellpose's trainer from the named model
-when its weights can be had (else from scratch), and stages::
-
-    weights/cell_assets_finetuned   Cellpose 3 weights (load with CellposeModel)
-    training_loss.png               loss per epoch (training, held-out)
-    report.json                     AP@0.5 before/after on held-out sites, ROIs, sites, start
-    report.md                       the same for the UI
+when its weights can be had (else from scratch), and stages the artifact
+:mod:`cell_assets.formats.cellpose_model` describes.
 """
 
 from __future__ import annotations
@@ -21,21 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from cell_assets.errors import ImageLocation
+from cell_assets.formats.cellpose_model import LOSS_PNG, REPORT_JSON, REPORT_MD, WEIGHTS_FILE
 from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
+from cell_assets.formats.curated_set import curated_labels
 from cell_assets.formats.images import read_image
 from cell_assets.formats.json_files import write_json
 from cell_assets.formats.qc_figures import write_training_curve
 from cell_assets.imaging.cellpose_training import TrainingSettings, fine_tune
-from cell_assets.stages.curation import curated_labels
 from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
-
-# segmentation_masks' model (or nuclei_model) names the asset's latest weights with this value.
-FINE_TUNED_MODEL = "asset:cellpose_model"
-MODEL_PARTITION = ("latest",)
-WEIGHTS_FILE = "weights/cell_assets_finetuned"
-REPORT_JSON = "report.json"
-REPORT_MD = "report.md"
-LOSS_PNG = "training_loss.png"
 
 
 class NotEnoughCuration(ValueError):

@@ -7,14 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.illumination_files import (
-    INTENSITY_STATS_FILE,
-    darkfield_file,
-    function_file,
-    read_illumination_function,
-    write_illumination_channel,
-)
+from cell_assets.errors import ImageLocation, PlateInputError, located
+from cell_assets.formats.illumination_files import INTENSITY_STATS_FILE, write_illumination_channel
 from cell_assets.formats.json_files import write_json
 from cell_assets.formats.raw_layout import WELL_DESCRIPTION_FILE, RawPlate, iter_well_images
 from cell_assets.imaging.illumination import (
@@ -31,7 +25,6 @@ from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
 
 
 def plate_illumination(
-    plate: str,
     raw: RawPlate,
     directories: dict[str, ArtifactHandle],
     parameters: dict[str, object],
@@ -44,7 +37,7 @@ def plate_illumination(
     Parameters
     ----------
     raw : RawPlate
-        The plate's raw folder (a local mirror for plates in S3).
+        The plate's upload, opened (its files reachable on this machine).
     directories : dict of well → image_directory handle
         Every well of the plate that has images.
     parameters : dict
@@ -54,6 +47,7 @@ def plate_illumination(
     device : str
         Torch device BaSiC fits on.
     """
+    plate = raw.plate
     descriptions = [directories[well].read_json(WELL_DESCRIPTION_FILE) for well in directories]
     first = descriptions[0]
     channels, shape, bits = first["channels"], tuple(first["shape"]), int(first["bits"])
@@ -77,7 +71,7 @@ def plate_illumination(
                 log(f"illumination, {label}: {done}/{len(chosen)} sites")
 
     method = IlluminationMethod(parameters["method"])
-    try:
+    with located(lambda: where[0], IlluminationInputError):
         if method is IlluminationMethod.basic:
             fitted = evenly_spaced(sites, parameters["sample_sites"])
             illumination = estimate_basic(
@@ -99,8 +93,6 @@ def plate_illumination(
                 parameters["down_scale_factor"],
                 parameters["median_filter_size"],
             )
-    except IlluminationInputError as exc:
-        raise PlateInputError(str(exc), where[0]) from None
     for channel, note in illumination.notes.items():
         log(f"channel {channel}: {note}")
 
@@ -145,17 +137,3 @@ def plate_illumination(
         write_json(staging / INTENSITY_STATS_FILE, stats)
     upstream = [handle.artifact_id for handle in directories.values()]
     return StagedArtifact(staging, metadata=stats, upstream=upstream, file_info=file_info)
-
-
-def read_correction(
-    illumination: ArtifactHandle, channel: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """A channel's ``(flat-field, dark-field or None)`` from an illumination_functions artifact."""
-    flat = read_illumination_function(illumination.path(function_file(channel)))
-    dark_name = darkfield_file(channel)
-    dark = (
-        read_illumination_function(illumination.path(dark_name))
-        if dark_name in illumination.files
-        else None
-    )
-    return flat, dark

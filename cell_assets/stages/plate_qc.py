@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
+from cell_assets.formats.illumination_files import read_correction
 from cell_assets.formats.images import read_image
 from cell_assets.formats.json_files import write_json
 from cell_assets.formats.qc_figures import (
@@ -20,10 +21,9 @@ from cell_assets.formats.qc_figures import (
     write_outline_montage,
     write_plate_heatmap,
 )
-from cell_assets.formats.segmentation_set import read_labels, site_files
+from cell_assets.formats.segmentation_set import nuclei_channel_of, read_labels, site_files
 from cell_assets.identifiers import well_row_column
 from cell_assets.imaging.illumination import evenly_spaced
-from cell_assets.stages.illumination import read_correction
 from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
 
 CHECKS_FILE = "checks.json"
@@ -49,13 +49,13 @@ def plate_qc(
 ) -> tuple[StagedArtifact, str]:
     """Write the QC figures, report and check outcomes; return the artifact and the report.
 
-    ``check_outcomes`` are ``{"check", "asset", "partition", "passed", "description"}``
+    ``check_outcomes`` are ``{"check", "asset", "partition", "well", "passed", "description"}``
     (the latest evaluation per check and partition). The report is Markdown with
     the figures inline.
     """
     counts = {well: float(handle.metadata.get("cells", 0)) for well, handle in masks.items()}
     failed = [o for o in check_outcomes if not o["passed"]]
-    flagged = {o["partition"].split("|", 1)[1] for o in failed if "|" in (o["partition"] or "")}
+    flagged = {o["well"] for o in failed if o.get("well")}
     rows, columns = plate_layout(list(counts) or ["A01"])
     channels = list(illumination.metadata.get("channels", []))
     with staging_area("plate_qc", staging_root) as staging:
@@ -68,7 +68,7 @@ def plate_qc(
         tiles = []
         sites = [(w, s) for w in sorted(masks) for s in masks[w].metadata.get("sites", {})]
         for well, site in evenly_spaced(sites, MONTAGE_SITES):
-            nuclear = masks[well].metadata.get("parameters", {}).get("nuclei_channel", "DNA")
+            nuclear = nuclei_channel_of(masks[well])
             table = read_site_table(compressed[well].path(COMPRESSED_INDEX))
             row = table[int(site)]
             names = site_files(plate, well, int(site))

@@ -1,7 +1,11 @@
 """Segmenting sites: the loop the segmentation_masks asset and ``cell-assets segment`` share.
 
-Per site: segment (Cellpose or classical), apply the nucleus ↔ cell rule, write
-labels, outlines and DeepProfiler locations. The next site is read and the
+Per site: segment (Cellpose or classical), apply the nucleus ↔ cell rule (or,
+without a cell stain, make each cell a ring around its nucleus), write labels,
+outlines and DeepProfiler locations. For a well (:func:`segment_plate_well`):
+the plate's channel roles decide what is segmented on what, sites a curator
+fixed take the curated labels, and ``asset:cellpose_model`` stands for the
+latest fine-tuned weights. The next site is read and the
 previous one written on helper threads while this one segments (PNG and zlib
 release the GIL), so the stage's I/O hides behind the segmenter; memory holds
 two sites at most.
@@ -17,8 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from cell_assets.columns import PLATE, SITE, WELL
-from cell_assets.errors import ImageLocation, PlateInputError
+from cell_assets.errors import ArtifactError, ImageLocation, PlateInputError, located
+from cell_assets.formats.cellpose_model import (
+    FINE_TUNED_MODEL,
+    MODEL_ASSET,
+    MODEL_PARTITION,
+    WEIGHTS_FILE,
+)
 from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
+from cell_assets.formats.curated_set import curated_labels
 from cell_assets.formats.images import read_image
 from cell_assets.formats.json_files import write_json
 from cell_assets.formats.segmentation_set import (
@@ -28,10 +39,13 @@ from cell_assets.formats.segmentation_set import (
     write_index,
     write_site,
 )
-from cell_assets.imaging.labels import SiteSegmentation, finish_site
+from cell_assets.imaging.channels import ChannelChoice, ChannelRoleError, ChannelRoles, assign_roles
+from cell_assets.imaging.labels import SiteSegmentation, finish_site, ring_site
+from cell_assets.imaging.segmentation import make_segmenter
+from cell_assets.imaging.segmentation_settings import CellposeSettings, ClassicalSettings
 from cell_assets.imaging.segmenter import SegmentationInputError, Segmenter
 from cell_assets.pipelining import WriteBehind, read_ahead
-from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
+from cell_assets.storage import ArtifactHandle, ArtifactStore, StagedArtifact, staging_area
 
 
 @dataclass
@@ -71,10 +85,17 @@ class SegmentedSite:
 
 
 def segment_sites(
-    segmenter: Segmenter | None, sites: list[SiteToSegment], folder: Path
+    segmenter: Segmenter | None,
+    sites: list[SiteToSegment],
+    folder: Path,
+    rings: bool = False,
 ) -> Iterator[SegmentedSite]:
     """Segment ``sites`` in order (curated ones take their curated labels), writing each one's
     files under ``folder``. ``segmenter`` may be None when every site is curated.
+
+    ``rings``: there is no cell stain; each cell is its nucleus grown by the
+    segmenter's ``max_cell_distance`` (default half the median nucleus diameter)
+    into the background, as CellProfiler's IdentifySecondaryObjects "Distance-N".
 
     Raises
     ------
@@ -93,13 +114,14 @@ def segment_sites(
             else:
                 if segmenter is None:
                     raise ValueError(f"site {site.key} is not curated and there is no segmenter")
-                try:
+                with located(site.location, SegmentationInputError):
                     ((nuclei, cells),) = segmenter.segment(
                         [dna], None if cytoplasm is None else [cytoplasm]
                     )
-                except SegmentationInputError as exc:
-                    raise PlateInputError(str(exc), site.location) from None
-                result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+                if rings:
+                    result = ring_site(nuclei, segmenter.max_cell_distance)
+                else:
+                    result = finish_site(nuclei, cells, segmenter.max_cell_distance)
             writes.submit(
                 write_site,
                 folder,
@@ -113,23 +135,103 @@ def segment_sites(
             yield SegmentedSite(site, result, time.perf_counter() - started)
 
 
+def fine_tuned_model_id(
+    settings: ClassicalSettings | CellposeSettings, store: ArtifactStore
+) -> str:
+    """The ``cellpose_model`` artifact id ``settings`` would segment with ("" when none, "missing"
+    when asked for but not materialized): part of a well's input key."""
+    if not _uses_fine_tuned_model(settings):
+        return ""
+    manifest = store.read_manifest(MODEL_ASSET, MODEL_PARTITION)
+    return manifest["artifact_id"] if manifest else "missing"
+
+
+def _uses_fine_tuned_model(settings: ClassicalSettings | CellposeSettings) -> bool:
+    return isinstance(settings, CellposeSettings) and FINE_TUNED_MODEL in (
+        settings.model,
+        settings.nuclei_model,
+    )
+
+
+def with_fine_tuned_weights(
+    settings: ClassicalSettings | CellposeSettings, store: ArtifactStore, where: ImageLocation
+) -> tuple[ClassicalSettings | CellposeSettings, ArtifactHandle | None]:
+    """``settings`` with ``asset:cellpose_model`` replaced by its weights file, and its handle."""
+    from dataclasses import replace
+
+    if not _uses_fine_tuned_model(settings):
+        return settings, None
+    try:
+        handle = store.load(MODEL_ASSET, MODEL_PARTITION)
+    except ArtifactError:
+        raise PlateInputError(
+            f"model {FINE_TUNED_MODEL!r}: the cellpose_model asset has not been materialized",
+            where,
+        ) from None
+    weights = str(handle.path(WEIGHTS_FILE))
+    chosen = {
+        name: weights
+        for name in ("model", "nuclei_model")
+        if getattr(settings, name) == FINE_TUNED_MODEL
+    }
+    return replace(settings, **chosen), handle
+
+
+def segment_plate_well(
+    compressed: ArtifactHandle,
+    curated: ArtifactHandle,
+    settings: ClassicalSettings | CellposeSettings,
+    choice: ChannelChoice,
+    store: ArtifactStore,
+    parameters: dict[str, object],
+    staging_root: Path | None = None,
+) -> StagedArtifact:
+    """A well of a plate segmented: the ``segmentation_masks`` asset's work.
+
+    The channel roles come from :func:`~cell_assets.imaging.channels.assign_roles`
+    and are recorded in the summary (``nuclei_channel``, ``cytoplasm_channel``,
+    ``channel_roles``) for every later stage. A site the curator fixed
+    (``curated``) takes the curated labels; a well whose every site is curated
+    loads no segmenter. ``asset:cellpose_model`` is replaced by the latest
+    fine-tuned weights, whose artifact joins the lineage.
+    """
+    plate, well = compressed.partition
+    where = ImageLocation(plate, well)
+    with located(where, ChannelRoleError):
+        roles = assign_roles(list(compressed.metadata.get("channels", [])), choice)
+    drawn = curated_labels(curated)
+    sites = read_site_table(compressed.path(COMPRESSED_INDEX))
+    segmenter, model = None, None
+    if set(sites) - set(drawn):
+        settings, model = with_fine_tuned_weights(settings, store, where)
+        with located(where, SegmentationInputError):
+            segmenter = make_segmenter(settings, with_cells=roles.cytoplasm is not None)
+    staged = segment_well(compressed, segmenter, roles, parameters, staging_root, curated, drawn)
+    if model is not None:  # lineage: which fine-tuned model segmented this well
+        staged.upstream.append(model.artifact_id)
+        staged.metadata["model_artifact"] = model.artifact_id
+    return staged
+
+
 def segment_well(
     compressed: ArtifactHandle,
     segmenter: Segmenter | None,
-    nuclei_channel: str,
-    cytoplasm_channel: str | None,
+    roles: ChannelRoles,
     parameters: dict[str, object],
     staging_root: Path | None = None,
     curated: ArtifactHandle | None = None,
+    drawn: dict[int, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> StagedArtifact:
     """Segment every site of a well's compressed images; the summary has per-site counts, times.
 
-    Sites of ``curated`` (a ``curated_masks`` artifact) take the curator's labels
-    instead of the segmenter's, which may then be None if every site is curated.
+    Sites of ``drawn`` (the labels of ``curated``, a ``curated_masks`` artifact)
+    take the curator's labels instead of the segmenter's, which may then be None
+    if every site is curated. Without a cell stain (``roles.cytoplasm`` None and
+    not nuclei only) cells are rings around the nuclei.
     """
-    from cell_assets.stages.curation import curated_labels
-
-    drawn = curated_labels(curated) if curated is not None else {}
+    drawn = drawn or {}
+    nuclei_channel, cytoplasm_channel = roles.nuclei, roles.cytoplasm
+    rings = cytoplasm_channel is None and not bool(parameters.get("nucleus_only"))
     sites = read_site_table(compressed.path(COMPRESSED_INDEX))
     plate, well = compressed.partition
 
@@ -165,7 +267,7 @@ def segment_well(
         )
     rows, per_site, file_info = [], {}, {}
     with staging_area("segmentation_masks", staging_root) as staging:
-        for done in segment_sites(segmenter, work, staging):
+        for done in segment_sites(segmenter, work, staging, rings):
             site, result = done.site.key, done.result
             source = sites[site][nuclei_channel]
             sources = {
@@ -204,6 +306,7 @@ def segment_well(
         described = {
             "method": method,
             "parameters": parameters,
+            **roles.as_record(),
             "segmenter": segmenter.describe() if segmenter is not None and segmented else None,
             "curated_masks": curated.artifact_id if drawn and curated is not None else None,
             "sites": counts,
@@ -212,6 +315,8 @@ def segment_well(
     summary = {
         "method": method,
         "parameters": parameters,
+        **roles.as_record(),
+        "cells_as_rings": rings,
         "segmenter": described["segmenter"],
         "curated_sites": sorted(drawn),
         "curated_masks": described["curated_masks"],

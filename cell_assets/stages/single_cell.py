@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 
 from cell_assets.columns import PLATE, SITE, WELL, metadata_columns
-from cell_assets.errors import ImageLocation, PlateInputError
+from cell_assets.errors import ImageLocation, PlateInputError, located
 from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
 from cell_assets.formats.h5sc import CELL_ID, H5SC_FILE, MASK_NAMES, OBS_COLUMNS, H5scWriter
 from cell_assets.formats.images import read_image
 from cell_assets.formats.segmentation_set import INDEX_FILE as SEGMENTATION_INDEX
-from cell_assets.formats.segmentation_set import read_labels
+from cell_assets.formats.segmentation_set import nuclei_channel_of, read_labels
 from cell_assets.identifiers import well_ordinal
 from cell_assets.imaging.extraction import (
     ExtractionInputError,
@@ -49,7 +49,7 @@ def extract_well(
     """
     plate, well = compressed.partition
     channels = list(compressed.metadata.get("channels", []))
-    nuclear_channel = masks.metadata.get("parameters", {}).get("nuclei_channel", "DNA")
+    nuclear_channel = nuclei_channel_of(masks)
     images = read_site_table(compressed.path(COMPRESSED_INDEX))
     labels = read_site_table(masks.path(SEGMENTATION_INDEX))
     first_row = next(iter(images.values()), {})
@@ -68,7 +68,9 @@ def extract_well(
             / 255.0
             for channel in channels
         }
-        try:
+        with located(
+            ImageLocation(plate, well, site, file=mask_row["Cells"]), ExtractionInputError
+        ):
             crops = extract_site(
                 site_images,
                 read_labels(masks.path(mask_row["Nuclei"])),
@@ -80,9 +82,6 @@ def extract_well(
                 normalization=normalization,
                 quantiles=quantiles,
             )
-        except ExtractionInputError as exc:
-            location = ImageLocation(plate, well, site, file=mask_row["Cells"])
-            raise PlateInputError(str(exc), location) from None
         source, mask = row[nuclear_channel], mask_row["Cells"]
         obs = pd.DataFrame(
             {

@@ -110,9 +110,8 @@ class StagedArtifact:
 
 
 def default_staging_root() -> Path:
-    """``$CELL_ASSETS_STAGING_DIR``, else ``~/.cache/cell_assets/staging`` (not the shared temp)."""
-    configured = os.environ.get("CELL_ASSETS_STAGING_DIR")
-    return Path(configured) if configured else Path.home() / ".cache" / "cell_assets" / "staging"
+    """``~/.cache/cell_assets/staging``: stages called without a store (benchmarks, tests)."""
+    return Path.home() / ".cache" / "cell_assets" / "staging"
 
 
 def _staging_owner(name: str) -> tuple[str, int] | None:

@@ -1,31 +1,35 @@
-"""Raw plates uploaded to S3: ``s3://bucket/prefix/<experiment>/<plate>/index.csv`` plus images.
+"""Raw plates uploaded to S3: ``s3://bucket/prefix/<experiment>/<plate>/`` (the
+:class:`~cell_assets.storage.raw_plates.RawPlates` interface).
 
-Plates are found by listing; a plate's ``index.csv`` and the images it lists are
-mirrored into a local folder on first use (and re-downloaded when their size
-or ETag changes), so the readers of :mod:`cell_assets.formats` work unchanged.
-The mirror keeps the S3 URIs as the plate's ``uri_base``: lineage records
-where the bytes really live.
+A plate opened for a run is listed once; each file it reads is fetched into a
+local mirror on first use (and again when the bucket's copy has another size
+or modification time), so the readers of :mod:`cell_assets.formats` work
+unchanged and a run over a few wells fetches only their files. The mirror
+keeps the S3 URIs as the plate's ``uri_base``: lineage records where the bytes
+really live.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.plate_index import INDEX_FILENAME, read_plate_index
-from cell_assets.formats.raw_layout import RawPlate, accept_plates
-from cell_assets.identifiers import validate_plate_id
-from cell_assets.storage.s3 import default_cache_dir, describe_client_error, parse_s3_uri
+from cell_assets.formats.plate_index import INDEX_FILENAME, PlateIndex
+from cell_assets.formats.raw_layout import RawPlate, inside_plate
+from cell_assets.storage.raw_plates import PlateFolder, RawFile, RawPlates
+from cell_assets.storage.s3 import (
+    default_cache_dir,
+    describe_client_error,
+    error_code,
+    parse_s3_uri,
+)
 
-ETAGS_FILE = ".s3_etags.json"
 
-
-class S3RawPlates:
-    """Discover and mirror raw plates under ``s3://bucket/prefix``."""
+class S3RawPlates(RawPlates):
+    """Plates under ``s3://bucket/prefix``."""
 
     def __init__(
         self,
@@ -42,7 +46,6 @@ class S3RawPlates:
         self.mirror_root = (
             Path(cache_dir or default_cache_dir()).expanduser() / "raw" / self.bucket / self.prefix
         )
-        self.max_concurrency = max_concurrency
         self.client = boto3.session.Session().client(
             "s3",
             endpoint_url=endpoint_url,
@@ -74,178 +77,113 @@ class S3RawPlates:
         base = self._key() + "/" if self.prefix else ""
         return [(prefix[len(base) :].strip("/"), prefix) for prefix in self._list(base, "/")[1]]
 
-    def _has_index(self, plate_prefix: str) -> bool:
+    def _index_object(self, plate_prefix: str) -> dict | None:
         key = f"{plate_prefix}{INDEX_FILENAME}"
-        return any(o["Key"] == key for o in self._list(key)[0])
+        return next((o for o in self._list(key)[0] if o["Key"] == key), None)
 
-    def discover(self) -> tuple[list[RawPlate], list[str]]:
-        """Every ``<experiment>/<plate>/index.csv`` under the root, as :func:`discover_plates` does
-        locally.
-        """
-        candidates = []
-        for experiment, experiment_prefix in self._experiment_prefixes():
-            for plate_prefix in self._list(experiment_prefix, "/")[1]:
-                if self._has_index(plate_prefix):
-                    plate = plate_prefix[len(experiment_prefix) :].strip("/")
-                    candidates.append(
-                        (experiment, plate, f"s3://{self.bucket}/{plate_prefix.rstrip('/')}")
-                    )
-        return accept_plates(candidates, self._raw_plate)
-
-    def _raw_plate(self, experiment: str, plate: str) -> RawPlate:
-        return RawPlate(
-            experiment,
-            plate,
-            self.mirror_root / experiment / plate,
-            uri_base=f"s3://{self.bucket}/{self._key(experiment, plate)}",
+    def _folder(self, experiment: str, plate: str, fingerprint: str = "") -> PlateFolder:
+        return PlateFolder(
+            experiment, plate, f"s3://{self.bucket}/{self._key(experiment, plate)}", fingerprint
         )
 
-    def locate(self, plate: str) -> RawPlate:
-        """Find ``plate`` (one index lookup per experiment, not a full discovery), mirror it, return
-        it.
-        """
-        raw = self.find(plate)
-        self.mirror(raw)
-        return raw
+    def _candidates(self) -> list[PlateFolder]:
+        found = []
+        for experiment, experiment_prefix in self._experiment_prefixes():
+            for plate_prefix in self._list(experiment_prefix, "/")[1]:
+                index = self._index_object(plate_prefix)
+                if index is not None:
+                    plate = plate_prefix[len(experiment_prefix) :].strip("/")
+                    found.append(self._folder(experiment, plate, index["ETag"]))
+        return found
 
-    def find(self, plate: str) -> RawPlate:
-        """Find ``plate``'s experiment without mirroring its images."""
-        validate_plate_id(plate)
-        experiments = [
-            e for e, prefix in self._experiment_prefixes() if self._has_index(f"{prefix}{plate}/")
+    def _matches(self, plate: str) -> list[PlateFolder]:
+        return [
+            self._folder(experiment, plate)
+            for experiment, prefix in self._experiment_prefixes()
+            if self._index_object(f"{prefix}{plate}/") is not None
         ]
-        if not experiments:
-            raise PlateInputError(
-                f"no <experiment>/{plate}/index.csv under raw root {self.root}",
-                ImageLocation(plate=plate),
-            )
-        if len(experiments) > 1:
-            raise PlateInputError(
-                f"plate id found in several experiments: {', '.join(experiments)}",
-                ImageLocation(plate=plate),
-            )
-        return self._raw_plate(experiments[0], plate)
 
-    def mirror(self, raw: RawPlate) -> None:
-        """Download index.csv and every image it lists that is missing or changed (by ETag)."""
-        plate_key = self._key(raw.experiment, raw.plate)
-        raw.path.mkdir(parents=True, exist_ok=True)
-        etags_path = raw.path / ETAGS_FILE
-        etags = json.loads(etags_path.read_text()) if etags_path.exists() else {}
-        objects = {o["Key"][len(plate_key) + 1 :]: o for o in self._list(plate_key + "/")[0]}
-        self._fetch(raw, plate_key, INDEX_FILENAME, objects, etags)
-        index = read_plate_index(raw.path, raw.plate)
-        wanted = sorted({path for site in index.sites for path in site.channel_paths.values()})
-        missing = [rel for rel in wanted if rel not in objects]
-        if missing:
-            raise PlateInputError(
-                f"index.csv lists {len(missing)} image(s) not in S3, e.g. "
-                f"s3://{self.bucket}/{plate_key}/{missing[0]}",
-                ImageLocation(plate=raw.plate, file=missing[0]),
+    def listing(self, folder: PlateFolder, subfolder: str = "") -> dict[str, RawFile]:
+        plate_key = self._key(folder.experiment, folder.plate)
+        prefix = f"{plate_key}/{subfolder.strip('/')}/" if subfolder else f"{plate_key}/"
+        return {
+            item["Key"][len(plate_key) + 1 :]: RawFile(
+                item["Size"], item["LastModified"].timestamp(), item["ETag"]
             )
-        with ThreadPoolExecutor(max_workers=self.max_concurrency) as pool:
-            for future in [
-                pool.submit(self._fetch, raw, plate_key, rel, objects, etags) for rel in wanted
-            ]:
-                future.result()
-        etags_path.write_text(json.dumps(etags))
+            for item in self._list(prefix)[0]
+        }
 
-    def _fetch(self, raw: RawPlate, plate_key: str, rel: str, objects: dict, etags: dict) -> None:
-        item = objects.get(rel)
-        if item is None:
+    def read_bytes(self, folder: PlateFolder, relative: str) -> bytes | None:
+        key = f"{self._key(folder.experiment, folder.plate)}/{relative}"
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            if error_code(exc) in ("NoSuchKey", "404"):
+                return None
             raise PlateInputError(
-                f"s3://{self.bucket}/{plate_key}/{rel} does not exist",
-                ImageLocation(plate=raw.plate, file=rel),
-            )
-        target = raw.path / rel
-        if (
-            target.exists()
-            and target.stat().st_size == item["Size"]
-            and etags.get(rel) == item["ETag"]
-        ):
-            return
+                describe_client_error(exc, self.bucket, key, "reading"),
+                ImageLocation(plate=folder.plate, file=relative),
+            ) from None
+
+    def _local_plate(self, folder: PlateFolder, index: PlateIndex) -> RawPlate:
+        mirror = self.mirror_root / folder.experiment / folder.plate
+        mirror.mkdir(parents=True, exist_ok=True)
+        listed = self.listing(folder)
+        lock = threading.Lock()
+
+        def fetch(relative: str) -> None:
+            location = ImageLocation(plate=folder.plate, file=relative)
+            with lock:
+                item = listed.get(relative)
+            if item is None:
+                raise PlateInputError(f"{folder.uri}/{relative} does not exist", location)
+            self._fetch(folder, relative, item, inside_plate(mirror, relative, location))
+
+        def list_remote(subfolder: str) -> list[str]:
+            fresh = self.listing(folder, subfolder)
+            with lock:
+                listed.update(fresh)
+            return sorted(fresh)
+
+        return RawPlate(
+            folder.experiment,
+            folder.plate,
+            mirror,
+            index,
+            uri_base=folder.uri,
+            fetch=fetch,
+            list_remote=list_remote,
+        )
+
+    def _fetch(self, folder: PlateFolder, relative: str, item: RawFile, target: Path) -> None:
+        """Download one object unless the mirror holds it already (same size and time)."""
+        if target.is_file():
+            stat = target.stat()
+            if stat.st_size == item.size and abs(stat.st_mtime - item.modified) < 1e-3:
+                return
+        key = f"{self._key(folder.experiment, folder.plate)}/{relative}"
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
         try:
-            self.client.download_file(self.bucket, f"{plate_key}/{rel}", str(partial))
+            self.client.download_file(self.bucket, key, str(partial))
         except Exception as exc:
             partial.unlink(missing_ok=True)
             raise PlateInputError(
-                describe_client_error(exc, self.bucket, f"{plate_key}/{rel}", "downloading"),
-                ImageLocation(plate=raw.plate, file=rel),
+                describe_client_error(exc, self.bucket, key, "downloading"),
+                ImageLocation(plate=folder.plate, file=relative),
             ) from None
+        # The object's own time marks the copy: a changed object has another one.
+        os.utime(partial, (item.modified, item.modified))
         os.replace(partial, target)
-        etags[rel] = item["ETag"]
 
-    def fetch_folder(self, raw: RawPlate, folder: str) -> list[Path]:
-        """Mirror every object under ``<plate>/<folder>/``; their local paths, sorted."""
-        plate_key = self._key(raw.experiment, raw.plate)
-        prefix = f"{plate_key}/{folder.strip('/')}/"
-        objects = {o["Key"][len(plate_key) + 1 :]: o for o in self._list(prefix)[0]}
-        for relative in objects:
-            self._fetch(raw, plate_key, relative, objects, {})
-        return [raw.path / relative for relative in sorted(objects)]
-
-    def put_file(self, raw: RawPlate, relative: str, source: Path) -> str:
-        """Upload ``source`` to ``<plate>/<relative>``; returns its URI."""
-        key = f"{self._key(raw.experiment, raw.plate)}/{relative}"
+    def _put(self, folder: PlateFolder, relative: str, source: Path) -> str:
+        inside_plate(Path("/plate"), relative, ImageLocation(plate=folder.plate, file=relative))
+        key = f"{self._key(folder.experiment, folder.plate)}/{relative}"
         try:
             self.client.upload_file(str(source), self.bucket, key)
         except Exception as exc:
             raise PlateInputError(
                 describe_client_error(exc, self.bucket, key, "uploading"),
-                ImageLocation(plate=raw.plate, file=relative),
+                ImageLocation(plate=folder.plate, file=relative),
             ) from None
         return f"s3://{self.bucket}/{key}"
-
-    def index_files(self) -> tuple[list[tuple[str, str, str, str]], list[str]]:
-        """``(experiment, plate, where, ETag of index.csv)`` of every plate, and one line per
-        unusable folder: the new-plate sensor's listing (one listing per experiment and plate)."""
-        found, candidates = {}, []
-        for experiment, experiment_prefix in self._experiment_prefixes():
-            for plate_prefix in self._list(experiment_prefix, "/")[1]:
-                key = f"{plate_prefix}{INDEX_FILENAME}"
-                objects = [o for o in self._list(key)[0] if o["Key"] == key]
-                if not objects:
-                    continue
-                plate = plate_prefix[len(experiment_prefix) :].strip("/")
-                where = f"s3://{self.bucket}/{plate_prefix.rstrip('/')}"
-                found[experiment, plate] = (experiment, plate, where, objects[0]["ETag"])
-                candidates.append((experiment, plate, where))
-        return accept_plates(candidates, lambda experiment, plate: found[experiment, plate])
-
-    def listed_files(self, experiment: str, plate: str):
-        """``({path: (size, last modified) or None}, index.csv bytes, wells)`` of an uploaded
-        plate, from one listing of its prefix."""
-        import tempfile
-
-        plate_key = self._key(experiment, plate)
-        objects = {o["Key"][len(plate_key) + 1 :]: o for o in self._list(plate_key + "/")[0]}
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=f"{plate_key}/{INDEX_FILENAME}")
-            index_bytes = body["Body"].read()
-        except Exception as exc:
-            raise PlateInputError(
-                describe_client_error(exc, self.bucket, plate_key, "reading index.csv of")
-            ) from None
-        with tempfile.TemporaryDirectory() as folder:
-            (Path(folder) / INDEX_FILENAME).write_bytes(index_bytes)
-            index = read_plate_index(folder, plate)
-        sizes = {}
-        for site in index.sites:
-            for relative in site.channel_paths.values():
-                item = objects.get(relative)
-                sizes[relative] = (
-                    None if item is None else (item["Size"], item["LastModified"].timestamp())
-                )
-        return sizes, index_bytes, index.wells
-
-    def read_text(self, experiment: str, plate: str, name: str) -> str | None:
-        """A small text file of an uploaded plate (None when it does not exist)."""
-        key = f"{self._key(experiment, plate)}/{name}"
-        if not [o for o in self._list(key)[0] if o["Key"] == key]:
-            return None
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
-        except Exception as exc:
-            raise PlateInputError(describe_client_error(exc, self.bucket, key, "reading")) from None

@@ -45,8 +45,8 @@ from cell_assets.storage.artifacts import (
 
 
 def default_cache_dir() -> Path:
-    """``$CELL_ASSETS_CACHE_DIR``, else ``~/.cache/cell_assets`` (read at each store creation)."""
-    return Path(os.environ.get("CELL_ASSETS_CACHE_DIR", Path.home() / ".cache" / "cell_assets"))
+    """``~/.cache/cell_assets``: S3 downloads and raw-plate mirrors unless a cache_dir is given."""
+    return Path.home() / ".cache" / "cell_assets"
 
 
 DEFAULT_CACHE_MAX_BYTES = 20 * 2**30
@@ -80,7 +80,7 @@ def expected_etag(path: Path, multipart_threshold: int, part_size: int) -> str:
     return f'"{hashlib.md5(b"".join(digests)).hexdigest()}-{len(digests)}"'
 
 
-def _error_code(exc: Exception) -> str:
+def error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
 
@@ -140,8 +140,7 @@ class S3ArtifactStore(ArtifactStore):
     endpoint_url, region : str, optional
         For MinIO or another S3-compatible server; default from the AWS config chain.
     cache_dir : path
-        Local cache of downloaded files (default ``~/.cache/cell_assets`` or
-        ``$CELL_ASSETS_CACHE_DIR``).
+        Local cache of downloaded files (default ``~/.cache/cell_assets``).
     cache_max_bytes : int
         Least recently used cached files are removed above this size.
     multipart_threshold, multipart_chunksize : int
@@ -324,7 +323,7 @@ class S3ArtifactStore(ArtifactStore):
                 )
                 return previous["version"] if previous else None
             except Exception as exc:
-                code = _error_code(exc)
+                code = error_code(exc)
                 if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
                     continue  # another commit published in between: read it again
                 if condition and code in ("NotImplemented", "501", "InvalidArgument"):
@@ -340,7 +339,7 @@ class S3ArtifactStore(ArtifactStore):
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _error_code(exc) in ("NoSuchKey", "404"):
+            if error_code(exc) in ("NoSuchKey", "404"):
                 return None, None
             error = describe_client_error(exc, self.bucket, key, "reading the manifest")
             raise ArtifactError(error) from None
@@ -448,7 +447,7 @@ class S3ArtifactStore(ArtifactStore):
                 actual = sha256_file(partial)
         except Exception as exc:
             partial.unlink(missing_ok=True)
-            if _error_code(exc) in ("NoSuchKey", "404"):
+            if error_code(exc) in ("NoSuchKey", "404"):
                 current = self.read_manifest(manifest["asset"], tuple(manifest["partition"]))
                 if current and current["version"] != manifest["version"]:
                     raise ArtifactError(

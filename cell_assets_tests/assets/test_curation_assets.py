@@ -6,15 +6,14 @@ import numpy as np
 import pytest
 import tifffile
 
+from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.errors import PlateInputError
 from cell_assets.formats.deepcell_label import read_project, write_project
-from cell_assets.formats.raw_layout import curation_folder, locate_plate
+from cell_assets.formats.raw_layout import curation_folder
 from cell_assets.formats.segmentation_set import read_labels, site_files
 from cell_assets.imaging.labels import finish_site
-from cell_assets.orchestration import materialize_plate, register_plates
-from cell_assets.resources import RawPlatesResource
 from cell_assets.stages.curation import project_name
-from cell_assets.storage import open_store
+from cell_assets.storage import open_raw_plates, open_store
 from cell_assets_tests.deepcell_label_loader import load_project
 from cell_assets_tests.helpers import EXPERIMENT, PLATE, WELLS, resources_for
 
@@ -26,7 +25,7 @@ def _run(instance, raw_root, store_root, stages, wells=WELLS):
     register_plates(instance, str(raw_root))
     return materialize_plate(
         instance,
-        locate_plate(raw_root, PLATE),
+        PLATE,
         list(wells),
         resources_for(raw_root, store_root),
         stages=stages,
@@ -78,9 +77,10 @@ def test_export_curate_import_and_segmentation_uses_the_curated_masks(segmented,
         np.testing.assert_array_equal(loaded.y[0, ..., 1], read_labels(masks.path(files["Cells"])))
 
     edited = _curate_from_truth(export, truth_dir, raw_root, tmp_path / "edited")
-    resource = RawPlatesResource(root=str(raw_root))
+    raw_plates = open_raw_plates(str(raw_root))
+    raw = raw_plates.open(PLATE)
     for path in edited:
-        resource.add_curation_project(PLATE, WELL, path, path.name)
+        raw_plates.add_curation_project(raw, WELL, path, path.name)
     _run(instance, raw_root, store_root, ["segmentation_masks"])
 
     store = open_store(str(store_root))

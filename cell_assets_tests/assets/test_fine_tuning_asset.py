@@ -14,13 +14,11 @@ import pytest
 import tifffile
 
 from cell_assets.assets.fine_tuning import cellpose_model
+from cell_assets.cli.in_process import materialize_plate, register_plates
+from cell_assets.formats.cellpose_model import LOSS_PNG, REPORT_JSON, WEIGHTS_FILE
 from cell_assets.formats.deepcell_label import write_project
-from cell_assets.formats.raw_layout import locate_plate
-from cell_assets.orchestration import materialize_plate, register_plates
-from cell_assets.resources import RawPlatesResource
 from cell_assets.stages.curation import project_name
-from cell_assets.stages.fine_tuning import LOSS_PNG, REPORT_JSON, WEIGHTS_FILE
-from cell_assets.storage import open_store
+from cell_assets.storage import open_raw_plates, open_store
 from cell_assets_tests.helpers import PLATE, WELLS, resources_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -29,7 +27,8 @@ CURATED = ("A01", "A02")
 
 
 def _curate(raw_root, truth_dir, well):
-    resource = RawPlatesResource(root=str(raw_root))
+    raw_plates = open_raw_plates(str(raw_root))
+    raw = raw_plates.open(PLATE)
     for site in (1, 2):
         nuclei = tifffile.imread(truth_dir / "labels" / f"{well}_s{site}_nuclei.tif")
         cells = tifffile.imread(truth_dir / "labels" / f"{well}_s{site}_cells.tif")
@@ -38,13 +37,15 @@ def _curate(raw_root, truth_dir, well):
             raw_root.parent / "edited" / project_name(PLATE, well, site),
             images, ["DNA", "NFkB", "Actin"], nuclei, cells,
         )  # fmt: skip
-        resource.add_curation_project(PLATE, well, path, path.name)
+        raw_plates.add_curation_project(raw, well, path, path.name)
 
 
 def test_fine_tuned_on_curated_wells_beats_the_starting_model_and_segments_a_well(
     instance, plate_copy, synthetic_plate, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path / "no_models"))
+    monkeypatch.setattr(
+        "cell_assets.imaging.cellpose_segmenter.cellpose_model_dir", lambda: tmp_path / "no_models"
+    )
     monkeypatch.setattr(
         "cellpose.utils.download_url_to_file",
         lambda *a, **k: (_ for _ in ()).throw(OSError("no network")),
@@ -54,7 +55,6 @@ def test_fine_tuned_on_curated_wells_beats_the_starting_model_and_segments_a_wel
     for well in CURATED:
         _curate(raw_root, synthetic_plate[2], well)
     register_plates(instance, str(raw_root))
-    raw = locate_plate(raw_root, PLATE)
     resources = resources_for(raw_root, store_root)
     stages = [
         "image_directory",
@@ -62,9 +62,9 @@ def test_fine_tuned_on_curated_wells_beats_the_starting_model_and_segments_a_wel
         "compressed_images",
         "segmentation_masks",
     ]
-    materialize_plate(instance, raw, list(WELLS), resources, stages=stages)
+    materialize_plate(instance, PLATE, list(WELLS), resources, stages=stages)
 
-    config = {"n_epochs": 40, "patch_size": 128, "held_out_fraction": 0.25, "device": "cpu"}
+    config = {"n_epochs": 40, "bsize": 128, "held_out_fraction": 0.25, "device": "cpu"}
     result = dg.materialize(
         [cellpose_model],
         resources=resources,
@@ -90,7 +90,7 @@ def test_fine_tuned_on_curated_wells_beats_the_starting_model_and_segments_a_wel
     settings = {"method": "cellpose", "model": fine_tuned, "nuclei_model": fine_tuned,
                 "device": "cpu", "diameter": 30, "nucleus_diameter": 30}  # fmt: skip
     materialize_plate(
-        instance, raw, ["A12"], resources, stages=["segmentation_masks"],
+        instance, PLATE, ["A12"], resources, stages=["segmentation_masks"],
         run_config={"ops": {"segmentation_masks": {"config": settings}}},
     )  # fmt: skip
     masks = open_store(str(store_root)).load("segmentation_masks", (PLATE, "A12"))

@@ -9,19 +9,17 @@ import pytest
 import tifffile
 from PIL import Image
 
+from cell_assets.cli.in_process import STAGES, materialize_plate, register_plates
 from cell_assets.errors import PlateInputError
-from cell_assets.formats.raw_layout import locate_plate
-from cell_assets.orchestration import STAGES, materialize_plate, register_plates
 from cell_assets.storage import open_store
 from cell_assets_tests.helpers import PLATE, WELLS, resources_for
 
 
 def _run(instance, raw_root, store_root, wells=WELLS, stages=None, run_config=None):
     register_plates(instance, str(raw_root))
-    raw = locate_plate(raw_root, PLATE)
     return materialize_plate(
         instance,
-        raw,
+        PLATE,
         list(wells),
         resources_for(raw_root, store_root),
         stages=stages,

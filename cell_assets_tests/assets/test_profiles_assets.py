@@ -8,9 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 import tifffile
 
+from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.errors import PlateInputError
-from cell_assets.formats.raw_layout import locate_plate
-from cell_assets.orchestration import materialize_plate, register_plates
 from cell_assets.storage import open_store
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
 from cell_assets_tests.helpers import latest_materialization, resources_for
@@ -33,7 +32,7 @@ def dose_plate(tmp_path_factory):
         register_plates(instance, str(root / "raw"))
         materialize_plate(
             instance,
-            locate_plate(root / "raw", PLATE),
+            PLATE,
             WELLS,
             resources_for(root / "raw", root / "store"),
             run_config=CONFIG,
@@ -109,9 +108,9 @@ def test_image_table_and_pycytominer_defaults(dose_plate):
 
 
 def test_intensities_are_the_corrected_images_at_full_bit_depth(dose_plate):
+    from cell_assets.formats.illumination_files import read_correction
     from cell_assets.formats.segmentation_set import read_labels, site_files
     from cell_assets.imaging.illumination import measurement_intensities
-    from cell_assets.stages.illumination import read_correction
 
     store, _, raw_root, _ = dose_plate
     cells = pd.read_parquet(
@@ -176,7 +175,7 @@ def test_cnn_embeddings_from_a_torchscript_model_and_wrong_channel_count(dose_pl
     run = {"ops": {"cell_embeddings": {"config": {"model_path": str(good), "device": "cpu"}}}}
     materialize_plate(
         instance,
-        locate_plate(raw_root, PLATE),
+        PLATE,
         ["B03"],
         resources_for(raw_root, store_root),
         stages=["cell_embeddings"],
@@ -198,9 +197,43 @@ def test_cnn_embeddings_from_a_torchscript_model_and_wrong_channel_count(dose_pl
     ):
         materialize_plate(
             instance,
-            locate_plate(raw_root, PLATE),
+            PLATE,
             ["B03"],
             resources_for(raw_root, store_root),
             stages=["cell_embeddings"],
             run_config=run,
         )
+
+
+def test_one_family_on_the_asset_measures_it_and_its_check_passes(dose_plate, tmp_path):
+    """``families: [intensity]``: no AreaShape column is needed by the stage or by the
+    blocking ``table_complete`` check, which expects each measured family's columns."""
+    import shutil
+
+    _, instance, raw_root, shared_store = dose_plate
+    store_root = tmp_path / "store"
+    shutil.copytree(shared_store, store_root)  # the other tests keep the full tables
+    run = {"ops": {"cell_features": {"config": {"families": ["intensity"]}}}}
+    materialize_plate(
+        instance,
+        PLATE,
+        ["B03"],
+        resources_for(raw_root, store_root),
+        stages=["cell_features"],
+        run_config=run,
+    )
+    handle = open_store(str(store_root)).load("cell_features", (PLATE, "B03"))
+    columns = pq.read_schema(handle.path("cell_features.parquet")).names
+    features = [c for c in columns if not c.startswith("Metadata_")]
+    assert handle.metadata["families"] == ["intensity"]
+    # MeasureObjectIntensity's columns (its intensity-weighted locations too), and the ratio
+    assert features and not [c for c in features if "_AreaShape_" in c or "_Texture_" in c]
+    assert {c.split("_")[1] for c in features} == {"Intensity", "Location", "Math"}
+    from cell_assets.orchestration.checks import check_outcomes
+
+    (outcome,) = [
+        o
+        for o in check_outcomes(instance, PLATE)
+        if o["check"] == "table_complete" and o["well"] == "B03"
+    ]
+    assert outcome["passed"] and "(intensity)" in outcome["description"]

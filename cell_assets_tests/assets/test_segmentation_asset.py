@@ -5,12 +5,11 @@ import pandas as pd
 import pytest
 import tifffile
 
+from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.errors import PlateInputError
-from cell_assets.evaluation import average_precision
-from cell_assets.formats.raw_layout import locate_plate
 from cell_assets.formats.segmentation_set import LOCATION_COLUMNS, read_labels, site_files
+from cell_assets.imaging.evaluation import average_precision
 from cell_assets.imaging.labels import nucleus_centres, outlines
-from cell_assets.orchestration import materialize_plate, register_plates
 from cell_assets.storage import open_store
 from cell_assets_tests.helpers import PLATE, WELLS, latest_materialization, resources_for
 
@@ -22,7 +21,7 @@ def _run(instance, raw_root, store_root, wells=WELLS, stages=None, config=None):
     run_config = {"ops": {"segmentation_masks": {"config": config}}} if config else None
     return materialize_plate(
         instance,
-        locate_plate(raw_root, PLATE),
+        PLATE,
         list(wells),
         resources_for(raw_root, store_root),
         stages=stages,
@@ -81,7 +80,10 @@ def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plat
             truth_c.append(tifffile.imread(truth_dir / "labels" / f"{well}_s{site}_cells.tif"))
             pred_n.append(nuclei)
             pred_c.append(cells)
-        assert handle.metadata["parameters"]["cytoplasm_channel"] == "Actin"
+        # the roles chosen for the plate are recorded for every later stage
+        assert handle.metadata["nuclei_channel"] == "DNA"
+        assert handle.metadata["cytoplasm_channel"] == "Actin"
+        assert "found by name" in handle.metadata["channel_roles"]
     assert average_precision(truth_n, pred_n).mean() >= 0.85
     assert average_precision(truth_c, pred_c).mean() >= 0.7
     event = latest_materialization(instance, "segmentation_masks", f"{PLATE}|{WELLS[0]}")
@@ -105,7 +107,7 @@ def test_channel_not_in_plate_is_named_and_nothing_is_committed(prepared):
     instance, raw_root, store_root = prepared
     with pytest.raises(
         PlateInputError,
-        match=r"plate TEST-P1, well A01: nuclei_channel 'Hoechst' is not a channel .*'DNA'",
+        match=r"plate TEST-P1, well A01: no channel 'Hoechst' among the channels DNA, NFkB, Actin",
     ):
         _run(
             instance,
@@ -115,7 +117,7 @@ def test_channel_not_in_plate_is_named_and_nothing_is_committed(prepared):
             stages=["segmentation_masks"],
             config={"nuclei_channel": "Hoechst"},
         )
-    with pytest.raises(PlateInputError, match="cytoplasm_channel 'WGA' is not a channel"):
+    with pytest.raises(PlateInputError, match="no channel 'WGA' among"):
         _run(
             instance,
             raw_root,
@@ -127,19 +129,14 @@ def test_channel_not_in_plate_is_named_and_nothing_is_committed(prepared):
     assert open_store(str(store_root)).read_manifest("segmentation_masks", (PLATE, "A01")) is None
 
 
-def test_non_positive_diameter_is_refused(prepared):
-    instance, raw_root, store_root = prepared
-    with pytest.raises(
-        PlateInputError, match="well A01: nucleus_diameter must be a positive number of pixels"
-    ):
-        _run(
-            instance,
-            raw_root,
-            store_root,
-            wells=["A01"],
-            stages=["segmentation_masks"],
-            config={"nucleus_diameter": 0},
-        )
+def test_non_positive_diameter_is_refused_at_submission():
+    """The bound is declared once (ClassicalSettings) and the run queue refuses it."""
+    from cell_assets.orchestration.run_queue import config_problems
+
+    (problem,) = config_problems(
+        {"ops": {"segmentation_masks": {"config": {"nucleus_diameter": 0}}}}
+    )
+    assert problem.startswith("segmentation_masks.nucleus_diameter: Input should be greater")
 
 
 def test_cellpose_method_with_weights_file_and_bad_weights(prepared, tmp_path):

@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 import tifffile
 
+from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.formats import h5sc
-from cell_assets.formats.raw_layout import locate_plate
 from cell_assets.formats.segmentation_set import read_labels, site_files
 from cell_assets.identifiers import well_ordinal
 from cell_assets.imaging.extraction import decode_cell_id
-from cell_assets.orchestration import materialize_plate, register_plates
 from cell_assets.storage import open_store
 from cell_assets_tests.helpers import PLATE, WELLS, resources_for
 
@@ -25,7 +24,7 @@ def extracted(tmp_path_factory, synthetic_plate):
         register_plates(instance, str(synthetic_plate[0]))
         reports = materialize_plate(
             instance,
-            locate_plate(synthetic_plate[0], PLATE),
+            PLATE,
             list(WELLS),
             resources_for(synthetic_plate[0], root / "store"),
             run_config=CONFIG,
@@ -97,7 +96,7 @@ def test_ids_are_stable_across_reruns(extracted, synthetic_plate):
     )
     materialize_plate(
         instance,
-        locate_plate(synthetic_plate[0], PLATE),
+        PLATE,
         ["A01"],
         resources_for(synthetic_plate[0], root / "store"),
         stages=["single_cell_dataset"],

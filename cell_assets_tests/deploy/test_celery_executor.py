@@ -17,10 +17,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cell_assets.celery_workers import celery_environment, celery_workers_running
-from cell_assets.formats.raw_layout import locate_plate
-from cell_assets.launching import prepare_home
-from cell_assets.orchestration import materialize_plate, register_plates
+from cell_assets.cli.celery_workers import celery_environment, celery_workers_running
+from cell_assets.cli.in_process import materialize_plate, register_plates
+from cell_assets.cli.instance import open_instance, prepare_home
+from cell_assets.environment import Deployment
 from cell_assets.storage.artifacts import MANIFEST_NAME
 from cell_assets_tests.helpers import PLATE, WELLS, resources_for, service_unavailable
 
@@ -65,26 +65,26 @@ def test_a_plate_on_two_celery_workers_is_byte_identical_to_in_process(
     register_plates(instance, str(raw_root))
     materialize_plate(
         instance,
-        locate_plate(raw_root, PLATE),
+        PLATE,
         list(WELLS),
         resources_for(raw_root, in_process_store),
     )
 
     celery_store = tmp_path / "store_celery"
     home = prepare_home(tmp_path / "dagster_home")
+    deployment = Deployment(raw_root=str(raw_root), store_root=str(celery_store))
     with celery_workers_running(
-        home, str(raw_root), str(celery_store), redis_broker, redis_broker, count=2
+        home, deployment, redis_broker, redis_broker, count=2
     ) as worker_logs:
         done = subprocess.run(
             [CLI, "materialize", PLATE, "--raw-root", str(raw_root), "--store-root",
              str(celery_store), "--dagster-home", str(home), "--timeout", "1500"],
-            env=celery_environment(home, str(raw_root), str(celery_store), redis_broker,
-                                   redis_broker),
+            env=celery_environment(home, deployment, redis_broker, redis_broker),
             capture_output=True, text=True, timeout=1600,
         )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
 
-    with dg.DagsterInstance.from_config(str(home)) as celery_instance:
+    with open_instance(home) as celery_instance:
         runs = celery_instance.get_runs()
         # one chain of four runs: the new_plates sensor saw the same upload and left it alone
         assert len(runs) == 4 and {r.status for r in runs} == {dg.DagsterRunStatus.SUCCESS}

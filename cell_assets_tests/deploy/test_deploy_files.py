@@ -19,13 +19,14 @@ import dagster as dg
 import pytest
 import yaml
 
-from cell_assets.placement import (
+from cell_assets.environment import (
     EXECUTOR_ENV,
+    GPU_COUNT_ENV,
     GPU_NODE_SELECTOR_ENV,
-    PlacementError,
-    chosen_executor,
-    gpu_step_tags,
+    Deployment,
+    DeploymentError,
 )
+from cell_assets.orchestration.placement import chosen_executor, gpu_ops, gpu_pod_config
 from cell_assets_tests.helpers import REQUIRE_SERVICES, service_unavailable
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -83,22 +84,43 @@ def test_the_local_workspace_loads_the_code_location(tmp_path):
 # ---- executors and GPU placement --------------------------------------------------------------
 
 
-def test_the_executor_is_chosen_by_the_environment(monkeypatch):
-    monkeypatch.delenv(EXECUTOR_ENV, raising=False)
-    assert chosen_executor() is dg.in_process_executor
-    monkeypatch.setenv(EXECUTOR_ENV, "celery")
-    assert chosen_executor().name == "celery"
-    monkeypatch.setenv(EXECUTOR_ENV, "k8s")
-    assert chosen_executor().name == "k8s"
-    monkeypatch.setenv(EXECUTOR_ENV, "dask")
-    with pytest.raises(PlacementError, match="CELL_ASSETS_EXECUTOR='dask'.*in_process, celery"):
-        chosen_executor()
+def test_the_executor_is_chosen_by_the_environment():
+    from cell_assets.assets import ALL_ASSETS
+
+    def chosen(name: str | None) -> dg.ExecutorDefinition:
+        environ = {EXECUTOR_ENV: name} if name else {}
+        return chosen_executor(Deployment.from_environment(environ), ALL_ASSETS)
+
+    assert chosen(None) is dg.in_process_executor
+    assert chosen("celery").name == "celery"
+    assert chosen("k8s").name == "k8s"
+    with pytest.raises(DeploymentError, match="CELL_ASSETS_EXECUTOR='dask'.*in_process, celery"):
+        chosen("dask")
 
 
-def test_a_bad_gpu_placement_setting_is_named(monkeypatch):
-    monkeypatch.setenv(GPU_NODE_SELECTOR_ENV, "accelerator=a100")
-    with pytest.raises(PlacementError, match="CELL_ASSETS_GPU_NODE_SELECTOR is not JSON"):
-        gpu_step_tags()
+def test_a_bad_gpu_placement_setting_is_named():
+    with pytest.raises(DeploymentError, match="CELL_ASSETS_GPU_NODE_SELECTOR is not JSON"):
+        Deployment.from_environment({GPU_NODE_SELECTOR_ENV: "accelerator=a100"})
+
+
+def test_op_tags_do_not_depend_on_the_importing_process_environment():
+    """An asset's tags are the same in the daemon, the run worker and a step pod."""
+    code = (
+        "import json, cell_assets.definitions as d; "
+        "print(json.dumps(dict(d.defs.resolve_assets_def('cell_features').op.tags)))"
+    )
+    outputs = set()
+    for environ in ({}, {GPU_NODE_SELECTOR_ENV: '{"a": "b"}', GPU_COUNT_ENV: "2"}):
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, **environ},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.add(done.stdout.strip())
+    assert len(outputs) == 1
 
 
 def _step_tags(asset: str) -> dict[str, str]:
@@ -107,16 +129,17 @@ def _step_tags(asset: str) -> dict[str, str]:
     return dict(defs.resolve_assets_def(asset).op.tags)
 
 
-def _step_pod(tags: dict[str, str]):
-    """The Kubernetes Job dagster-k8s builds for a step with these op tags (as k8s_job_executor)."""
+def _step_pod(k8s_config: dict):
+    """The Kubernetes Job dagster-k8s builds for a step with this ``dagster-k8s/config`` (as
+    k8s_job_executor does with its per-step config)."""
     from dagster_k8s.container_context import K8sContainerContext
     from dagster_k8s.job import (
         DagsterK8sJobConfig,
+        UserDefinedDagsterK8sConfig,
         construct_dagster_k8s_job,
-        get_user_defined_k8s_config,
     )
 
-    context = K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(tags))
+    context = K8sContainerContext(run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(k8s_config))
     job_config = DagsterK8sJobConfig(
         job_image="ghcr.io/example-lab/cell-assets:0.1.0-gpu",
         dagster_home="/opt/dagster/dagster_home",
@@ -132,9 +155,16 @@ def _step_pod(tags: dict[str, str]):
     return job.spec.template.spec
 
 
+def _per_step_config(deployment: Deployment) -> dict[str, dict]:
+    """The k8s executor's per-step config for the project's assets, as the deployment sets it."""
+    from cell_assets.assets import ALL_ASSETS
+
+    return {op: gpu_pod_config(deployment.gpu) for op in gpu_ops(ALL_ASSETS)}
+
+
 @pytest.mark.parametrize("asset", GPU_ASSETS)
 def test_a_gpu_step_pod_requests_the_gpu_tolerates_the_taint_and_selects_the_node(asset):
-    pod = _step_pod(_step_tags(asset))
+    pod = _step_pod(_per_step_config(Deployment())[asset])
     (container,) = pod.containers
     assert container.resources.limits["nvidia.com/gpu"] == "1"
     assert container.resources.requests["nvidia.com/gpu"] == "1"
@@ -146,19 +176,21 @@ def test_a_gpu_step_pod_requests_the_gpu_tolerates_the_taint_and_selects_the_nod
 
 
 def test_a_cpu_step_pod_asks_for_no_gpu():
-    pod = _step_pod(_step_tags("compressed_images"))
+    assert "compressed_images" not in _per_step_config(Deployment())
+    pod = _step_pod({})
     (container,) = pod.containers
     assert not (container.resources and container.resources.limits)
     assert not pod.node_selector and not pod.tolerations
 
 
-def test_the_gpu_placement_follows_the_environment(monkeypatch):
-    monkeypatch.setenv(
-        GPU_NODE_SELECTOR_ENV, json.dumps({"cloud.google.com/gke-accelerator": "l4"})
+def test_the_gpu_placement_follows_the_environment():
+    deployment = Deployment.from_environment(
+        {
+            GPU_NODE_SELECTOR_ENV: json.dumps({"cloud.google.com/gke-accelerator": "l4"}),
+            GPU_COUNT_ENV: "2",
+        }
     )
-    monkeypatch.setenv("CELL_ASSETS_GPUS_PER_STEP", "2")
-    pod = _step_pod({k: json.dumps(v) if isinstance(v, dict) else v
-                     for k, v in gpu_step_tags().items()})  # fmt: skip
+    pod = _step_pod(_per_step_config(deployment)["cell_features"])
     assert pod.node_selector == {"cloud.google.com/gke-accelerator": "l4"}
     assert pod.containers[0].resources.limits["nvidia.com/gpu"] == "2"
 
@@ -181,12 +213,12 @@ def test_helm_values_configure_dagster_with_its_own_schemas():
     from dagster_k8s import k8s_job_executor
     from dagster_k8s.job import UserDefinedDagsterK8sConfig
 
-    from cell_assets.run_coordinator import ValidatingRunCoordinator
+    from cell_assets.orchestration.run_queue import ValidatingRunCoordinator
 
     values = _yaml("helm/values.yaml")
     custom = values["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
     assert (custom["module"], custom["class"]) == (
-        "cell_assets.run_coordinator", "ValidatingRunCoordinator"
+        "cell_assets.orchestration.run_queue", "ValidatingRunCoordinator"
     )  # fmt: skip
     result = process_config(ValidatingRunCoordinator.config_type(), custom["config"])
     assert result.success, result.errors

@@ -18,11 +18,10 @@ import dagster as dg
 import pytest
 from sqlalchemy.engine import make_url
 
-from cell_assets.formats.raw_layout import locate_plate
-from cell_assets.jobs import PLATE_CHAIN
-from cell_assets.orchestration import materialize_plate, register_plates
-from cell_assets.resources import pipeline_resources
-from cell_assets.run_coordinator import ValidatingRunCoordinator
+from cell_assets.cli.in_process import materialize_plate, register_plates
+from cell_assets.orchestration.jobs import PLATE_CHAIN
+from cell_assets.orchestration.resources import pipeline_resources
+from cell_assets.orchestration.run_queue import ValidatingRunCoordinator
 from cell_assets_tests.helpers import PLATE, WELLS
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -68,9 +67,8 @@ def test_a_plate_materializes_on_the_production_instance(production_home, synthe
         assert instance.run_retries_max_retries == 2
 
         register_plates(instance, str(raw_root))
-        raw = locate_plate(raw_root, PLATE)
         resources = pipeline_resources(str(raw_root), store_root)
-        materialize_plate(instance, raw, list(WELLS), resources)
+        materialize_plate(instance, PLATE, list(WELLS), resources)
 
         runs = instance.get_runs()
         assert len(runs) == len(PLATE_CHAIN)

@@ -15,7 +15,7 @@ from cell_assets.imaging.cellpose_segmenter import (  # noqa: E402
 )
 from cell_assets.imaging.devices import DeviceError, select_device  # noqa: E402
 from cell_assets.imaging.labels import finish_site  # noqa: E402
-from cell_assets.imaging.segmentation import CellposeSettings  # noqa: E402
+from cell_assets.imaging.segmentation_settings import CellposeSettings  # noqa: E402
 from cell_assets.imaging.segmenter import SegmentationInputError  # noqa: E402
 
 
@@ -32,7 +32,10 @@ def random_weights(tmp_path_factory):
 
 @pytest.fixture
 def empty_model_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("CELLPOSE_LOCAL_MODELS_PATH", str(tmp_path / "models"))
+    # Cellpose reads CELLPOSE_LOCAL_MODELS_PATH once, at import: its folder is patched instead.
+    monkeypatch.setattr(
+        "cell_assets.imaging.cellpose_segmenter.cellpose_model_dir", lambda: tmp_path / "models"
+    )
 
     def offline(url, dst, progress=True):
         raise urllib.error.URLError("no network")

@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cell_assets.evaluation import average_precision  # noqa: E402
 from cell_assets.imaging.cellpose_segmenter import CellposeSegmenter, CellposeSettings  # noqa: E402
+from cell_assets.imaging.evaluation import average_precision  # noqa: E402
 from cell_assets.synthetic import SyntheticPlateSpec, render_site  # noqa: E402
 
 

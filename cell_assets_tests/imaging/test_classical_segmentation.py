@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import tifffile
 
-from cell_assets.benchmarks.segmentation_quality import synthetic_sites
-from cell_assets.evaluation import average_precision
+from cell_assets.cli.benchmarks.segmentation_quality import synthetic_sites
 from cell_assets.imaging.classical_segmentation import (
     ClassicalSegmenter,
     segment_cells,
     segment_nuclei,
 )
+from cell_assets.imaging.evaluation import average_precision
 from cell_assets.imaging.labels import equivalent_diameters, finish_site, object_areas
-from cell_assets.imaging.segmentation import ClassicalSettings, SegmentationMethod, make_segmenter
+from cell_assets.imaging.segmentation import make_segmenter
+from cell_assets.imaging.segmentation_settings import ClassicalSettings, SegmentationMethod
 from cell_assets.imaging.segmenter import SegmentationInputError
 from cell_assets_tests.peers import Peer, run_in_peer
 

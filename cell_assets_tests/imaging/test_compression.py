@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 
 from cell_assets.imaging.compression import (
-    correct_illumination,
     from_uint8,
     image_clip_window,
     psnr,
     to_uint8,
 )
+from cell_assets.imaging.illumination import correct_illumination
 
 
 def test_correct_divides_and_checks_shapes():

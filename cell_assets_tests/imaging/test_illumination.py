@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from cell_assets.imaging.compression import correct_illumination
 from cell_assets.imaging.illumination import (
     CorrectedIntensityHistogram,
+    correct_illumination,
     downscale_mean,
     evenly_spaced,
     histogram_percentiles,

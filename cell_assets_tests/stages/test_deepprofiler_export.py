@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cell_assets.formats.raw_layout import locate_plate
-from cell_assets.orchestration import materialize_plate, register_plates
+from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.storage import open_store
 from cell_assets_tests.helpers import PLATE, WELLS, resources_for
 from cell_assets_tests.peers import Peer, run_in_peer
@@ -61,7 +60,7 @@ def segmented(tmp_path_factory, synthetic_plate):
         register_plates(instance, str(synthetic_plate[0]))
         materialize_plate(
             instance,
-            locate_plate(synthetic_plate[0], PLATE),
+            PLATE,
             list(WELLS),
             resources_for(synthetic_plate[0], root / "store"),
             stages=[

@@ -1,18 +1,20 @@
-"""The artifact IO manager, called directly with Dagster's context builders."""
+"""The artifact IO manager, called directly with Dagster's context builders: it only loads."""
 
 import dagster as dg
 import pytest
 
 from cell_assets.errors import ArtifactError
-from cell_assets.partitions import plate_well_partitions, plates_partitions
+from cell_assets.orchestration.io_manager import ArtifactIOManager, ArtifactStoreResource
+from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions
 from cell_assets.storage import StagedArtifact, open_store, staging_area
-from cell_assets.storage.io_manager import ArtifactIOManager, ArtifactStoreResource
 
 
-def _staged(tmp_path, text: str) -> StagedArtifact:
+def _commit(tmp_path, asset: str, partition: tuple[str, ...], text: str) -> None:
+    """An artifact committed as assets commit theirs (the one commit path)."""
     with staging_area("io", parent=tmp_path) as folder:
         (folder / "value.txt").write_text(text)
-    return StagedArtifact(folder, metadata={"text": text}, upstream=["up@1"])
+    staged = StagedArtifact(folder, metadata={"text": text}, upstream=["up@1"])
+    open_store(str(tmp_path / "store")).commit(asset, partition, staged, run_id="run-1")
 
 
 @pytest.fixture
@@ -22,38 +24,22 @@ def plate_instance():
         yield instance
 
 
-def test_output_is_committed_and_described_in_metadata(tmp_path, plate_instance):
-    manager = ArtifactIOManager(store=ArtifactStoreResource(root=str(tmp_path / "store")))
-    context = dg.build_output_context(
-        asset_key="cells",
-        partition_key="P1|A01",
-        asset_partitions_def=plate_well_partitions,
-        run_id="run-1",
-        instance=plate_instance,
-    )
-    manager.handle_output(context, _staged(tmp_path, "a"))
-    handle = open_store(str(tmp_path / "store")).load("cells", ("P1", "A01"))
-    assert handle.path("value.txt").read_text() == "a"
-    assert handle.manifest["run_id"] == "run-1" and handle.manifest["upstream"] == ["up@1"]
-    metadata = context.get_logged_metadata()
-    assert (
-        metadata["artifact_id"].value == handle.artifact_id
-        and metadata["artifact_files"].value == 1
-    )
+def _manager(tmp_path) -> ArtifactIOManager:
+    return ArtifactIOManager(store=ArtifactStoreResource(root=str(tmp_path / "store")))
 
 
-def test_none_commits_nothing_and_other_outputs_are_refused(tmp_path, plate_instance):
-    manager = ArtifactIOManager(store=ArtifactStoreResource(root=str(tmp_path / "store")))
+def test_outputs_are_none_and_anything_else_is_refused(tmp_path, plate_instance):
+    """Assets commit their partitions themselves; a returned value would be a second path."""
     context = dg.build_output_context(
         asset_key="cells",
         partition_key="P1|A01",
         asset_partitions_def=plate_well_partitions,
         instance=plate_instance,
     )
-    manager.handle_output(context, None)
+    _manager(tmp_path).handle_output(context, None)
     assert not (tmp_path / "store").exists()
-    with pytest.raises(TypeError, match="must return a StagedArtifact"):
-        manager.handle_output(context, {"not": "an artifact"})
+    with pytest.raises(TypeError, match="commit their artifacts themselves"):
+        _manager(tmp_path).handle_output(context, {"not": "an artifact"})
 
 
 def test_a_well_input_loads_as_handles_by_key_and_none_at_all_is_a_clear_error(
@@ -61,16 +47,8 @@ def test_a_well_input_loads_as_handles_by_key_and_none_at_all_is_a_clear_error(
 ):
     """A plate × well input is ``{"P1|A01": handle}`` (the asset picks each partition's own);
     an input with no artifact for any partition is refused before the asset runs."""
-    manager = ArtifactIOManager(store=ArtifactStoreResource(root=str(tmp_path / "store")))
-    manager.handle_output(
-        dg.build_output_context(
-            asset_key="cells",
-            partition_key="P1|A01",
-            asset_partitions_def=plate_well_partitions,
-            instance=plate_instance,
-        ),
-        _staged(tmp_path, "a"),
-    )
+    _commit(tmp_path, "cells", ("P1", "A01"), "a")
+    manager = _manager(tmp_path)
     loaded = manager.load_input(
         dg.build_input_context(
             asset_key="cells",
@@ -81,6 +59,7 @@ def test_a_well_input_loads_as_handles_by_key_and_none_at_all_is_a_clear_error(
     )
     assert list(loaded) == ["P1|A01"]
     assert loaded["P1|A01"].path("value.txt").read_text() == "a"
+    assert loaded["P1|A01"].manifest["upstream"] == ["up@1"]
     with pytest.raises(ArtifactError, match="no artifact of cells exists"):
         manager.load_input(
             dg.build_input_context(
@@ -95,17 +74,8 @@ def test_a_well_input_loads_as_handles_by_key_and_none_at_all_is_a_clear_error(
 def test_a_plate_asset_reading_a_well_asset_gets_the_wells_that_exist(tmp_path, plate_instance):
     """Fan-in: the plate-level reader gets ``{"P1|A01": handle, …}`` from one listing of the
     plate; wells without an artifact are left out."""
-    manager = ArtifactIOManager(store=ArtifactStoreResource(root=str(tmp_path / "store")))
     for well in ("A01", "A03"):
-        manager.handle_output(
-            dg.build_output_context(
-                asset_key="cells",
-                partition_key=f"P1|{well}",
-                asset_partitions_def=plate_well_partitions,
-                instance=plate_instance,
-            ),
-            _staged(tmp_path, well),
-        )
+        _commit(tmp_path, "cells", ("P1", well), well)
     context = dg.build_input_context(
         asset_key="cells",
         partition_key="P1",
@@ -113,20 +83,20 @@ def test_a_plate_asset_reading_a_well_asset_gets_the_wells_that_exist(tmp_path, 
         asset_partition_key_range=dg.PartitionKeyRange("P1|A01", "P1|A03"),
         instance=plate_instance,
     )
-    loaded = manager.load_input(context)
+    loaded = _manager(tmp_path).load_input(context)
     assert sorted(loaded) == ["P1|A01", "P1|A03"]
     assert loaded["P1|A03"].path("value.txt").read_text() == "A03"
 
 
-def test_a_plate_asset_output_lives_under_the_plate(tmp_path, plate_instance):
-    manager = ArtifactIOManager(store=ArtifactStoreResource(root=str(tmp_path / "store")))
-    manager.handle_output(
-        dg.build_output_context(
+def test_a_plate_input_loads_the_plates_artifact(tmp_path, plate_instance):
+    _commit(tmp_path, "profiles", ("P1",), "p")
+    assert (tmp_path / "store" / "profiles" / "P1" / "_manifest.json").is_file()
+    loaded = _manager(tmp_path).load_input(
+        dg.build_input_context(
             asset_key="profiles",
             partition_key="P1",
             asset_partitions_def=plates_partitions,
             instance=plate_instance,
-        ),
-        _staged(tmp_path, "p"),
+        )
     )
-    assert (tmp_path / "store" / "profiles" / "P1" / "_manifest.json").is_file()
+    assert loaded.path("value.txt").read_text() == "p"

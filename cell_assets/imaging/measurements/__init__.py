@@ -18,8 +18,10 @@ centrosome, scikit-image and ``edt`` runs on the CPU).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
+
+from cell_assets.parameters import parameter
 
 COMPARTMENTS = ("Nuclei", "Cells", "Cytoplasm")
 
@@ -37,37 +39,27 @@ class MeasurementFamily(str, Enum):
 
 @dataclass(frozen=True)
 class MeasurementSettings:
-    """CellProfiler's module settings (its defaults).
+    """CellProfiler's module settings (its defaults); distances in pixels."""
 
-    Attributes
-    ----------
-    texture_scales : tuple of int
-        Pixel distances of the Haralick co-occurrences.
-    texture_levels : int
-        Grey levels of the co-occurrence matrix.
-    radial_bins : int
-        Rings of the radial distribution.
-    zernike_degree : int
-        Highest Zernike order (shape and intensity).
-    granularity_length : int
-        Steps of the granular spectrum.
-    granularity_subsample, granularity_background_subsample : float
-        Resampling of the image and of the background estimate.
-    granularity_element : int
-        Radius (px, after resampling) of the background's structuring element.
-    colocalization_threshold : float
-        Percent of the object's maximum for Overlap, K, Manders and RWC.
-    families : tuple of MeasurementFamily
-        Which CellProfiler modules to run.
-    """
-
-    texture_scales: tuple[int, ...] = (3,)
-    texture_levels: int = 256
-    radial_bins: int = 4
-    zernike_degree: int = 9
-    granularity_length: int = 16
-    granularity_subsample: float = 0.25
-    granularity_background_subsample: float = 0.25
-    granularity_element: int = 10
-    colocalization_threshold: float = 15.0
-    families: tuple[MeasurementFamily, ...] = field(default=tuple(MeasurementFamily))
+    families: tuple[MeasurementFamily, ...] = parameter(
+        tuple(MeasurementFamily),
+        "CellProfiler measurement modules to run: sizeshape (AreaShape, Zernike, Feret), "
+        "intensity, texture, granularity, radial (distribution and Zernikes), colocalization.",
+    )
+    texture_scales: tuple[int, ...] = parameter(
+        (3,), "Haralick co-occurrence distances, px (CellProfiler: 3).", ge=1
+    )
+    texture_levels: int = parameter(256, "Grey levels (CellProfiler 3+: 256).", ge=2, le=256)
+    radial_bins: int = parameter(4, "Rings of the radial distribution.", ge=1)
+    zernike_degree: int = parameter(9, "Highest Zernike order.", ge=0, le=20)
+    granularity_length: int = parameter(16, "Granular spectrum steps.", ge=1)
+    granularity_subsample: float = parameter(
+        0.25, "Image resampling of the granular spectrum.", gt=0, le=1
+    )
+    granularity_background_subsample: float = parameter(
+        0.25, "Resampling of the granular spectrum's background estimate.", gt=0, le=1
+    )
+    granularity_element: int = parameter(10, "Background disk radius after resampling, px.", ge=1)
+    colocalization_threshold: float = parameter(
+        15.0, "Percent of each object's maximum (Overlap, K, Manders, RWC).", ge=0, lt=100
+    )

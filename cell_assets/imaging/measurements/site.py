@@ -1,13 +1,24 @@
-"""Every measurement of one site, CellProfiler-named (:mod:`cell_assets.imaging.measurements`)."""
+"""Every measurement of one site, CellProfiler-named (:mod:`cell_assets.imaging.measurements`).
+
+A registry maps each :class:`~cell_assets.imaging.measurements.MeasurementFamily`
+to the function that measures one compartment with it; :func:`measure_site`
+runs the chosen families over the compartments. What several families share
+(the Zernike basis of a compartment, a channel's granular spectrum, the objects'
+pixels) is computed once, when first needed. Column names come from
+:mod:`~cell_assets.imaging.measurements.naming`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import torch
 
-from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings
+from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings, naming
 from cell_assets.imaging.measurements.colocalization import dense_ranks, measure_colocalization
 from cell_assets.imaging.measurements.granularity import (
     granular_spectrum,
@@ -28,11 +39,7 @@ from cell_assets.imaging.measurements.zernike import (
     measure_shape_zernike,
 )
 
-
-def _insert_channel(name: str, channel: str, after: int) -> str:
-    """``Texture_Contrast_3_00_256`` + DNA → ``Texture_Contrast_DNA_3_00_256`` (after 2 parts)."""
-    parts = name.split("_")
-    return "_".join([*parts[:after], channel, *parts[after:]])
+Columns = Iterator[tuple[str, torch.Tensor]]
 
 
 def compartments_of(nuclei: np.ndarray, cells: np.ndarray) -> dict[str, np.ndarray]:
@@ -40,6 +47,138 @@ def compartments_of(nuclei: np.ndarray, cells: np.ndarray) -> dict[str, np.ndarr
     nuclei = check_labels(nuclei)
     cells = check_labels(cells, nuclei.shape)
     return {"Nuclei": nuclei, "Cells": cells, "Cytoplasm": np.where(nuclei > 0, 0, cells)}
+
+
+@dataclass
+class Site:
+    """One site's images and settings, with what families share computed once.
+
+    Attributes
+    ----------
+    images : mapping of channel → (H, W) float array in [0, 1]
+    tensors : mapping of channel → (H, W) float64 tensor on the device
+    pairs : channel pairs for colocalisation
+    scale : grey levels of the acquisition (Costes' threshold grid)
+    """
+
+    images: Mapping[str, np.ndarray]
+    tensors: Mapping[str, torch.Tensor]
+    settings: MeasurementSettings
+    pairs: Sequence[tuple[str, str]]
+    scale: int
+    _spectra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def channels(self) -> list[str]:
+        return list(self.images)
+
+    def spectrum(self, channel: str):
+        """The channel's granular spectrum (whole site; once per site)."""
+        if channel not in self._spectra:
+            s = self.settings
+            self._spectra[channel] = granular_spectrum(
+                self.images[channel],
+                s.granularity_subsample,
+                s.granularity_background_subsample,
+                s.granularity_element,
+                s.granularity_length,
+            )
+        return self._spectra[channel]
+
+
+@dataclass
+class Compartment:
+    """One compartment's objects, with its Zernike basis computed once."""
+
+    name: str
+    objects: ObjectPixels
+    zernike_degree: int
+
+    @cached_property
+    def zernike(self) -> ZernikeBasis:
+        return ZernikeBasis.of(self.objects, self.zernike_degree)
+
+
+def _sizeshape(site: Site, part: Compartment) -> Columns:
+    objects = part.objects
+    yield from measure_sizeshape(objects).items()
+    yield from measure_shape_zernike(objects, part.zernike).items()
+    yield "Location_Center_X", objects.mean(objects.cols)
+    yield "Location_Center_Y", objects.mean(objects.rows)
+    numbers = torch.arange(1, objects.count + 1, device=objects.device, dtype=torch.float64)
+    yield "Number_Object_Number", torch.where(objects.present, numbers, torch.nan)
+
+
+def _intensity(site: Site, part: Compartment) -> Columns:
+    edge = edge_pixels(part.objects)
+    for channel in site.channels:
+        for name, values in measure_intensity(part.objects, site.tensors[channel], edge).items():
+            yield naming.with_channel(name, channel), values
+
+
+def _texture(site: Site, part: Compartment) -> Columns:
+    for channel in site.channels:
+        for scale in site.settings.texture_scales:
+            found = measure_texture(
+                part.objects, site.images[channel], scale, site.settings.texture_levels
+            )
+            for name, values in found.items():
+                yield naming.with_channel_inside(name, channel), values
+
+
+def _granularity(site: Site, part: Compartment) -> Columns:
+    spectra = {channel: site.spectrum(channel) for channel in site.channels}
+    grids = {sp.reconstructions.shape[1:] for sp in spectra.values() if sp is not None}
+    sampling = {shape: object_sampling(part.objects, shape) for shape in grids}
+    for channel, spectrum in spectra.items():
+        found = measure_granularity(
+            part.objects,
+            spectrum,
+            site.settings.granularity_length,
+            None if spectrum is None else sampling[spectrum.reconstructions.shape[1:]],
+        )
+        for name, values in found.items():
+            yield naming.with_channel(name, channel), values
+
+
+def _radial(site: Site, part: Compartment) -> Columns:
+    geometry = radial_geometry(part.objects, site.settings.radial_bins)
+    for channel in site.channels:
+        found = measure_radial_distribution(part.objects, geometry, site.tensors[channel])
+        found |= measure_intensity_zernike(part.objects, part.zernike, site.tensors[channel])
+        for name, values in found.items():
+            yield naming.with_channel_inside(name, channel), values
+
+
+def _colocalization(site: Site, part: Compartment) -> Columns:
+    objects = part.objects
+    used = {c for pair in site.pairs for c in pair}
+    ranks = {ch: dense_ranks(objects, objects.values(site.tensors[ch])) for ch in used}
+    for a, b in site.pairs:
+        found = measure_colocalization(
+            objects,
+            site.tensors[a],
+            site.tensors[b],
+            site.settings.colocalization_threshold,
+            site.scale,
+            (ranks[a], ranks[b]),
+        )
+        for name in ("Correlation", "Slope", "Overlap"):
+            yield naming.correlation(name, a, b), found[name]
+        for name in ("K", "Manders", "RWC", "Costes"):
+            yield naming.correlation(name, a, b), found[f"{name}_1"]
+            yield naming.correlation(name, b, a), found[f"{name}_2"]
+
+
+# The CellProfiler module behind each family, in the order the table's columns follow.
+FAMILIES: dict[MeasurementFamily, Callable[[Site, Compartment], Columns]] = {
+    MeasurementFamily.sizeshape: _sizeshape,
+    MeasurementFamily.intensity: _intensity,
+    MeasurementFamily.texture: _texture,
+    MeasurementFamily.granularity: _granularity,
+    MeasurementFamily.radial: _radial,
+    MeasurementFamily.colocalization: _colocalization,
+}
 
 
 def measure_site(
@@ -71,120 +210,34 @@ def measure_site(
     dict
         Column name → ``(N,)`` float64 ndarray.
     """
-    import time
-
     settings = settings or MeasurementSettings()
     channels = list(images)
     shape = next(iter(images.values())).shape
     rows = max((int(labels.max(initial=0)) for labels in compartments.values()), default=0)
-    tensors = {
-        ch: torch.as_tensor(np.asarray(image, np.float64), device=device)
-        for ch, image in images.items()
-    }
-    if pairs is None:
-        pairs = [(a, b) for i, a in enumerate(channels) for b in channels[i + 1 :]]
-    families = {MeasurementFamily(f) for f in settings.families}
+    site = Site(
+        images,
+        {
+            ch: torch.as_tensor(np.asarray(im, np.float64), device=device)
+            for ch, im in images.items()
+        },
+        settings,
+        pairs
+        if pairs is not None
+        else [(a, b) for i, a in enumerate(channels) for b in channels[i + 1 :]],
+        scale,
+    )
+    chosen = [f for f in FAMILIES if f in {MeasurementFamily(x) for x in settings.families}]
     spent = timings if timings is not None else {}
-
-    def clock(family: str, started: float) -> None:
-        spent[family] = spent.get(family, 0.0) + time.perf_counter() - started
-
-    spectra = {}
-    if MeasurementFamily.granularity in families:
-        started = time.perf_counter()
-        for ch in channels:
-            spectra[ch] = granular_spectrum(
-                images[ch],
-                settings.granularity_subsample,
-                settings.granularity_background_subsample,
-                settings.granularity_element,
-                settings.granularity_length,
-            )
-        clock("granularity", started)
-
     columns: dict[str, torch.Tensor] = {}
-    for compartment, labels in compartments.items():
-        labels = check_labels(labels, shape)
-        objects = ObjectPixels.of(labels, device)
-        prefix = f"{compartment}_"
-
-        def put(name: str, values: torch.Tensor, prefix: str = prefix) -> None:
-            padded = torch.full((rows,), torch.nan, dtype=torch.float64, device=values.device)
-            padded[: values.shape[0]] = values.to(torch.float64)
-            columns[prefix + name] = padded
-
-        basis = None
-        if MeasurementFamily.sizeshape in families:
+    for name, labels in compartments.items():
+        part = Compartment(
+            name, ObjectPixels.of(check_labels(labels, shape), device), settings.zernike_degree
+        )
+        for family in chosen:
             started = time.perf_counter()
-            for name, values in measure_sizeshape(objects).items():
-                put(name, values)
-            basis = ZernikeBasis.of(objects, settings.zernike_degree)
-            for name, values in measure_shape_zernike(objects, basis).items():
-                put(name, values)
-            put("Location_Center_X", objects.mean(objects.cols))
-            put("Location_Center_Y", objects.mean(objects.rows))
-            numbers = torch.arange(1, objects.count + 1, device=objects.device, dtype=torch.float64)
-            put("Number_Object_Number", torch.where(objects.present, numbers, torch.nan))
-            clock("sizeshape", started)
-        if MeasurementFamily.intensity in families:
-            started = time.perf_counter()
-            edge = edge_pixels(objects)
-            for ch in channels:
-                for name, values in measure_intensity(objects, tensors[ch], edge).items():
-                    put(f"{name}_{ch}", values)
-            clock("intensity", started)
-        if MeasurementFamily.texture in families:
-            started = time.perf_counter()
-            for ch in channels:
-                for scale_px in settings.texture_scales:
-                    found = measure_texture(objects, images[ch], scale_px, settings.texture_levels)
-                    for name, values in found.items():
-                        put(_insert_channel(name, ch, 2), values)
-            clock("texture", started)
-        if MeasurementFamily.granularity in families:
-            started = time.perf_counter()
-            grids = {sp.reconstructions.shape[1:] for sp in spectra.values() if sp is not None}
-            sampling = {shape: object_sampling(objects, shape) for shape in grids}
-            for ch in channels:
-                spectrum = spectra[ch]
-                found = measure_granularity(
-                    objects,
-                    spectrum,
-                    settings.granularity_length,
-                    None if spectrum is None else sampling[spectrum.reconstructions.shape[1:]],
-                )
-                for name, values in found.items():
-                    put(f"{name}_{ch}", values)
-            clock("granularity", started)
-        if MeasurementFamily.radial in families:
-            started = time.perf_counter()
-            geometry = radial_geometry(objects, settings.radial_bins)
-            basis = basis or ZernikeBasis.of(objects, settings.zernike_degree)
-            for ch in channels:
-                found = measure_radial_distribution(objects, geometry, tensors[ch])
-                found |= measure_intensity_zernike(objects, basis, tensors[ch])
-                for name, values in found.items():
-                    put(_insert_channel(name, ch, 2), values)
-            clock("radial", started)
-        if MeasurementFamily.colocalization in families:
-            started = time.perf_counter()
-            ranks = {
-                ch: dense_ranks(objects, objects.values(tensors[ch]))
-                for ch in {c for pair in pairs for c in pair}
-            }
-            for a, b in pairs:
-                found = measure_colocalization(
-                    objects,
-                    tensors[a],
-                    tensors[b],
-                    settings.colocalization_threshold,
-                    scale,
-                    (ranks[a], ranks[b]),
-                )
-                for name in ("Correlation", "Slope", "Overlap"):
-                    put(f"Correlation_{name}_{a}_{b}", found[name])
-                for name in ("K", "Manders", "RWC", "Costes"):
-                    put(f"Correlation_{name}_{a}_{b}", found[f"{name}_1"])
-                    put(f"Correlation_{name}_{b}_{a}", found[f"{name}_2"])
-            clock("colocalization", started)
+            for column, values in FAMILIES[family](site, part):
+                padded = torch.full((rows,), torch.nan, dtype=torch.float64, device=values.device)
+                padded[: values.shape[0]] = values.to(torch.float64)
+                columns[naming.with_compartment(name, column)] = padded
+            spent[family.value] = spent.get(family.value, 0.0) + time.perf_counter() - started
     return {name: values.cpu().numpy() for name, values in columns.items()}

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pytest
 
-from cell_assets.benchmarks.features import synthetic_sites
+from cell_assets.cli.benchmarks.features import synthetic_sites
 from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings
 from cell_assets.imaging.measurements.site import measure_site
 

@@ -1,0 +1,189 @@
+"""``cell-assets bench …``: benchmarks printing ratios against a floor measured in the same run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cell_assets.cli.options import parse_wells, repeats_option, workdir_option
+
+
+@click.group("bench")
+def bench() -> None:
+    """Benchmarks that print ratios against a floor measured in the same run."""
+
+
+@bench.command("prepare")
+@click.option("--wells", default="A01-A08", show_default=True, help="Wells of the benchmark plate.")
+@click.option("--sites", default=4, show_default=True, help="Sites per well.")
+@click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
+@workdir_option
+@repeats_option
+def bench_prepare(wells: str, sites: int, size: int, workdir: Path | None, repeats: int) -> None:
+    """Illumination + compression against the floor of reading every TIFF and writing every PNG."""
+    from cell_assets.cli.benchmarks.prepare import bench_prepare as run
+
+    run(parse_wells(wells), sites, size, workdir, repeats)
+
+
+@bench.command("executors")
+@click.option("--wells", default="A01-A06", show_default=True, help="Wells of the plate.")
+@click.option("--sites", default=2, show_default=True, help="Sites per well.")
+@click.option("--size", default=512, show_default=True, help="Image side in pixels.")
+@click.option("--workers", default=2, show_default=True, help="Celery worker processes.")
+@click.option(
+    "--broker", default="redis://127.0.0.1:6379/12", show_default=True, help="Celery broker URL."
+)
+@workdir_option
+def bench_executors_command(
+    wells: str, sites: int, size: int, workers: int, broker: str, workdir: Path | None
+) -> None:
+    """Wells per hour of one plate: steps in the run's process against Celery workers."""
+    from cell_assets.cli.benchmarks.executors import bench_executors
+
+    bench_executors(parse_wells(wells), sites, size, workdir, broker, workers)
+
+
+@bench.command("dagster")
+@click.option("--wells", default="A01-H12", show_default=True, help="Wells of the uploaded plate.")
+@click.option("--sites", default=4, show_default=True, help="Sites per well.")
+@click.option("--size", default=512, show_default=True, help="Image side in pixels.")
+@click.option(
+    "--realistic", is_flag=True, help="A realistic plate: 9 sites of 1080 px (overrides both)."
+)
+@workdir_option
+@click.option("--timeout", default=7200, show_default=True, help="Seconds to wait for plate_qc.")
+@click.option(
+    "--postgres-url",
+    default=None,
+    help="An empty PostgreSQL database for the instance's storage "
+    "(postgresql+psycopg2://user@host:5432/db); default SQLite files.",
+)
+def bench_dagster_command(
+    wells: str,
+    sites: int,
+    size: int,
+    realistic: bool,
+    workdir: Path | None,
+    timeout: int,
+    postgres_url: str | None,
+) -> None:
+    """A plate upload through the sensors and the daemon (run limit 1): Dagster's cost per well."""
+    from cell_assets.cli.benchmarks.dagster_cost import bench_dagster
+
+    if realistic:
+        sites, size = 9, 1080
+    bench_dagster(parse_wells(wells), sites, size, workdir, timeout, postgres_url)
+
+
+@bench.command("segment")
+@click.option("--wells", default="A01-A04", show_default=True, help="Wells of the benchmark plate.")
+@click.option("--sites", default=4, show_default=True, help="Sites per well.")
+@click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
+@workdir_option
+@repeats_option
+@click.option(
+    "--method", type=click.Choice(["classical", "cellpose"]), default="classical", show_default=True
+)
+@click.option("--model", default=None, help="Cellpose cell model (name or weights file).")
+@click.option("--nuclei-model", default=None, help="Cellpose nucleus model (name or weights file).")
+@click.option(
+    "--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True
+)
+def bench_segment_command(
+    wells: str,
+    sites: int,
+    size: int,
+    workdir: Path | None,
+    repeats: int,
+    method: str,
+    model: str | None,
+    nuclei_model: str | None,
+    device: str,
+) -> None:
+    """segmentation_masks per site against the segmenter's bare call on the same images."""
+    from cell_assets.cli.benchmarks.segment import bench_segment
+    from cell_assets.imaging.segmentation_settings import CellposeSettings, ClassicalSettings
+
+    settings: ClassicalSettings | CellposeSettings = ClassicalSettings()
+    if method == "cellpose":
+        defaults = CellposeSettings()
+        settings = CellposeSettings(
+            model=model or defaults.model,
+            nuclei_model=nuclei_model or defaults.nuclei_model,
+            device=device,
+            diameter=36.0,
+            nucleus_diameter=16.0,
+        )
+    bench_segment(parse_wells(wells), sites, size, workdir, repeats, settings)
+
+
+@bench.command("segmentation-quality")
+@click.option(
+    "--real-images",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="A folder with img2d.tif and mask2d.tif (StarDist's copy of a DSB 2018 image with its "
+    "labels: stardist/data/images in the stardist wheel) to score as well.",
+)
+def bench_segmentation_quality_command(real_images: Path | None) -> None:
+    """Classical segmentation's AP@0.5 on synthetic sites, nucleus diameters 8–40 px, even and
+    hazy backgrounds (quality, not speed)."""
+    from cell_assets.cli.benchmarks.segmentation_quality import bench_segmentation_quality
+
+    bench_segmentation_quality(real_images)
+
+
+@bench.command("extract")
+@click.option("--wells", default="A01-A04", show_default=True, help="Wells of the benchmark plate.")
+@click.option("--sites", default=4, show_default=True, help="Sites per well.")
+@click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
+@click.option("--image-size", default=128, show_default=True, help="Crop side in pixels.")
+@workdir_option
+@repeats_option
+def bench_extract_command(
+    wells: str, sites: int, size: int, image_size: int, workdir: Path | None, repeats: int
+) -> None:
+    """single_cell_dataset (cells/s, bytes) against an h5py write of the same float16 cells."""
+    from cell_assets.cli.benchmarks.extract import bench_extract
+
+    bench_extract(parse_wells(wells), sites, size, workdir, repeats, image_size)
+
+
+@bench.command("features")
+@click.option("--size", default=512, show_default=True, help="Image side in pixels.")
+@click.option("--sites", default=2, show_default=True, help="Synthetic sites measured.")
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Also time this device when it is a GPU.",
+)
+@click.option(
+    "--repeats", default=3, show_default=True, help="Repeats; the best time of each is used."
+)
+def bench_features_command(size: int, sites: int, device: str, repeats: int) -> None:
+    """Cells/s per measurement family: cp_measure (CellProfiler's code), regionprops_table (its
+    subset) and ours on CPU (and GPU), same images and masks."""
+    from cell_assets.cli.benchmarks.features import bench_features
+
+    bench_features(size, sites, device, repeats)
+
+
+@bench.command("store")
+@click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
+@click.option("--sites", default=4, show_default=True, help="Sites of the well.")
+@click.option(
+    "--endpoint-url", default=None, help="An S3 server to use (default: start moto's on 127.0.0.1)."
+)
+@workdir_option
+@repeats_option
+def bench_store_command(
+    size: int, sites: int, endpoint_url: str | None, workdir: Path | None, repeats: int
+) -> None:
+    """Upload/download MB/s of one well's artifacts: local store, S3 store, plain boto3."""
+    from cell_assets.cli.benchmarks.store import bench_store
+
+    bench_store(["A01", "A02"], sites, size, workdir, repeats, endpoint_url)

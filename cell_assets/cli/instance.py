@@ -1,0 +1,61 @@
+"""The local Dagster instance: one way to make its home, one way to open it.
+
+Every command that touches an instance (``register``, ``materialize``,
+``backfill``, the curation commands, the demo, the benchmarks) goes through
+:func:`prepare_home` and :func:`open_instance`, so an instance always has the
+project's run queue (config validated at submission, two runs at a time) and
+pools, whichever command made it first.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+
+# The local instance: run queue with launch-time config validation, 2 runs at a time, pools of 1.
+LOCAL_INSTANCE_YAML = """\
+# A cell_assets Dagster instance (local SQLite storage). Production settings: deploy/.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: cell_assets.orchestration.run_queue
+  class: ValidatingRunCoordinator
+  config:
+    # 2-core machines: more than two runs at once only thrash.
+    max_concurrent_runs: 2
+    dequeue_interval_seconds: 1
+concurrency:
+  pools:
+    # Assets in a pool ("segmentation", "gpu") run one step at a time unless raised
+    # with `dagster instance concurrency set <pool> N`.
+    default_limit: 1
+"""
+# What `cell-assets register` wrote before the instance had one initialiser: upgraded in place.
+_TELEMETRY_ONLY_YAML = "telemetry:\n  enabled: false\n"
+
+
+def prepare_home(home: Path, fresh: bool = False, settings: str = LOCAL_INSTANCE_YAML) -> Path:
+    """A ``DAGSTER_HOME`` with the project's instance settings (``fresh``: emptied first).
+
+    An existing ``dagster.yaml`` is kept (it may be a deployment's own), except the
+    telemetry-only file older versions of ``register`` wrote, which is replaced.
+    """
+    home = home.resolve()
+    if fresh:
+        shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or config.read_text() == _TELEMETRY_ONLY_YAML:
+        config.write_text(settings)
+    return home
+
+
+@contextmanager
+def open_instance(home: Path) -> Iterator[dg.DagsterInstance]:
+    """The instance stored in ``home`` (prepared first), closed when the block ends."""
+    with dg.DagsterInstance.from_config(str(prepare_home(home))) as instance:
+        yield instance

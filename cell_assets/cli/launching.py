@@ -1,0 +1,345 @@
+"""Driving a Dagster instance the way the platform runs: the run queue, the daemon, the chain.
+
+``cell-assets materialize``, ``cell-assets backfill`` and the demo use this
+module; nothing here executes an asset itself. A run is submitted to the
+instance (``dagster job launch``, or the webserver's GraphQL API), the daemon
+dequeues it under the instance's run limit and pools, and the ``plate_chain``
+sensor requests each next stage. On one machine without a daemon, the command
+starts one for as long as it waits (:func:`daemon_running`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from cell_assets.cli.instance import open_instance
+from cell_assets.environment import Deployment
+from cell_assets.orchestration.jobs import PLATE_CHAIN
+from cell_assets.orchestration.run_tags import PARTITION_TAG, PLATE_TAG, UPLOAD_TAG
+
+CODE_LOCATION = ["-m", "cell_assets.definitions"]
+
+
+class ChainFailed(RuntimeError):
+    """A run of a plate's chain failed: the message is one line naming what went wrong."""
+
+    def __init__(self, message: str, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+@dataclass
+class ChainRun:
+    """One finished run of a plate's chain, for reports."""
+
+    job: str
+    run_id: str
+    status: str
+    wall_seconds: float
+    compute_seconds: float
+    metadata: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+def daemon_alive(instance: dg.DagsterInstance, within_s: float = 30.0) -> bool:
+    """A daemon has reported its sensor loop within the last ``within_s`` seconds."""
+    heartbeats = instance.get_daemon_heartbeats()
+    beat = heartbeats.get("SENSOR")
+    return beat is not None and time.time() - beat.timestamp < within_s
+
+
+def instance_environment(home: Path, deployment: Deployment) -> dict[str, str]:
+    """The environment of a process of this instance: its home and the deployment's settings."""
+    env = dict(os.environ)
+    env |= {"DAGSTER_HOME": str(home), **deployment.process_environment()}
+    # The code location is this package: make sure its processes import this very copy.
+    import cell_assets
+
+    package_root = str(Path(cell_assets.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def tool(name: str) -> str:
+    """The path of a console script of this environment (dagster, dagster-daemon, …)."""
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
+
+
+@contextmanager
+def daemon_running(
+    home: Path,
+    deployment: Deployment,
+    log: Path | None = None,
+    environment: dict[str, str] | None = None,
+) -> Iterator[subprocess.Popen | None]:
+    """A ``dagster-daemon`` for this instance while the block runs (None: one was running).
+
+    ``environment`` (default :func:`instance_environment`) is the daemon's, and so its runs'.
+    """
+    with open_instance(home) as instance:
+        if daemon_alive(instance):
+            yield None
+            return
+    log = log or home / "daemon.log"
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            [tool("dagster-daemon"), "run", *CODE_LOCATION],
+            env=environment or instance_environment(home, deployment),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        stop_process(process)
+        # A stopped daemon leaves its last heartbeat: wipe it, or the next command would
+        # take it for a running daemon for half a minute and wait on an idle queue.
+        with open_instance(home) as instance:
+            instance.wipe_daemon_heartbeats()
+
+
+def stop_process(process: subprocess.Popen, grace_s: float = 20.0) -> None:
+    """SIGTERM the process group, then SIGKILL after ``grace_s``."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace_s)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def submit_job(
+    home: Path,
+    deployment: Deployment,
+    job_name: str,
+    tags: dict[str, str],
+    run_config: dict[str, Any] | None = None,
+) -> None:
+    """Submit one run of ``job_name`` to the instance's run queue (``dagster job launch``).
+
+    Raises
+    ------
+    ChainFailed
+        The submission was refused (bad config, unknown job): its last line.
+    """
+    command = [tool("dagster"), "job", "launch", *CODE_LOCATION, "-j", job_name]
+    command += ["--tags", json.dumps(tags)]
+    with tempfile.TemporaryDirectory() as folder:
+        if run_config:
+            config_path = Path(folder) / "run_config.json"
+            config_path.write_text(json.dumps(run_config))
+            command += ["-c", str(config_path)]
+        done = subprocess.run(
+            command,
+            env=instance_environment(home, deployment),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        raise ChainFailed(f"could not submit {job_name}: {lines[-1] if lines else ''}", "")
+
+
+def launch_chain(
+    home: Path,
+    deployment: Deployment,
+    plate: str,
+    experiment: str,
+    wells: list[str],
+    run_config: dict[str, Any] | None = None,
+    upload_content: str | None = None,
+    start: int = 0,
+) -> str:
+    """Submit stage ``start`` of ``plate``'s chain to the run queue; returns the chain's id.
+
+    The ``plate_chain`` sensor carries on from there. The id (a run tag) is new
+    for every call, so a plate can be processed again on request.
+    ``upload_content`` (:func:`cell_assets.orchestration.uploads.upload_id`) tells the
+    ``new_plates`` sensor that this upload is being processed already. The
+    deployment's ``wells_per_run`` splits well stages into chunks.
+    """
+    from cell_assets.orchestration.jobs import chain_of, chunk_ranges, plate_run_requests
+
+    upload = f"request-{uuid.uuid4().hex[:12]}"
+    chain = chain_of(
+        plate,
+        wells,
+        upload,
+        experiment=experiment,
+        upload_content=upload_content,
+        settings=run_config,
+        chunks=chunk_ranges(wells, deployment.wells_per_run),
+    )
+    for request in plate_run_requests(start, chain):
+        run_tags = dict(request.tags)
+        if request.partition_key:  # a plate-level stage: its one partition
+            run_tags[PARTITION_TAG] = str(request.partition_key)
+        submit_job(home, deployment, request.job_name, run_tags, request.run_config)
+    return upload
+
+
+def wait_for_run(
+    instance: dg.DagsterInstance, tags: dict[str, str], timeout_s: float = 3600.0
+) -> dg.DagsterRun:
+    """The run carrying ``tags`` once it succeeded; :class:`ChainFailed` if it failed."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags=tags), limit=1)
+        if runs and runs[0].status == dg.DagsterRunStatus.SUCCESS:
+            return runs[0]
+        if runs and runs[0].status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+            raise ChainFailed(run_failure_line(instance, runs[0].run_id), runs[0].run_id)
+        time.sleep(1.0)
+    raise ChainFailed(f"the run tagged {tags} did not finish within {timeout_s:.0f} s", "")
+
+
+def _compute_seconds(instance: dg.DagsterInstance, run_id: str) -> tuple[float, dict]:
+    """Σ of the assets' own ``seconds`` metadata in a run, and each partition's metadata."""
+    total, metadata = 0.0, {}
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100000
+    ).records
+    for record in records:
+        materialization = record.event_log_entry.dagster_event.step_materialization_data
+        event = materialization.materialization
+        values = {k: getattr(v, "value", v) for k, v in event.metadata.items()}
+        total += float(values.get("seconds", 0.0) or 0.0)
+        asset = event.asset_key.to_user_string()
+        metadata.setdefault(asset, {})[str(event.partition)] = values
+    return total, metadata
+
+
+def run_failure_line(instance: dg.DagsterInstance, run_id: str) -> str:
+    """One line saying why a run failed: the user's error (plate/well/site/file) if any."""
+    records = instance.get_records_for_run(run_id, limit=100000).records
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            cause = error
+            while getattr(cause, "cause", None) is not None:
+                cause = cause.cause
+            message = (cause.message or error.message).strip().splitlines()[0]
+            if cause.cls_name in ("PlateInputError", "ArtifactError") and ": " in message:
+                message = message.split(": ", 1)[1]  # the class is noise: the text says it all
+            return f"{event.step_key}: {message}"
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if event is not None and event.event_type_value in ("RUN_FAILURE", "PIPELINE_FAILURE"):
+            return record.event_log_entry.message.strip().splitlines()[0]
+    return f"run {run_id} failed (see its logs in the UI)"
+
+
+def run_log(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The run's whole event log with stack traces (for ``--verbose``)."""
+    lines = []
+    for record in instance.get_records_for_run(run_id, limit=100000).records:
+        entry = record.event_log_entry
+        lines.append(f"{entry.timestamp:.1f} {entry.step_key or '-'} {entry.message}")
+        event = entry.dagster_event
+        error = getattr(getattr(event, "event_specific_data", None), "error", None)
+        if error is not None:
+            lines.append(error.to_string())
+    return "\n".join(lines)
+
+
+def wait_for_chain(
+    instance: dg.DagsterInstance,
+    plate: str,
+    upload: str | None = None,
+    since: float = 0.0,
+    timeout_s: float = 3600.0,
+    progress: Callable[[str], None] = lambda line: None,
+    poll_s: float = 1.0,
+) -> list[ChainRun]:
+    """Follow ``plate``'s chain (runs tagged with the plate, and ``upload`` when given, created
+    after ``since``) until its last stage succeeds; raise :class:`ChainFailed` on a failure."""
+    last_job = PLATE_CHAIN[-1][0]
+    tags = {PLATE_TAG: plate} | ({UPLOAD_TAG: upload} if upload else {})
+    seen: dict[str, str] = {}
+    finished: dict[str, ChainRun] = {}
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        runs = instance.get_runs(filters=dg.RunsFilter(tags=tags))
+        runs = [r for r in runs if _created(instance, r) >= since]
+        for run in sorted(runs, key=lambda r: _created(instance, r)):
+            status = run.status.value
+            if seen.get(run.run_id) != status:
+                seen[run.run_id] = status
+                progress(f"{run.job_name:<20} {status.lower():<9} run {run.run_id[:8]}")
+            if run.status == dg.DagsterRunStatus.SUCCESS and run.run_id not in finished:
+                record = instance.get_run_record_by_id(run.run_id)
+                wall = (record.end_time or time.time()) - (record.start_time or time.time())
+                compute, metadata = _compute_seconds(instance, run.run_id)
+                finished[run.run_id] = ChainRun(
+                    run.job_name, run.run_id, status, wall, compute, metadata
+                )
+            if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+                raise ChainFailed(run_failure_line(instance, run.run_id), run.run_id)
+        if any(r.job == last_job for r in finished.values()):
+            return sorted(finished.values(), key=lambda r: _chain_index(r.job))
+        time.sleep(poll_s)
+    raise ChainFailed(f"plate {plate}: the chain did not finish within {timeout_s:.0f} s", "")
+
+
+def _created(instance: dg.DagsterInstance, run: dg.DagsterRun) -> float:
+    record = instance.get_run_record_by_id(run.run_id)
+    return record.create_timestamp.timestamp() if record else 0.0
+
+
+def _chain_index(job: str) -> int:
+    return next((i for i, (name, _, _) in enumerate(PLATE_CHAIN) if name == job), len(PLATE_CHAIN))
+
+
+def backfill_ranges(
+    plates: dict[str, list[str]], assets: list[str] | None = None
+) -> dict[str, list[tuple[str, str]]]:
+    """``{asset: [(start, end), …]}`` covering ``{plate: wells with images}`` for an asset
+    backfill (a well asset's range spans each plate's first to last well)."""
+    from cell_assets.identifiers import well_range
+    from cell_assets.orchestration.partitions import join_key
+
+    wanted = [a for _, chain_assets, _ in PLATE_CHAIN for a in chain_assets]
+    if assets:
+        unknown = sorted(set(assets) - set(wanted) - {"cell_embeddings"})
+        if unknown:
+            raise ValueError(f"unknown assets {unknown}; choose from {wanted}")
+        if "segmentation_masks" in assets:  # the curation folder is part of its input
+            assets = [*assets, "curated_masks"]
+        wanted = [a for a in wanted if a in assets] + (
+            ["cell_embeddings"] if "cell_embeddings" in assets else []
+        )
+    per_well = {a for _, chain_assets, well in PLATE_CHAIN if well for a in chain_assets}
+    per_well.add("cell_embeddings")
+    ranges: dict[str, list[tuple[str, str]]] = {asset: [] for asset in wanted}
+    for plate, wells in plates.items():
+        span = well_range(wells)
+        for asset in wanted:
+            if asset in per_well:
+                ranges[asset].append((join_key(plate, span[0]), join_key(plate, span[-1])))
+            else:
+                ranges[asset].append((plate, plate))
+    return ranges

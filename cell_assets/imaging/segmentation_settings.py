@@ -1,0 +1,65 @@
+"""The segmentation methods and their settings, each declared once.
+
+The Dagster config of ``segmentation_masks``, the ``cell-assets segment``
+options and the benchmarks are all derived from these dataclasses
+(:mod:`cell_assets.parameters`). Sizes are pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from cell_assets.imaging.devices import Device
+from cell_assets.parameters import parameter
+
+
+class SegmentationMethod(str, Enum):
+    """``classical`` needs no weights; ``cellpose`` runs Cellpose 3 models."""
+
+    classical = "classical"
+    cellpose = "cellpose"
+
+
+NUCLEUS_DIAMETER = (
+    "Nucleus diameter in pixels; empty = measured from the images (the value used is recorded)."
+)
+MAX_CELL_DISTANCE = (
+    "Cells reach at most this far from their own nucleus, pixels; empty = 1.5 nucleus diameters."
+)
+
+
+@dataclass(frozen=True)
+class ClassicalSettings:
+    """Parameters of the classical method."""
+
+    nucleus_diameter: float | None = parameter(None, NUCLEUS_DIAMETER, gt=0)
+    max_cell_distance: float | None = parameter(None, MAX_CELL_DISTANCE, gt=0)
+
+
+@dataclass(frozen=True)
+class CellposeSettings:
+    """Parameters of Cellpose segmentation (passed to ``CellposeModel.eval``).
+
+    ``diameter`` and ``nucleus_diameter`` default to Cellpose's size-model estimate
+    when the model has one, else to the model's training diameter.
+    """
+
+    model: str = parameter(
+        "cyto3",
+        "Cellpose cell model: a name (cyto3, …), a weights file path, or asset:cellpose_model "
+        "(the model fine-tuned on curated wells).",
+    )
+    nuclei_model: str = parameter(
+        "nuclei", "Cellpose nucleus model: a name or a weights file path (or asset:cellpose_model)."
+    )
+    diameter: float | None = parameter(
+        None, "Cell diameter in pixels (Cellpose); empty = estimated.", gt=0
+    )
+    nucleus_diameter: float | None = parameter(None, NUCLEUS_DIAMETER, gt=0)
+    flow_threshold: float = parameter(0.4, "Cellpose flow error threshold.", ge=0)
+    cellprob_threshold: float = parameter(0.0, "Cellpose cell probability threshold.")
+    min_size: int = parameter(15, "Cellpose: smallest object kept, pixels.", ge=0)
+    batch_size: int = parameter(8, "Cellpose: tiles per network batch.", ge=1)
+    device: Device = parameter(Device.auto, "Cellpose: auto (GPU when present), cpu or cuda.")
+    max_cell_distance: float | None = parameter(None, MAX_CELL_DISTANCE, gt=0)

@@ -1,0 +1,138 @@
+"""Named jobs: one per stage group of a plate, run in this order for every upload.
+
+* ``plate_intake``: image_directory, over the plate's wells (one run);
+* ``plate_illumination``: illumination_functions, for the plate;
+* ``plate_wells``: compressed_images, curated_masks, segmentation_masks,
+  single_cell_dataset and cell_features, over the plate's wells (one run);
+* ``plate_profiles``: well_profiles and plate_qc, for the plate.
+
+A well job covers the plate's wells as one partition range (the wells from the
+first to the last that has images, in grid order: a run per plate, not per
+well); every job runs its steps in the run's own process. Checks on these
+assets run in the same job.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from cell_assets.identifiers import well_ordinal, well_range
+from cell_assets.orchestration.run_tags import RunTags
+
+PLATE_CHAIN: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("plate_intake", ("image_directory",), True),
+    ("plate_illumination", ("illumination_functions",), False),
+    (
+        "plate_wells",
+        (
+            "compressed_images",
+            "curated_masks",
+            "segmentation_masks",
+            "single_cell_dataset",
+            "cell_features",
+        ),
+        True,
+    ),
+    ("plate_profiles", ("well_profiles", "plate_qc"), False),
+)
+
+# On demand, outside the chain: DeepCell Label projects of a well (cell-assets export-labels).
+CURATION_EXPORT_JOB = "curation_export"
+
+JOBS = [
+    dg.define_asset_job(
+        name,
+        selection=dg.AssetSelection.assets(*assets),
+        description=f"{', '.join(assets)} of one plate "
+        + ("(all its wells in one run)" if per_well else ""),
+    )
+    for name, assets, per_well in PLATE_CHAIN
+]
+
+ON_DEMAND_JOBS = [
+    dg.define_asset_job(
+        CURATION_EXPORT_JOB,
+        selection=dg.AssetSelection.assets("deepcell_label_export"),
+        description="DeepCell Label projects (one zip per site) of the chosen wells, for curation",
+    ),
+    dg.define_asset_job(
+        "train_cellpose",
+        selection=dg.AssetSelection.assets("cellpose_model"),
+        description="Cellpose fine-tuned on every curated well (weights, loss curve, AP@0.5)",
+    ),
+]
+
+
+def chain_position(job_name: str) -> int | None:
+    """Position of ``job_name`` in :data:`PLATE_CHAIN`, or None."""
+    for position, (name, _, _) in enumerate(PLATE_CHAIN):
+        if name == job_name:
+            return position
+    return None
+
+
+def stage_config(position: int, settings: dict | None) -> dict:
+    """The part of a plate's settings (``{"ops": {asset: {"config": …}}}``) for one stage."""
+    ops = (settings or {}).get("ops", {})
+    mine = {asset: ops[asset] for asset in PLATE_CHAIN[position][1] if asset in ops}
+    return {"ops": mine} if mine else {}
+
+
+def chunk_ranges(wells: list[str], per_run: int | None) -> tuple[tuple[str, str], ...] | None:
+    """Consecutive groups of ``per_run`` wells (grid order) as (first, last); None: one run.
+
+    A chunk's range covers only the grid keys between its own first and last well,
+    so wells without images between two chunks are not visited at all.
+    """
+    ordered = sorted(set(wells), key=well_ordinal)
+    if per_run is None or len(ordered) <= per_run:
+        return None
+    groups = [ordered[i : i + per_run] for i in range(0, len(ordered), per_run)]
+    return tuple((group[0], group[-1]) for group in groups)
+
+
+def plate_run_requests(position: int, chain: RunTags) -> list[dg.RunRequest]:
+    """The run(s) of stage ``position`` of a plate's chain: one, or one per chunk for a well stage.
+
+    ``chain`` names the plate, its upload, its first and last well with images
+    (``wells``), its experiment, settings and chunks. A well stage covers the grid
+    range between the first and the last well (or each chunk's own range); every
+    run's key is unique to the upload and stage (and chunk), so a tick that runs
+    twice requests nothing twice. With chunks every run carries them all (the next
+    stages split the same way) and its own number; the ``plate_chain`` sensor
+    starts the next stage when every chunk of this one has succeeded.
+    """
+    name, _, per_well = PLATE_CHAIN[position]
+    if chain.plate is None or chain.wells is None or chain.upload is None:
+        raise ValueError(f"a chain run needs a plate, its wells and an upload: {chain}")
+    key = f"{chain.plate}:{chain.upload}:{name}"
+    config = stage_config(position, chain.settings)
+    base = chain.but(chunk=None, run_range=None)
+    if not per_well:
+        return [
+            dg.RunRequest(
+                run_key=key,
+                job_name=name,
+                partition_key=chain.plate,
+                tags=base.to_tags(),
+                run_config=config,
+            )
+        ]
+    if not chain.chunks:
+        tags = base.but(run_range=chain.wells).to_tags()
+        return [dg.RunRequest(run_key=key, job_name=name, tags=tags, run_config=config)]
+    return [
+        dg.RunRequest(
+            run_key=f"{key}:{number}",
+            job_name=name,
+            tags=base.but(run_range=span, chunk=(number, len(chain.chunks))).to_tags(),
+            run_config=config,
+        )
+        for number, span in enumerate(chain.chunks, start=1)
+    ]
+
+
+def chain_of(plate: str, wells: list[str], upload: str, **fields: object) -> RunTags:
+    """The tags of a new chain over ``plate``'s wells with images (first and last in grid order)."""
+    span = well_range(wells)
+    return RunTags(plate=plate, upload=upload, wells=(span[0], span[-1]), **fields)  # type: ignore[arg-type]

@@ -1,0 +1,123 @@
+"""The tags a run of a plate's chain carries, as one dataclass read and written in one place.
+
+Jobs, sensors, the ``cell-assets`` command and the asset decorator all go
+through :class:`RunTags`: ``to_tags`` gives what Dagster stores, ``from_tags``
+reads it back. Tags a person reads in the UI are short (ids, well ranges,
+``i/n``); the chain's settings travel as a separate JSON tag only when a plate
+has them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cell_assets.orchestration.partitions import join_key
+
+EXPERIMENT_TAG = "cell_assets/experiment"
+PLATE_TAG = "cell_assets/plate"
+UPLOAD_TAG = "cell_assets/upload"
+# On a chain launched by `cell-assets materialize`: the id the new_plates sensor gives the same
+# upload, so the sensor does not start a second chain for it.
+UPLOAD_CONTENT_TAG = "cell_assets/upload_content"
+WELL_RANGE_TAG = "cell_assets/well_range"
+SETTINGS_TAG = "cell_assets/settings"
+CHUNKS_TAG = "cell_assets/chunks"  # "A01:A06,A07:B02": every chunk of the upload's chain
+CHUNK_TAG = "cell_assets/chunk"  # "2/8": this run's chunk
+# Dagster's own tags of a run over a range of partitions.
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+PARTITION_TAG = "dagster/partition"
+
+WellSpan = tuple[str, str]
+
+
+def _span(text: str | None) -> WellSpan | None:
+    if not text or ":" not in text:
+        return None
+    first, last = text.split(":", 1)
+    return first, last
+
+
+@dataclass(frozen=True)
+class RunTags:
+    """What a run says about the plate it works on (every field optional).
+
+    Attributes
+    ----------
+    experiment, plate : str
+        The plate's experiment (folder above it) and id.
+    upload : str
+        The chain's id: the upload's content hash (sensor) or ``request-…`` (CLI).
+    upload_content : str
+        For a chain the CLI launched, the content hash the sensor gives the same upload.
+    wells : (first, last)
+        The plate's first and last well with images (the chain's whole range).
+    chunks : tuple of (first, last)
+        Every chunk of a chain split across runs; ``chunk`` is ``(i, n)`` of this run.
+    run_range : (first, last)
+        The wells this run covers (a well stage's partition range).
+    settings : dict
+        Run config of the plate's stages (``{"ops": {asset: {"config": …}}}``).
+    """
+
+    experiment: str | None = None
+    plate: str | None = None
+    upload: str | None = None
+    upload_content: str | None = None
+    wells: WellSpan | None = None
+    chunks: tuple[WellSpan, ...] | None = None
+    chunk: tuple[int, int] | None = None
+    run_range: WellSpan | None = None
+    settings: dict[str, Any] | None = field(default=None, compare=False)
+
+    def to_tags(self) -> dict[str, str]:
+        """The tags Dagster stores for these values (Dagster's range tags included)."""
+        tags: dict[str, str] = {}
+        for name, value in (
+            (EXPERIMENT_TAG, self.experiment),
+            (PLATE_TAG, self.plate),
+            (UPLOAD_TAG, self.upload),
+            (UPLOAD_CONTENT_TAG, self.upload_content),
+        ):
+            if value:
+                tags[name] = value
+        if self.wells:
+            tags[WELL_RANGE_TAG] = ":".join(self.wells)
+        if self.chunks:
+            tags[CHUNKS_TAG] = ",".join(f"{a}:{b}" for a, b in self.chunks)
+        if self.chunk:
+            tags[CHUNK_TAG] = f"{self.chunk[0]}/{self.chunk[1]}"
+        if self.run_range and self.plate:
+            tags[RANGE_START] = join_key(self.plate, self.run_range[0])
+            tags[RANGE_END] = join_key(self.plate, self.run_range[1])
+        if self.settings:
+            tags[SETTINGS_TAG] = json.dumps(self.settings, sort_keys=True)
+        return tags
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, str]) -> RunTags:
+        """Read back what :meth:`to_tags` wrote (missing or foreign tags give None)."""
+        chunks = tags.get(CHUNKS_TAG)
+        chunk = tags.get(CHUNK_TAG, "")
+        start, end = tags.get(RANGE_START, ""), tags.get(RANGE_END, "")
+        run_range = None
+        if "|" in start and "|" in end:
+            run_range = (start.split("|", 1)[1], end.split("|", 1)[1])
+        return cls(
+            experiment=tags.get(EXPERIMENT_TAG) or None,
+            plate=tags.get(PLATE_TAG) or (start.split("|", 1)[0] if "|" in start else None),
+            upload=tags.get(UPLOAD_TAG) or None,
+            upload_content=tags.get(UPLOAD_CONTENT_TAG) or None,
+            wells=_span(tags.get(WELL_RANGE_TAG)),
+            chunks=tuple(s for s in (_span(p) for p in chunks.split(",")) if s) if chunks else None,
+            chunk=tuple(int(n) for n in chunk.split("/", 1)) if "/" in chunk else None,  # type: ignore[arg-type]
+            run_range=run_range,
+            settings=json.loads(tags[SETTINGS_TAG]) if tags.get(SETTINGS_TAG) else None,
+        )
+
+    def but(self, **changes: Any) -> RunTags:
+        """A copy with some fields changed."""
+        return replace(self, **changes)

@@ -1,0 +1,182 @@
+"""Sensors: a new plate upload is registered and processed end to end with nobody acting.
+
+* ``new_plates`` watches the raw root (folder or S3 prefix). A plate that is
+  completely uploaded (:mod:`cell_assets.orchestration.uploads`) becomes a ``plates``
+  partition and its first job, ``plate_intake``, is requested with the run key
+  ``<plate>:<upload hash>:plate_intake`` — a tick that runs twice, or a daemon
+  restart that loses the cursor, requests nothing twice. Plates not ready yet,
+  and folders that cannot be used, are reported in the tick's log with the reason.
+* ``plate_chain`` follows each successful run of an upload's chain
+  (:data:`~cell_assets.orchestration.jobs.PLATE_CHAIN`) with the next job of the same
+  plate, again with a run key.
+
+Why sensors and not declarative automation conditions: the sensor knows which
+wells of the 384-well grid a plate has (its ``index.csv``), so each stage is one
+run over that plate's wells; an automation condition sees the whole grid and
+requests partitions, and plate-level steps would wait on 384 wells.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from cell_assets.orchestration.jobs import (
+    JOBS,
+    PLATE_CHAIN,
+    chain_of,
+    chain_position,
+    chunk_ranges,
+    plate_run_requests,
+)
+from cell_assets.orchestration.partitions import plates_partitions
+from cell_assets.orchestration.resources import ChainSettingsResource, RawPlatesResource
+from cell_assets.orchestration.run_tags import PLATE_TAG, UPLOAD_CONTENT_TAG, UPLOAD_TAG, RunTags
+
+NEW_PLATES_INTERVAL_S = 15
+CHAIN_INTERVAL_S = 2
+
+
+def _launched_already(instance: dg.DagsterInstance, plate: str, upload: str) -> bool:
+    """A chain for this upload was launched by hand (``cell-assets materialize``)."""
+    tags = {PLATE_TAG: plate, UPLOAD_CONTENT_TAG: upload}
+    return bool(instance.get_run_records(dg.RunsFilter(tags=tags), limit=1))
+
+
+@dg.sensor(
+    name="new_plates",
+    jobs=[job for job in JOBS if job.name == PLATE_CHAIN[0][0]],
+    minimum_interval_seconds=NEW_PLATES_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Registers each completely uploaded plate under the raw root and starts its "
+    "processing (plate_intake, then the chain).",
+)
+def new_plates(
+    context: dg.SensorEvaluationContext,
+    raw_plates: RawPlatesResource,
+    plate_chain_settings: ChainSettingsResource,
+):
+    from cell_assets.orchestration.uploads import UploadState, look_at
+
+    state = UploadState.from_cursor(context.cursor)
+    try:
+        opened = raw_plates.open()
+        entries, problems = opened.plate_folders()
+    except Exception as exc:  # the raw root is unreachable: say so, keep the cursor
+        return dg.SkipReason(f"cannot list the raw root {raw_plates.root}: {exc}")
+    for problem in problems:
+        context.log.warning(f"skipped: {problem}")
+    known = set(context.instance.get_dynamic_partitions(plates_partitions.name))
+    requests, new_partitions, waiting = [], [], []
+    for entry in entries:
+        done = state.done.get(entry.plate)
+        if done and done["fingerprint"] == entry.fingerprint:
+            continue
+        rejected = state.rejected.get(entry.plate)
+        if rejected and rejected["fingerprint"] == entry.fingerprint:
+            continue  # reported when it was rejected; looked at again once index.csv changes
+        pending = state.pending.get(entry.plate, {})
+        previous = (
+            pending.get("snapshot") if pending.get("fingerprint") == entry.fingerprint else None
+        )
+        look = look_at(opened, entry, previous)
+        state.rejected.pop(entry.plate, None)
+        if look.ready:
+            state.pending.pop(entry.plate, None)
+            if done and done.get("upload") == look.upload:  # touched, same content
+                state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+                continue
+            if _launched_already(context.instance, entry.plate, look.upload):
+                state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+                context.log.info(
+                    f"plate {entry.plate}: upload {look.upload} is processed by a chain "
+                    "launched with cell-assets materialize"
+                )
+                continue
+            if entry.plate not in known:
+                new_partitions.append(entry.plate)
+            chain = chain_of(
+                entry.plate,
+                look.wells,
+                look.upload,
+                experiment=entry.experiment,
+                settings=look.settings,
+                chunks=chunk_ranges(look.wells, plate_chain_settings.wells_per_run),
+            )
+            requests += plate_run_requests(0, chain)
+            state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+            context.log.info(
+                f"plate {entry.plate} ({entry.experiment}): ready, {len(look.wells)} wells, "
+                f"upload {look.upload}" + (" (re-upload)" if done else "")
+            )
+        elif look.snapshot is None:
+            state.rejected[entry.plate] = {"fingerprint": entry.fingerprint, "reason": look.reason}
+            state.pending.pop(entry.plate, None)
+            context.log.warning(f"plate {entry.plate} ({entry.uri}): {look.reason}")
+        else:
+            state.pending[entry.plate] = {
+                "fingerprint": entry.fingerprint,
+                "snapshot": look.snapshot,
+            }
+            waiting.append(f"{entry.plate}: {look.reason}")
+    present = {entry.plate for entry in entries}
+    for memory in (state.pending, state.rejected):  # folders removed since: forget them
+        for plate in set(memory) - present:
+            memory.pop(plate)
+    for line in waiting:
+        context.log.info(f"not ready: {line}")
+    if not requests and not new_partitions:
+        reason = "; ".join(waiting) if waiting else "no new or changed plate"
+        if state.rejected:  # said again on every tick, so the UI's last tick shows it
+            refused = "; ".join(f"{p}: {r['reason']}" for p, r in sorted(state.rejected.items()))
+            reason += f" (rejected until their index.csv changes: {refused})"
+        context.update_cursor(state.to_cursor())
+        return dg.SkipReason(reason)
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[plates_partitions.build_add_request(new_partitions)]
+        if new_partitions
+        else [],
+        cursor=state.to_cursor(),
+    )
+
+
+@dg.run_status_sensor(
+    name="plate_chain",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=JOBS[:-1],
+    request_jobs=JOBS[1:],
+    minimum_interval_seconds=CHAIN_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After each stage of an upload's chain succeeds, requests the next stage of "
+    "the same plate.",
+)
+def plate_chain(context: dg.RunStatusSensorContext):
+    run = context.dagster_run
+    chain = RunTags.from_tags(run.tags)
+    position = chain_position(run.job_name)
+    if (
+        position is None
+        or position + 1 >= len(PLATE_CHAIN)
+        or not (chain.plate and chain.upload and chain.wells)
+    ):
+        return dg.SkipReason(f"run {run.run_id} is not a stage of an upload's chain")
+    if chain.chunk:  # one chunk of a split stage: go on once every chunk is done
+        done = context.instance.get_runs(
+            filters=dg.RunsFilter(
+                job_name=run.job_name,
+                tags={PLATE_TAG: chain.plate, UPLOAD_TAG: chain.upload},
+                statuses=[dg.DagsterRunStatus.SUCCESS],
+            )
+        )
+        finished = {RunTags.from_tags(r.tags).chunk for r in done}
+        total = chain.chunk[1]
+        if len(finished) < total:
+            return dg.SkipReason(
+                f"{chain.plate} {run.job_name}: {len(finished)} of {total} chunks done, waiting"
+            )
+    # Several chunks may finish within one tick: their requests share run keys, so each
+    # next-stage run is launched once.
+    return plate_run_requests(position + 1, chain.but(upload_content=None))
+
+
+SENSORS = [new_plates, plate_chain]
