@@ -50,6 +50,35 @@ def normalize_well_id(well: str) -> str:
     return f"{match.group(1).upper()}{int(match.group(2)):02d}"
 
 
+_ROW_COLUMN = re.compile(r"^r(?:ow)?\s*0*(\d{1,2})\D{0,8}?c(?:ol(?:umn)?)?\s*0*(\d{1,2})$", re.I)
+_ROW_WELL = re.compile(r"^row\s*0*(\d{1,2})\D{1,3}well\s*0*(\d{1,2})$", re.I)
+
+
+def well_from_numbers(row: int, column: int) -> str:
+    """The well at 1-based ``row`` and ``column`` (``2, 4`` → ``B04``), or PlateInputError."""
+    if not 1 <= row <= len(ROWS_384) or not 1 <= column <= COLUMNS_384:
+        raise PlateInputError(
+            f"row {row}, column {column} is not a well of a 384-well plate (rows 1–16, columns "
+            "1–24)"
+        )
+    return f"{ROWS_384[row - 1]}{column:02d}"
+
+
+def parse_well(text: str) -> str:
+    """A well as instruments and plate maps write it, in canonical form.
+
+    ``B04``, ``b4``, ``r02c04`` (Harmony), ``R2C4``, ``Row02_Well04`` (scPortrait's
+    example) and ``0204`` (Harmony's RRCC ids) all give ``B04``.
+    """
+    token = str(text).strip()
+    match = _ROW_COLUMN.match(token) or _ROW_WELL.match(token)
+    if match:
+        return well_from_numbers(int(match.group(1)), int(match.group(2)))
+    if re.fullmatch(r"\d{4}", token):
+        return well_from_numbers(int(token[:2]), int(token[2:]))
+    return normalize_well_id(token)
+
+
 def well_row_column(well: str) -> tuple[str, int]:
     """Split a well id into its row letter and 1-based column number."""
     canonical = normalize_well_id(well)

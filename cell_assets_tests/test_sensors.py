@@ -82,7 +82,7 @@ def test_a_plate_is_ready_after_two_equal_looks_and_its_upload_hash_is_stable(pl
 def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
     raw_root, plate_dir = plate_copy
     raw = open_raw_plates(str(raw_root))
-    entry = PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri(), "x")
+    entry = PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri())
     image = sorted((plate_dir / "images").iterdir())[0]
     _age(plate_dir)
     snapshot = look_at(raw, entry, None).snapshot
@@ -94,7 +94,8 @@ def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
     assert not fresh.ready and "changed" in fresh.reason
     image.unlink()
     missing = look_at(raw, entry, None)
-    assert not missing.ready and "missing" in missing.reason and image.name in missing.reason
+    assert not missing.ready and "not in the folder" in missing.reason
+    assert image.name in missing.reason and "still uploading" in missing.reason
 
 
 def test_unusable_uploads_are_named_with_their_reason(plate_copy):
@@ -109,17 +110,17 @@ def test_unusable_uploads_are_named_with_their_reason(plate_copy):
     index = plate_dir / "index.csv"
     lines = index.read_text().splitlines()
     index.write_text("\n".join([*lines, lines[1]]) + "\n")
-    look = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri(), "y"), None)
+    look = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri()), None)
     assert not look.ready and look.snapshot is None
-    assert "index.csv cannot be used" in look.reason and "twice" in look.reason
+    assert "cannot be read" in look.reason and "twice" in look.reason
     # settings out of range
     index.write_text("\n".join(lines) + "\n")
     (plate_dir / "settings.yaml").write_text(
         "ops:\n  compressed_images:\n    config:\n      png_compress_level: 12\n"
     )
     _age(plate_dir)
-    first = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri(), "z"), None)
-    look = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri(), "z"), first.snapshot)
+    first = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri()), None)
+    look = look_at(raw, PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri()), first.snapshot)
     assert not look.ready and "png_compress_level" in look.reason
 
 
@@ -210,9 +211,9 @@ def test_a_half_uploaded_plate_waits_and_goes_once_its_files_arrive(plate_copy, 
     image.rename(tmp_path / image.name)
     _age(plate_dir)
     skip, cursor = _tick(instance, raw_root, None)
-    assert "missing" in skip.skip_message and image.name in skip.skip_message
+    assert "not in the folder" in skip.skip_message and image.name in skip.skip_message
     skip, cursor = _tick(instance, raw_root, cursor)
-    assert "missing" in skip.skip_message  # still waiting, not rejected
+    assert "still uploading" in skip.skip_message  # still waiting, not rejected
     (tmp_path / image.name).rename(image)
     _age(plate_dir)
     skip, cursor = _tick(instance, raw_root, cursor)

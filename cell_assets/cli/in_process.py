@@ -63,7 +63,16 @@ def register_plates(
     """
     if isinstance(raw_plates, str):
         raw_plates = RawPlatesResource(root=raw_plates)
-    plates, problems = raw_plates.open().plate_folders()
+    opened = raw_plates.open()
+    folders, problems = opened.plate_folders()
+    plates = []
+    for folder in folders:  # only what the sensor would accept: a layout that reads
+        try:
+            opened.index_of(folder)
+        except PlateInputError as exc:
+            problems.append(f"{folder.uri}: {exc}")
+            continue
+        plates.append(folder)
     existing = set(instance.get_dynamic_partitions(plates_partitions.name))
     new = [p for p in plates if p.plate not in existing]
     if new:

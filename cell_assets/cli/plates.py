@@ -260,7 +260,7 @@ def backfill_command(
                        "ticks for why)", err=True)  # fmt: skip
             continue
         try:
-            usable[folder.plate] = opened.read_index(folder).wells
+            usable[folder.plate] = opened.index_of(folder).wells
         except PlateInputError as exc:
             click.echo(f"skipped   {folder.plate}: {exc}", err=True)
     if not usable:

@@ -173,14 +173,88 @@ def write_bilevel_png(path: str | Path, mask: np.ndarray, compress_level: int = 
     return buffer.tell()
 
 
-__all__ = [
-    "IMAGE_SUFFIXES",
-    "ImageHeader",
-    "check_image_suffix",
-    "encode_png",
-    "read_image",
-    "read_image_and_checksum",
-    "read_image_header",
-    "write_bilevel_png",
-    "write_png",
-]
+# sha256 of whole files already hashed in this process, by (path, size, mtime): a file that
+# holds several planes (an OME-TIFF, a multi-page TIFF, a zarr array) is hashed once.
+_file_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
+    """``(sha256, bytes)`` of a file, or of a zarr array folder (its files' names and bytes,
+    in sorted order); cached by path, size and modification time."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        stamp = (len(files), sum(p.stat().st_size for p in files),
+                 max((p.stat().st_mtime_ns for p in files), default=0))  # fmt: skip
+        key = (str(path), stamp[1], stamp[2] + stamp[0])
+        if key not in _file_hashes:
+            digest = hashlib.sha256()
+            for p in files:
+                digest.update(p.relative_to(path).as_posix().encode() + b"\0")
+                digest.update(hashlib.sha256(p.read_bytes()).digest())
+            _file_hashes[key] = digest.hexdigest()
+        return _file_hashes[key], stamp[1]
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns)
+    if key not in _file_hashes:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        _file_hashes[key] = digest.hexdigest()
+    return _file_hashes[key], info.st_size
+
+
+def read_plane(
+    path: str | Path,
+    page: int | None = None,
+    index: tuple[int, ...] | None = None,
+    location: ImageLocation | None = None,
+) -> tuple[np.ndarray, str, int]:
+    """One 2-D plane and the sha256 and size of what holds it.
+
+    ``page``: a page of a multi-page TIFF (OME-TIFF); ``index``: the leading
+    indices of a plane in a zarr array folder (OME-Zarr); neither: a single-plane
+    TIFF, PNG or JPEG (:func:`read_image_and_checksum`).
+    """
+    path = Path(path)
+    if index is None and page is None:
+        return read_image_and_checksum(path, location)
+    if not path.exists():
+        raise _fail("file listed in the plate's index does not exist", path, location)
+    try:
+        if index is not None:
+            import zarr
+
+            image = np.asarray(zarr.open_array(str(path), mode="r")[tuple(index)])
+        else:
+            image = tifffile.imread(path, key=page)
+    except Exception as exc:
+        raise _fail(f"cannot decode image plane ({decoder_error(exc)})", path, location) from None
+    _checked_header(image.shape, image.dtype, path, location)
+    sha256, size = file_sha256(path)
+    return image, sha256, size
+
+
+def read_plane_header(
+    path: str | Path,
+    page: int | None = None,
+    index: tuple[int, ...] | None = None,
+    location: ImageLocation | None = None,
+) -> ImageHeader:
+    """Shape and dtype of one plane, without decoding its pixels where the format allows."""
+    path = Path(path)
+    if index is None and page is None:
+        return read_image_header(path, location)
+    try:
+        if index is not None:
+            import zarr
+
+            array = zarr.open_array(str(path), mode="r")
+            shape, dtype = tuple(array.shape[len(index) :]), np.dtype(array.dtype)
+        else:
+            with tifffile.TiffFile(path) as tif:
+                found = tif.pages[page]
+                shape, dtype = tuple(found.shape), np.dtype(found.dtype)
+    except Exception as exc:
+        raise _fail(f"cannot read image header ({decoder_error(exc)})", path, location) from None
+    return _checked_header(shape, dtype, path, location)

@@ -1,9 +1,15 @@
-"""The plate index: DeepProfiler's ``index.csv``.
+"""A plate's index: which image file (or plane of one) holds each well, site and channel.
 
-Columns: ``Metadata_Plate``, ``Metadata_Well``, ``Metadata_Site``, one column per
-channel holding an image path relative to the plate folder, and optional
-treatment columns (``Metadata_Treatment``, ``Metadata_Concentration``,
-``Metadata_Control``). Any other ``Metadata_*`` column is kept as metadata.
+:class:`PlateIndex` is what every layout reader gives
+(:mod:`cell_assets.formats.layouts`): the plate's channels, and per site the
+planes of each channel (one for a 2-D image; several for a z-stack, projected by
+the plate's rule), plus what the instrument's metadata says (pixel size,
+wavelengths) and the rules that were applied (field numbering, timepoints,
+projection). This module also reads and writes DeepProfiler's ``index.csv``:
+``Metadata_Plate``, ``Metadata_Well``, ``Metadata_Site``, one column per channel
+holding an image path relative to the plate folder, and optional treatment
+columns (``Metadata_Treatment``, ``Metadata_Concentration``, ``Metadata_Control``);
+any other ``Metadata_*`` column is kept as metadata.
 """
 
 from __future__ import annotations
@@ -23,24 +29,96 @@ KEY_COLUMNS = SITE_KEYS
 
 
 @dataclass(frozen=True)
+class ImagePlane:
+    """Where one 2-D plane of a raw image is.
+
+    Attributes
+    ----------
+    path : str
+        File relative to the plate folder (for OME-Zarr, the field's full-resolution
+        array folder).
+    page : int or None
+        Page (IFD) of a multi-page TIFF holding several planes or channels.
+    index : tuple of int or None
+        Leading indices (all axes but y, x) of the plane in an OME-Zarr array.
+    """
+
+    path: str
+    page: int | None = None
+    index: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
 class SiteImages:
-    """The images of one site: channel name → path relative to the plate folder."""
+    """The images of one site: channel name → its planes (one, or a z-stack)."""
 
     plate: str
     well: str
     site: int
-    channel_paths: dict[str, str]
+    channel_planes: dict[str, tuple[ImagePlane, ...]]
     metadata: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def channel_paths(self) -> dict[str, str]:
+        """Channel → the file of its first plane (one file per channel for most layouts)."""
+        return {channel: planes[0].path for channel, planes in self.channel_planes.items()}
+
+    def files(self) -> list[str]:
+        """Every file this site's images are read from, once each."""
+        return list(
+            dict.fromkeys(p.path for planes in self.channel_planes.values() for p in planes)
+        )
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """What the instrument says of a channel: its own name and wavelengths (nm)."""
+
+    label: str
+    excitation_nm: float | None = None
+    emission_nm: float | None = None
 
 
 @dataclass(frozen=True)
 class PlateIndex:
-    """A validated plate index."""
+    """A validated plate index.
+
+    Attributes
+    ----------
+    layout : str
+        Which layout it was read from (``deepprofiler``, ``harmony``, ``pattern``, …).
+    pixel_size_um : float or None
+        Micrometres per pixel, when the metadata (or settings.yaml) says.
+    channel_info : dict
+        Channel → :class:`ChannelInfo` (original name, wavelengths).
+    rules : dict
+        The rules applied, recorded with every artifact (``fields``: how field numbers
+        became sites; ``timepoints``; ``z_projection``).
+    notes : tuple of str
+        What else was seen (files not used, channels declared but not acquired).
+    """
 
     plate: str
     channels: tuple[str, ...]
     sites: tuple[SiteImages, ...]
     metadata_columns: tuple[str, ...]
+    layout: str = "deepprofiler"
+    pixel_size_um: float | None = None
+    channel_info: dict[str, ChannelInfo] = field(default_factory=dict)
+    rules: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def files(self) -> list[str]:
+        """Every file the plate's images are read from, once each, in index order."""
+        return list(dict.fromkeys(f for site in self.sites for f in site.files()))
+
+    def excitation_nm(self) -> dict[str, float]:
+        """Channel → excitation wavelength, for the channels the metadata gives one."""
+        return {
+            c: info.excitation_nm
+            for c, info in self.channel_info.items()
+            if info.excitation_nm is not None
+        }
 
     @property
     def wells(self) -> list[str]:
@@ -119,7 +197,7 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
         if (well, site) in seen:
             raise PlateInputError("site listed twice in index.csv", site_where)
         seen.add((well, site))
-        paths: dict[str, str] = {}
+        paths: dict[str, tuple[ImagePlane, ...]] = {}
         for channel in channels:
             value = row[channel]
             channel_where = ImageLocation(plate, well, site, channel, f"{source} line {row_number}")
@@ -138,7 +216,7 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
                     "'Metadata_')",
                     channel_where,
                 )
-            paths[channel] = str(rel)
+            paths[channel] = (ImagePlane(str(rel)),)
         metadata = {col: row[col] for col in metadata_columns if col not in KEY_COLUMNS}
         if "Metadata_Control" in metadata:
             metadata["Metadata_Control"] = _parse_control(metadata["Metadata_Control"])

@@ -19,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.images import ImageHeader, read_image_and_checksum, read_image_header
-from cell_assets.formats.plate_index import PlateIndex
+from cell_assets.errors import ImageLocation, PlateInputError, located
+from cell_assets.formats.images import ImageHeader, read_plane, read_plane_header
+from cell_assets.formats.plate_index import ImagePlane, PlateIndex
+from cell_assets.formats.plate_settings import PlateSettings
 from cell_assets.identifiers import validate_plate_id
 
 WELL_DESCRIPTION_FILE = "image_directory.json"
@@ -65,7 +66,8 @@ def inside_plate(plate_dir: Path, relative: str, location: ImageLocation) -> Pat
 class RawPlate:
     """A plate opened for a run: its id, experiment, parsed index and files on this machine.
 
-    Made by :meth:`cell_assets.storage.raw_plates.RawPlates.open`. For a plate in S3,
+    Made by :meth:`cell_assets.storage.raw_plates.RawPlates.open`, with the plate's
+    ``settings.yaml`` and its index (whatever layout it was read from). For a plate in S3,
     ``path`` is a local mirror: ``fetch(relative)`` brings a file there (or refreshes
     it) before it is read, and ``list_remote(subfolder)`` lists a folder of the upload.
     """
@@ -73,12 +75,14 @@ class RawPlate:
     experiment: str
     plate: str
     path: Path
-    index: PlateIndex
+    index: PlateIndex | None = None
+    settings: PlateSettings = field(default_factory=PlateSettings)
     # Where the files really live when ``path`` is a local mirror (s3://…).
     uri_base: str | None = None
     fetch: Callable[[str], None] | None = None
     list_remote: Callable[[str], list[str]] | None = None
     _header: ImageHeader | None = field(default=None, repr=False)
+    _fetched: set[str] = field(default_factory=set, repr=False)
 
     def uri(self, relative: str = "") -> str:
         """The URI of a file of the plate (its S3 URI for mirrored plates); ``""`` = the plate."""
@@ -106,6 +110,17 @@ class RawPlate:
             return []
         names = sorted(p.name for p in folder.iterdir() if not p.is_dir())
         return [self.file(f"{subfolder}/{name}", location) for name in names]
+
+    def plane_path(self, plane: ImagePlane, location: ImageLocation) -> Path:
+        """The local path of what holds a plane: its file, or (OME-Zarr) its array folder,
+        every file of which is fetched first for a plate in S3."""
+        if plane.index is None or self.list_remote is None:
+            return self.file(plane.path, location)
+        if plane.path not in self._fetched:
+            for relative in self.list_remote(plane.path):
+                self.file(relative, location)
+            self._fetched.add(plane.path)
+        return inside_plate(self.path, plane.path, location)
 
     def reference_header(self) -> ImageHeader:
         """The plate's image size and bit depth: the most common among up to 9 sites spread
@@ -160,28 +175,43 @@ def _reference_header(raw: RawPlate) -> ImageHeader:
     headers = []
     for site in sample:
         for channel in index.channels:
-            rel = site.channel_paths[channel]
-            location = ImageLocation(raw.plate, site.well, site.site, channel, rel)
+            plane = site.channel_planes[channel][0]
+            location = ImageLocation(raw.plate, site.well, site.site, channel, plane.path)
             try:
-                headers.append(read_image_header(raw.file(rel, location), location))
+                headers.append(_plane_header(raw, plane, location))
             except PlateInputError:
                 continue  # a bad file is reported when its own well is described
     if not headers:
         site, channel = index.sites[0], index.channels[0]
-        rel = site.channel_paths[channel]
-        location = ImageLocation(raw.plate, site.well, site.site, channel, rel)
-        return read_image_header(raw.file(rel, location), location)
+        plane = site.channel_planes[channel][0]
+        location = ImageLocation(raw.plate, site.well, site.site, channel, plane.path)
+        return _plane_header(raw, plane, location)
     return Counter(headers).most_common(1)[0][0]
+
+
+def _plane_header(raw: RawPlate, plane: ImagePlane, location: ImageLocation) -> ImageHeader:
+    return read_plane_header(raw.plane_path(plane, location), plane.page, plane.index, location)
+
+
+def _plane_entry(plane: ImagePlane) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": plane.path}
+    if plane.page is not None:
+        entry["page"] = plane.page
+    if plane.index is not None:
+        entry["index"] = list(plane.index)
+    return entry
 
 
 def describe_well(raw: RawPlate, well: str, channels: tuple[str, ...]) -> dict[str, Any]:
     """Validate and describe the raw files of one well.
 
     Every file must stay inside the plate folder, exist, decode, and have the
-    plate's image size and bit depth (:func:`plate_reference_header`). Pixels
-    are not kept: the description holds each file's path (relative to the plate
-    folder, so the description does not depend on where the raw root lives),
-    shape, dtype, size and sha256.
+    plate's image size and bit depth (:meth:`RawPlate.reference_header`). Pixels
+    are not kept: the description holds, per site and channel, the path of the
+    (first) file relative to the plate folder (so the description does not depend
+    on where the raw root lives), every plane of a z-stack or multi-page file, and
+    each file's size and sha256; and the plate's pixel size, channel information
+    and the rules its index applied (field numbering, timepoints, z projection).
 
     Raises
     ------
@@ -193,27 +223,39 @@ def describe_well(raw: RawPlate, well: str, channels: tuple[str, ...]) -> dict[s
     for site in raw.index.sites_of_well(well):
         images = {}
         for channel in channels:
-            rel = site.channel_paths[channel]
-            location = ImageLocation(raw.plate, well, site.site, channel, rel)
-            image, sha256, size = read_image_and_checksum(raw.file(rel, location), location)
-            if image.shape != reference.shape:
-                raise PlateInputError(
-                    f"image is {image.shape[1]}×{image.shape[0]} px but the plate's images are "
-                    f"{reference.shape[1]}×{reference.shape[0]} px",
-                    location,
+            planes = site.channel_planes[channel]
+            files: dict[str, dict[str, Any]] = {}
+            for plane in planes:
+                location = ImageLocation(raw.plate, well, site.site, channel, plane.path)
+                image, sha256, size = read_plane(
+                    raw.plane_path(plane, location), plane.page, plane.index, location
                 )
-            if str(image.dtype) != reference.dtype:
-                raise PlateInputError(
-                    f"image is {image.dtype} but the plate's images are {reference.dtype}", location
-                )
-            images[channel] = {
-                "path": rel,
-                "shape": list(image.shape),
-                "dtype": str(image.dtype),
-                "size": size,
-                "sha256": sha256,
+                if image.shape != reference.shape:
+                    raise PlateInputError(
+                        f"image is {image.shape[1]}×{image.shape[0]} px but the plate's images "
+                        f"are {reference.shape[1]}×{reference.shape[0]} px",
+                        location,
+                    )
+                if str(image.dtype) != reference.dtype:
+                    raise PlateInputError(
+                        f"image is {image.dtype} but the plate's images are {reference.dtype}",
+                        location,
+                    )
+                files[plane.path] = {"path": plane.path, "size": size, "sha256": sha256}
+            first = files[planes[0].path]
+            entry: dict[str, Any] = {
+                "path": first["path"],
+                "shape": list(reference.shape),
+                "dtype": reference.dtype,
+                "size": sum(f["size"] for f in files.values()),
+                "sha256": first["sha256"],
             }
+            if len(planes) > 1 or planes[0].page is not None or planes[0].index is not None:
+                entry["planes"] = [_plane_entry(p) for p in planes]
+                entry["files"] = list(files.values())
+            images[channel] = entry
         sites.append({"site": site.site, "metadata": site.metadata, "images": images})
+    index = raw.index
     return {
         "experiment": raw.experiment,
         "plate": raw.plate,
@@ -222,6 +264,18 @@ def describe_well(raw: RawPlate, well: str, channels: tuple[str, ...]) -> dict[s
         "shape": list(reference.shape),
         "dtype": reference.dtype,
         "bits": reference.bits,
+        "layout": index.layout,
+        "pixel_size_um": index.pixel_size_um,
+        "channel_info": {
+            c: {
+                "label": info.label,
+                "excitation_nm": info.excitation_nm,
+                "emission_nm": info.emission_nm,
+            }
+            for c, info in index.channel_info.items()
+            if c in channels
+        },  # fmt: skip
+        "rules": dict(index.rules),
         "sites": sites,
     }
 
@@ -233,22 +287,40 @@ def iter_well_images(
 
     Each file's sha256 is checked against the description, so a raw file that
     changed after ``image_directory`` was materialized is refused rather than
-    silently breaking lineage. ``raw`` is the plate as found now (a local folder,
-    or the mirror of a plate in S3 on this machine).
+    silently breaking lineage. A z-stack is projected by the plate's recorded rule.
+    ``raw`` is the plate as found now (a local folder, or the mirror of a plate in S3
+    on this machine).
     """
+    from cell_assets.imaging.projection import project
+
     channels = list(channels or description["channels"])
+    projection = description.get("rules", {}).get("projection", "max")
     for site in description["sites"]:
         for channel in channels:
             entry = site["images"][channel]
+            expected = {f["path"]: f["sha256"] for f in entry.get("files", [entry])}
+            planes = [
+                ImagePlane(p["path"], p.get("page"), tuple(p["index"]) if "index" in p else None)
+                for p in entry.get("planes", [{"path": entry["path"]}])
+            ]
+            images = []
+            for plane in planes:
+                location = ImageLocation(
+                    description["plate"], description["well"], site["site"], channel, plane.path
+                )
+                image, sha256, _ = read_plane(
+                    raw.plane_path(plane, location), plane.page, plane.index, location
+                )
+                if sha256 != expected[plane.path]:
+                    raise PlateInputError(
+                        "file changed since image_directory was materialized (sha256 differs); "
+                        "re-materialize image_directory for this well",
+                        location,
+                    )
+                images.append(image)
             location = ImageLocation(
                 description["plate"], description["well"], site["site"], channel, entry["path"]
             )
-            path = raw.file(entry["path"], location)
-            image, sha256, _ = read_image_and_checksum(path, location)
-            if sha256 != entry["sha256"]:
-                raise PlateInputError(
-                    "file changed since image_directory was materialized (sha256 differs); "
-                    "re-materialize image_directory for this well",
-                    location,
-                )
+            with located(location):
+                image = project(images, projection)
             yield site, channel, image, location

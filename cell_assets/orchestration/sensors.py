@@ -56,6 +56,8 @@ def new_plates(
     plate_chain_settings: ChainSettingsResource,
 ):
     from cell_assets.orchestration.uploads import UploadState, look_at
+    from cell_assets.storage.raw_plates import fingerprint as upload_fingerprint
+    from cell_assets.storage.raw_plates import upload_files
 
     state = UploadState.from_cursor(context.cursor)
     try:
@@ -68,25 +70,28 @@ def new_plates(
     known = set(context.instance.get_dynamic_partitions(plates_partitions.name))
     requests, new_partitions, waiting = [], [], []
     for entry in entries:
+        try:
+            listing = opened.listing(entry)
+        except Exception as exc:  # removed while listing, or the store is unreachable
+            context.log.warning(f"plate {entry.plate}: cannot list its folder: {exc}")
+            continue
+        fingerprint = upload_fingerprint(upload_files(listing))
         done = state.done.get(entry.plate)
-        if done and done["fingerprint"] == entry.fingerprint:
+        if done and done["fingerprint"] == fingerprint:
             continue
         rejected = state.rejected.get(entry.plate)
-        if rejected and rejected["fingerprint"] == entry.fingerprint:
-            continue  # reported when it was rejected; looked at again once index.csv changes
-        pending = state.pending.get(entry.plate, {})
-        previous = (
-            pending.get("snapshot") if pending.get("fingerprint") == entry.fingerprint else None
-        )
-        look = look_at(opened, entry, previous)
+        if rejected and rejected["fingerprint"] == fingerprint:
+            continue  # reported when it was rejected; looked at again once its files change
+        previous = state.pending.get(entry.plate, {}).get("snapshot")
+        look = look_at(opened, entry, previous, listing=listing)
         state.rejected.pop(entry.plate, None)
         if look.ready:
             state.pending.pop(entry.plate, None)
             if done and done.get("upload") == look.upload:  # touched, same content
-                state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+                state.done[entry.plate] = {"fingerprint": fingerprint, "upload": look.upload}
                 continue
             if _launched_already(context.instance, entry.plate, look.upload):
-                state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+                state.done[entry.plate] = {"fingerprint": fingerprint, "upload": look.upload}
                 context.log.info(
                     f"plate {entry.plate}: upload {look.upload} is processed by a chain "
                     "launched with cell-assets materialize"
@@ -103,18 +108,18 @@ def new_plates(
                 chunks=chunk_ranges(look.wells, plate_chain_settings.wells_per_run),
             )
             requests += plate_run_requests(0, chain)
-            state.done[entry.plate] = {"fingerprint": entry.fingerprint, "upload": look.upload}
+            state.done[entry.plate] = {"fingerprint": fingerprint, "upload": look.upload}
             context.log.info(
                 f"plate {entry.plate} ({entry.experiment}): ready, {len(look.wells)} wells, "
                 f"upload {look.upload}" + (" (re-upload)" if done else "")
             )
         elif look.snapshot is None:
-            state.rejected[entry.plate] = {"fingerprint": entry.fingerprint, "reason": look.reason}
+            state.rejected[entry.plate] = {"fingerprint": fingerprint, "reason": look.reason}
             state.pending.pop(entry.plate, None)
             context.log.warning(f"plate {entry.plate} ({entry.uri}): {look.reason}")
         else:
             state.pending[entry.plate] = {
-                "fingerprint": entry.fingerprint,
+                "fingerprint": fingerprint,
                 "snapshot": look.snapshot,
             }
             waiting.append(f"{entry.plate}: {look.reason}")
@@ -128,7 +133,7 @@ def new_plates(
         reason = "; ".join(waiting) if waiting else "no new or changed plate"
         if state.rejected:  # said again on every tick, so the UI's last tick shows it
             refused = "; ".join(f"{p}: {r['reason']}" for p, r in sorted(state.rejected.items()))
-            reason += f" (rejected until their index.csv changes: {refused})"
+            reason += f" (rejected until their files change: {refused})"
         context.update_cursor(state.to_cursor())
         return dg.SkipReason(reason)
     return dg.SensorResult(

@@ -85,7 +85,6 @@ def _image_row(
     site_entry: dict,
     description: dict,
     ordinal: int,
-    raw: RawPlate,
     illumination: ArtifactHandle,
     masks: ArtifactHandle,
     raw_images: dict[str, np.ndarray],
@@ -103,12 +102,16 @@ def _image_row(
     for compartment in COMPARTMENTS:
         labels = compartments[compartment]
         row[f"Image_Count_{compartment}"] = int(np.count_nonzero(np.bincount(labels.ravel())[1:]))
+    if description.get("pixel_size_um"):
+        row["Image_PixelSize_um"] = float(description["pixel_size_um"])
     for channel in description["channels"]:
         entry = site_entry["images"][channel]
-        uri = raw.uri(entry["path"])
-        row[f"Image_FileName_{channel}"] = uri.rsplit("/", 1)[-1]
-        row[f"Image_PathName_{channel}"] = uri.rsplit("/", 1)[0]
-        row[f"Image_URL_{channel}"] = uri
+        # Relative to the raw root (<experiment>/<plate>/…): the table does not depend on
+        # where the raw root lives, so a plate under two roots gives the same artifact.
+        relative = f"{description['experiment']}/{description['plate']}/{entry['path']}"
+        row[f"Image_FileName_{channel}"] = relative.rsplit("/", 1)[-1]
+        row[f"Image_PathName_{channel}"] = relative.rsplit("/", 1)[0]
+        row[f"Image_URL_{channel}"] = relative
         row[f"Image_SHA256Digest_{channel}"] = entry["sha256"]
         row[f"Image_FileName_Illum{channel}"] = function_file(channel)
         row[f"Image_PathName_Illum{channel}"] = illumination.store_path(function_file(channel))
@@ -198,9 +201,7 @@ def measure_well(
         entry = by_site[site]
         tables.append(_site_rows(entry, description, ordinal, measured, compartments))
         image_rows.append(
-            _image_row(
-                entry, description, ordinal, raw, illumination, masks, raw_images, compartments
-            )
+            _image_row(entry, description, ordinal, illumination, masks, raw_images, compartments)
         )
         log(f"features: site {done}/{len(sites)}, {len(tables[-1])} cells")
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -36,6 +36,10 @@ def describe_well_files(
         "channels": list(channels),
         "image_shape": description["shape"],
         "dtype": description["dtype"],
+        "layout": description["layout"],
+        "pixel_size_um": description["pixel_size_um"],
+        "channel_labels": {c: i["label"] for c, i in description["channel_info"].items()},
+        "rules": description["rules"],
         # Where the raw files are now; the description itself holds plate-relative paths.
         "plate_uri": raw.uri(),
         "raw_files": len(images),

@@ -3,8 +3,8 @@
 Shaped like the artifact store (:mod:`cell_assets.storage.artifacts`): a
 :class:`RawPlates` interface, a local-folder implementation here and an S3 one
 in :mod:`cell_assets.storage.raw_s3`, and one opener,
-:func:`cell_assets.storage.open_raw_plates`.
-Nothing above this module branches on ``s3://``.
+:func:`cell_assets.storage.open_raw_plates`. Nothing above this module branches on
+``s3://``.
 
 What a backend offers:
 
@@ -12,9 +12,11 @@ What a backend offers:
   plate found by id (:meth:`RawPlates.find`);
 * a folder's files with size, modification time and a content tag
   (:meth:`RawPlates.listing`), and small files read whole (:meth:`RawPlates.read_bytes`);
-* a plate opened for a run (:meth:`RawPlates.open`): its index parsed once and its
-  files reachable on this machine (an S3 plate's files are fetched on first use
-  into a local mirror, and fetched again when the bucket's copy changes);
+* the folder as a layout reader sees it (:meth:`RawPlates.plate_files`): whatever the
+  microscope wrote is recognised by :mod:`cell_assets.formats.layouts`;
+* a plate opened for a run (:meth:`RawPlates.open`): its settings and index read once
+  and its files reachable on this machine (an S3 plate's files are fetched on first
+  use into a local mirror, and fetched again when the bucket's copy changes);
 * a curated project zip put beside the upload, in the plate's curation folder
   (:meth:`RawPlates.add_curation_project`; read back with
   :func:`~cell_assets.formats.raw_layout.curation_projects`).
@@ -22,6 +24,7 @@ What a backend offers:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -30,8 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.plate_index import INDEX_FILENAME, PlateIndex, parse_plate_index_bytes
-from cell_assets.formats.raw_layout import RawPlate, accept_plates, curation_folder, inside_plate
+from cell_assets.formats.layouts import PlateFolderFiles, read_plate
+from cell_assets.formats.plate_index import PlateIndex
+from cell_assets.formats.plate_settings import SETTINGS_FILE, PlateSettings, parse_settings
+from cell_assets.formats.raw_layout import (
+    CURATION_FOLDER,
+    RawPlate,
+    accept_plates,
+    curation_folder,
+    inside_plate,
+)
 from cell_assets.identifiers import validate_plate_id
 
 
@@ -56,21 +67,39 @@ class RawFile:
 
 @dataclass(frozen=True)
 class PlateFolder:
-    """One upload folder ``<root>/<experiment>/<plate>/``.
-
-    Attributes
-    ----------
-    uri : str
-        Where it lives: ``file://…`` or ``s3://…``.
-    fingerprint : str
-        Changes whenever the plate's index file does (its ETag, or mtime and size);
-        empty when not looked up.
-    """
+    """One upload folder ``<root>/<experiment>/<plate>/`` and where it lives (``file://`` or
+    ``s3://``)."""
 
     experiment: str
     plate: str
     uri: str
-    fingerprint: str = ""
+
+
+# Zarr v2 keeps its metadata in files whose names start with a dot.
+ZARR_METADATA = (".zattrs", ".zgroup", ".zarray", ".zmetadata")
+
+
+def _hidden(name: str) -> bool:
+    return any(part.startswith(".") and part not in ZARR_METADATA for part in name.split("/"))
+
+
+def upload_files(listing: dict[str, RawFile]) -> dict[str, RawFile]:
+    """The files that make the upload: not the curation folder (curated masks come later), not
+    hidden files (partial copies, a mirror's own)."""
+    return {
+        name: item
+        for name, item in listing.items()
+        if not name.startswith(f"{CURATION_FOLDER}/") and not _hidden(name)
+    }
+
+
+def fingerprint(listing: dict[str, RawFile]) -> str:
+    """Changes whenever a file of the upload is added, removed or changed."""
+    digest = hashlib.sha256()
+    for name in sorted(listing):
+        item = listing[name]
+        digest.update(f"{name}\0{item.size}\0{item.tag}\n".encode())
+    return digest.hexdigest()[:16]
 
 
 class RawPlates(ABC):
@@ -81,11 +110,11 @@ class RawPlates(ABC):
     # ---- what each backend implements ----------------------------------
     @abstractmethod
     def _candidates(self) -> list[PlateFolder]:
-        """Every folder ``<experiment>/<plate>/`` that holds a plate index, ids unchecked."""
+        """Every folder ``<experiment>/<plate>/``, ids unchecked."""
 
     @abstractmethod
     def _matches(self, plate: str) -> list[PlateFolder]:
-        """The folders ``<experiment>/<plate>/`` that hold an index, in any experiment."""
+        """The folders ``<experiment>/<plate>/`` of any experiment."""
 
     @abstractmethod
     def listing(self, folder: PlateFolder, subfolder: str = "") -> dict[str, RawFile]:
@@ -96,8 +125,8 @@ class RawPlates(ABC):
         """A small file of the plate read whole; None when it does not exist."""
 
     @abstractmethod
-    def _local_plate(self, folder: PlateFolder, index: PlateIndex) -> RawPlate:
-        """The plate with its files reachable on this machine (fetched on first use)."""
+    def _mirror(self, folder: PlateFolder, listing: dict[str, RawFile]) -> RawPlate:
+        """The plate with its files reachable on this machine (index not yet set)."""
 
     @abstractmethod
     def _put(self, folder: PlateFolder, relative: str, source: Path) -> str:
@@ -115,8 +144,7 @@ class RawPlates(ABC):
         found = self._matches(validate_plate_id(plate))
         if not found:
             raise PlateInputError(
-                f"no folder <experiment>/{plate}/ with an {INDEX_FILENAME} under raw root "
-                f"{self.root}",
+                f"no folder <experiment>/{plate}/ under raw root {self.root}",
                 ImageLocation(plate=plate),
             )
         if len(found) > 1:
@@ -126,19 +154,58 @@ class RawPlates(ABC):
             )
         return found[0]
 
-    def read_index(self, folder: PlateFolder) -> PlateIndex:
-        """The plate's parsed index (``index.csv``), or PlateInputError naming what is wrong."""
-        content = self.read_bytes(folder, INDEX_FILENAME)
-        if content is None:
-            raise PlateInputError(
-                f"{INDEX_FILENAME} not found", ImageLocation(plate=folder.plate, file=folder.uri)
-            )
-        return parse_plate_index_bytes(content, folder.plate, source=INDEX_FILENAME)
+    def settings(self, folder: PlateFolder) -> PlateSettings:
+        """The plate's ``settings.yaml`` (defaults when it has none).
+
+        Raises
+        ------
+        PlateInputError
+            The file cannot be used (naming the plate, the file and the key).
+        """
+        from cell_assets.formats.plate_settings import SettingsError
+
+        try:
+            return parse_settings(self.read_bytes(folder, SETTINGS_FILE))
+        except SettingsError as exc:
+            where = ImageLocation(plate=folder.plate, file=SETTINGS_FILE)
+            raise PlateInputError(str(exc), where) from None
+
+    def plate_files(
+        self, folder: PlateFolder, listing: dict[str, RawFile], raw: RawPlate | None = None
+    ) -> PlateFolderFiles:
+        """The folder as a layout reader sees it (file names, bytes, local copies)."""
+        located = raw or self._mirror(folder, listing)
+
+        def read(name: str) -> bytes:
+            content = self.read_bytes(folder, name)
+            if content is None:
+                raise PlateInputError(
+                    "file not found", ImageLocation(plate=folder.plate, file=name)
+                )
+            return content
+
+        return PlateFolderFiles(
+            folder.plate,
+            sorted(upload_files(listing)),
+            read,
+            lambda name: located.file(name, ImageLocation(plate=folder.plate, file=name)),
+        )
+
+    def index_of(self, folder: PlateFolder) -> PlateIndex:
+        """The plate's index, whatever its layout (its files are not fetched)."""
+        listing = self.listing(folder)
+        return read_plate(self.plate_files(folder, listing), self.settings(folder))
 
     def open(self, plate: str) -> RawPlate:
-        """``plate`` found, its index parsed and its files reachable here: what a run works on."""
+        """``plate`` found, its settings and index read and its files reachable here: what a run
+        works on."""
         folder = self.find(validate_plate_id(plate))
-        return self._local_plate(folder, self.read_index(folder))
+        listing = self.listing(folder)
+        raw = self._mirror(folder, listing)
+        settings = self.settings(folder)
+        raw.index = read_plate(self.plate_files(folder, listing, raw), settings)
+        raw.settings = settings
+        return raw
 
     def add_curation_project(self, raw: RawPlate, well: str, source: Path, name: str) -> str:
         """Put a checked project zip into the well's curation folder (atomically); its URI."""
@@ -157,24 +224,21 @@ class LocalRawPlates(RawPlates):
         if not self.path.is_dir():
             raise PlateInputError(f"raw root {self.path} is not a folder")
         return [
-            self._folder(index.parent.parent.name, index.parent.name)
-            for index in sorted(self.path.glob(f"*/*/{INDEX_FILENAME}"))
-        ]
+            self._folder(plate_dir.parent.name, plate_dir.name)
+            for plate_dir in sorted(self.path.glob("*/*/"))
+            if plate_dir.is_dir() and not plate_dir.name.startswith(".")
+            and not plate_dir.parent.name.startswith(".")
+        ]  # fmt: skip
 
     def _folder(self, experiment: str, plate: str) -> PlateFolder:
         path = self.path / experiment / plate
-        try:
-            stat = (path / INDEX_FILENAME).stat()
-            fingerprint = f"{stat.st_mtime_ns}:{stat.st_size}"
-        except OSError:  # removed while listing
-            fingerprint = ""
-        return PlateFolder(experiment, plate, path.resolve().as_uri(), fingerprint)
+        return PlateFolder(experiment, plate, path.resolve().as_uri())
 
     def _matches(self, plate: str) -> list[PlateFolder]:
         return [
-            self._folder(index.parent.parent.name, plate)
-            for index in sorted(self.path.glob(f"*/{plate}/{INDEX_FILENAME}"))
-            if _legal(index.parent.parent.name)
+            self._folder(plate_dir.parent.name, plate)
+            for plate_dir in sorted(self.path.glob(f"*/{plate}/"))
+            if plate_dir.is_dir() and _legal(plate_dir.parent.name)
         ]
 
     def _plate_path(self, folder: PlateFolder) -> Path:
@@ -184,7 +248,14 @@ class LocalRawPlates(RawPlates):
         base = self._plate_path(folder)
         start = inside_plate(base, subfolder, ImageLocation(plate=folder.plate, file=subfolder))
         files = {}
-        for directory, _, names in os.walk(start):
+        # Links are followed only where they stay inside the plate folder; one that leaves it
+        # refuses the plate, named, before any of its files is read.
+        for directory, folders, names in os.walk(start, followlinks=True):
+            for name in folders + names:
+                path = Path(directory) / name
+                if path.is_symlink():
+                    relative = path.relative_to(base).as_posix()
+                    inside_plate(base, relative, ImageLocation(plate=folder.plate, file=relative))
             for name in names:
                 path = Path(directory) / name
                 try:
@@ -202,11 +273,11 @@ class LocalRawPlates(RawPlates):
         path = inside_plate(base, relative, ImageLocation(plate=folder.plate, file=relative))
         try:
             return path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, IsADirectoryError):
             return None
 
-    def _local_plate(self, folder: PlateFolder, index: PlateIndex) -> RawPlate:
-        return RawPlate(folder.experiment, folder.plate, self._plate_path(folder), index)
+    def _mirror(self, folder: PlateFolder, listing: dict[str, RawFile]) -> RawPlate:
+        return RawPlate(folder.experiment, folder.plate, self._plate_path(folder), None)
 
     def _put(self, folder: PlateFolder, relative: str, source: Path) -> str:
         base = self._plate_path(folder)

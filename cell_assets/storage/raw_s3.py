@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.plate_index import INDEX_FILENAME, PlateIndex
 from cell_assets.formats.raw_layout import RawPlate, inside_plate
 from cell_assets.storage.raw_plates import PlateFolder, RawFile, RawPlates
 from cell_assets.storage.s3 import (
@@ -77,30 +76,30 @@ class S3RawPlates(RawPlates):
         base = self._key() + "/" if self.prefix else ""
         return [(prefix[len(base) :].strip("/"), prefix) for prefix in self._list(base, "/")[1]]
 
-    def _index_object(self, plate_prefix: str) -> dict | None:
-        key = f"{plate_prefix}{INDEX_FILENAME}"
-        return next((o for o in self._list(key)[0] if o["Key"] == key), None)
-
-    def _folder(self, experiment: str, plate: str, fingerprint: str = "") -> PlateFolder:
-        return PlateFolder(
-            experiment, plate, f"s3://{self.bucket}/{self._key(experiment, plate)}", fingerprint
-        )
+    def _folder(self, experiment: str, plate: str) -> PlateFolder:
+        return PlateFolder(experiment, plate, f"s3://{self.bucket}/{self._key(experiment, plate)}")
 
     def _candidates(self) -> list[PlateFolder]:
-        found = []
-        for experiment, experiment_prefix in self._experiment_prefixes():
-            for plate_prefix in self._list(experiment_prefix, "/")[1]:
-                index = self._index_object(plate_prefix)
-                if index is not None:
-                    plate = plate_prefix[len(experiment_prefix) :].strip("/")
-                    found.append(self._folder(experiment, plate, index["ETag"]))
-        return found
+        return [
+            self._folder(experiment, plate_prefix[len(experiment_prefix) :].strip("/"))
+            for experiment, experiment_prefix in self._experiment_prefixes()
+            for plate_prefix in self._list(experiment_prefix, "/")[1]
+        ]
+
+    def _exists(self, prefix: str) -> bool:
+        try:
+            answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        except Exception as exc:
+            raise PlateInputError(
+                describe_client_error(exc, self.bucket, prefix, "listing raw plates in")
+            ) from None
+        return bool(answer.get("KeyCount") or answer.get("Contents"))
 
     def _matches(self, plate: str) -> list[PlateFolder]:
         return [
             self._folder(experiment, plate)
             for experiment, prefix in self._experiment_prefixes()
-            if self._index_object(f"{prefix}{plate}/") is not None
+            if self._exists(f"{prefix}{plate}/")
         ]
 
     def listing(self, folder: PlateFolder, subfolder: str = "") -> dict[str, RawFile]:
@@ -125,10 +124,10 @@ class S3RawPlates(RawPlates):
                 ImageLocation(plate=folder.plate, file=relative),
             ) from None
 
-    def _local_plate(self, folder: PlateFolder, index: PlateIndex) -> RawPlate:
+    def _mirror(self, folder: PlateFolder, listing: dict[str, RawFile]) -> RawPlate:
         mirror = self.mirror_root / folder.experiment / folder.plate
         mirror.mkdir(parents=True, exist_ok=True)
-        listed = self.listing(folder)
+        listed = dict(listing)
         lock = threading.Lock()
 
         def fetch(relative: str) -> None:
@@ -149,7 +148,6 @@ class S3RawPlates(RawPlates):
             folder.experiment,
             folder.plate,
             mirror,
-            index,
             uri_base=folder.uri,
             fetch=fetch,
             list_remote=list_remote,
