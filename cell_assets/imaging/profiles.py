@@ -37,6 +37,17 @@ class WellProfiles:
     notes: tuple[str, ...] = ()
 
 
+def control_wells(aggregated: pd.DataFrame, control_query: str | None) -> pd.DataFrame:
+    """The wells ``control_query`` selects; none when it is empty or names a column the plate
+    does not have (a plate without controls)."""
+    if not control_query:
+        return aggregated.iloc[0:0]
+    try:
+        return aggregated.query(control_query)
+    except Exception:  # noqa: BLE001 — an unknown column or a bad type: no control wells
+        return aggregated.iloc[0:0]
+
+
 def profile_wells(
     cells: pd.DataFrame,
     strata: list[str],
@@ -55,7 +66,9 @@ def profile_wells(
         Columns identifying a well (plate, well and the well's treatment columns).
     control_query : str or None
         pandas query selecting the negative-control wells that define the
-        normalisation; None normalises to all wells.
+        normalisation. When it selects no well (or the plate declares no
+        controls), every well is the reference: pycytominer's ``samples="all"``,
+        said so in the notes. One control well works, and is said to be thin.
     """
     from pycytominer import aggregate, feature_select, normalize
 
@@ -68,19 +81,26 @@ def profile_wells(
         compute_object_count=True,
     )
     meta = metadata_columns(aggregated.columns)
-    samples = "all"
-    if control_query and len(aggregated.query(control_query)) > 0:
-        samples = control_query
-    normalized = normalize(
-        aggregated, features=features, meta_features=meta, samples=samples, method=method
-    )
+    controls = control_wells(aggregated, control_query)
+    samples = control_query if len(controls) else "all"
     notes = []
+    if len(controls) == 1:
+        notes.append(
+            "normalised to 1 control well: its spread is not estimated from replicates (thin)"
+        )
+    elif not len(controls):
+        notes.append(
+            f"no control wells ({control_query or 'no control rule'} selects none): normalised "
+            "to all wells of the plate (pycytominer samples='all')"
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalized = normalize(
+            aggregated, features=features, meta_features=meta, samples=samples, method=method
+        )
     if feature_selection and len(normalized) < 2:
         # Variance and correlation across wells are undefined for one well: keep every feature.
         notes.append(f"feature selection skipped: {len(normalized)} well (needs at least 2)")
         feature_selection = ()
-    if samples == "all" and control_query:
-        notes.append(f"no well matches {control_query!r}: normalised to all wells")
     selected = (
         feature_select(normalized, features=features, operation=list(feature_selection))
         if feature_selection

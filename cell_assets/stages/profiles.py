@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cell_assets.columns import PLATE, TREATMENT_COLUMNS, WELL, feature_columns
+from cell_assets.columns import PLATE, WELL, feature_columns, metadata_columns
 from cell_assets.errors import ImageLocation, PlateInputError
 from cell_assets.formats.feature_table import FEATURES_FILE, read_feature_table
 from cell_assets.formats.profile_set import (
@@ -17,8 +17,23 @@ from cell_assets.formats.profile_set import (
     write_dose_response_plot,
     write_profiles,
 )
-from cell_assets.imaging.profiles import dose_response, profile_wells
+from cell_assets.imaging.profiles import control_wells, dose_response, profile_wells
 from cell_assets.storage import ArtifactHandle, StagedArtifact, staging_area
+
+# Columns that differ from cell to cell or site to site: not a well's description.
+PER_CELL = ("Metadata_Site", "Metadata_Field", "Metadata_Timepoint", "Metadata_ImageNumber",
+            "Metadata_ObjectNumber", "Metadata_CellId", "Metadata_Cells_Parent_Nuclei",
+            "Metadata_Cytoplasm_Parent_Cells", "Metadata_Cytoplasm_Parent_Nuclei")  # fmt: skip
+
+
+def well_columns(cells: pd.DataFrame) -> list[str]:
+    """The ``Metadata_*`` columns that describe a well (one value per well: treatment,
+    concentration, control, the plate map's columns), kept in the profiles."""
+    candidates = [c for c in metadata_columns(cells.columns) if c not in (PLATE, WELL, *PER_CELL)]
+    if not candidates:
+        return []
+    distinct = cells.groupby(WELL)[candidates].nunique(dropna=False).max()
+    return [c for c in candidates if distinct[c] <= 1]
 
 
 def profile_plate(
@@ -50,12 +65,17 @@ def profile_plate(
             "no cells in any well's cell_features: nothing to profile", ImageLocation(plate=plate)
         )
     cells = pd.concat(tables, ignore_index=True)
-    strata = [PLATE, WELL] + [c for c in TREATMENT_COLUMNS if c in cells.columns]
+    strata = [PLATE, WELL] + well_columns(cells)
     profiles = profile_wells(
         cells, strata, operation, control_query or None, method, tuple(feature_selection)
     )
     rho, responses = math.nan, None
-    if dose_column in profiles.aggregated and readout_feature in profiles.aggregated:
+    notes = list(profiles.notes)
+    if dose_column not in profiles.aggregated:
+        notes.append(f"no dose-response: the plate has no {dose_column} column")
+    elif readout_feature not in profiles.aggregated:
+        notes.append(f"no dose-response: no {readout_feature} feature was measured")
+    else:
         responses, rho = dose_response(profiles.aggregated, dose_column, readout_feature)
     with staging_area("well_profiles", staging_root) as staging:
         files = write_profiles(staging, profiles)
@@ -73,12 +93,15 @@ def profile_plate(
         "wells": len(profiles.aggregated),
         "wells_with_cells": sum(1 for h in handles if int(h.metadata.get("cells", 0)) > 0),
         "cells": len(cells),
-        "control_wells": len(profiles.aggregated.query(control_query)) if control_query else 0,
+        "control_wells": len(control_wells(profiles.aggregated, control_query)),
+        "normalised_to": "controls"
+        if len(control_wells(profiles.aggregated, control_query))
+        else "all wells",
         "features_in": len(feature_columns(cells.columns)),
         "features_selected": len(feature_columns(profiles.selected.columns)),
         "spearman_rho": None if math.isnan(rho) else rho,
         "readout_feature": readout_feature,
-        "notes": list(profiles.notes),
+        "notes": notes,
         "files": files,
         "dose_response_md": markdown_table(responses) if responses is not None else None,
     }

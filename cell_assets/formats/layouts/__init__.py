@@ -131,9 +131,63 @@ def scan_plate(files: PlateFolderFiles, settings: PlateSettings) -> LayoutScan:
 
 
 def read_plate(files: PlateFolderFiles, settings: PlateSettings) -> PlateIndex:
-    """The plate's index, from whatever layout the folder is in (see the module docstring)."""
+    """The plate's index, from whatever layout the folder is in (see the module docstring),
+    with its plate map's columns and the control rule applied to every site."""
     layout = recognise(files, settings)
     reader = _readers()[layout]
     if hasattr(reader, "read_index"):  # DeepProfiler's index.csv is an index already
-        return reader.read_index(files, settings)
-    return build_index(files.plate, reader.scan(files, settings), settings)
+        index = reader.read_index(files, settings)
+    else:
+        index = build_index(files.plate, reader.scan(files, settings), settings)
+    return with_plate_map(index, files, settings)
+
+
+# Site-level columns a layout gives (not a well's treatment).
+SITE_COLUMNS = ("Metadata_Field", "Metadata_Timepoint")
+
+
+def with_plate_map(index: PlateIndex, files: PlateFolderFiles, settings: PlateSettings):
+    """``index`` with the plate map's columns (:mod:`cell_assets.formats.plate_maps`) on
+    every site of their well, and ``Metadata_Control`` from settings.yaml's rule.
+
+    Raises
+    ------
+    PlateInputError
+        A plate map that shares no well with the plate, or a rule that cannot apply.
+    """
+    from dataclasses import replace
+
+    from cell_assets.formats.plate_maps import apply_control_rule, read_plate_map
+
+    mapped, source = read_plate_map(files.names, files.read_bytes, files.plate, settings.platemap)
+    wells = index.wells
+    if source and not set(mapped) & set(wells):
+        raise PlateInputError(
+            f"the plate map ({len(mapped)} wells) shares no well with the plate's images "
+            f"({', '.join(wells[:4])}…)",
+            files.location(source),
+        )
+    per_well: dict[str, dict[str, object]] = {well: {} for well in wells}
+    for site in index.sites:
+        per_well[site.well].update(
+            {k: v for k, v in site.metadata.items() if k not in SITE_COLUMNS}
+        )
+    for well in wells:
+        per_well[well].update(mapped.get(well, {}))
+    if settings.control:
+        per_well = apply_control_rule(per_well, settings.control, files.plate)
+    if not source and not settings.control:
+        return index
+    notes = list(index.notes)
+    if source:
+        unmapped = [w for w in wells if w not in mapped]
+        notes.append(
+            f"plate map {source}"
+            + (
+                f"; wells without an entry: {', '.join(unmapped[:6])}" if unmapped else ""
+            )  # fmt: skip
+        )
+    sites = tuple(replace(s, metadata={**s.metadata, **per_well[s.well]}) for s in index.sites)
+    columns = list(index.metadata_columns)
+    columns += sorted({k for s in sites for k in s.metadata} - set(columns))
+    return replace(index, sites=sites, metadata_columns=tuple(columns), notes=tuple(notes))
