@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,34 @@ PLATE = "TEST-P1"
 EXPERIMENT = "EXPT"
 WELLS = ("A01", "A02", "A12")
 REQUIRE_SERVICES = os.environ.get("CELL_ASSETS_REQUIRE_SERVICES") == "1"
+# The team's real images and instrument metadata (never copied into the repository).
+REAL_DATA = Path(
+    os.environ.get(
+        "CELL_ASSETS_REAL_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "realdata"
+    )
+).resolve()
+
+
+def real_data(*parts: str) -> Path:
+    """A path under the real-data folder; the test skips, saying where it looked, without it."""
+    path = REAL_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (set CELL_ASSETS_REAL_DATA)")
+    return path
+
+
+def folder_files(folder: Path, plate: str = "P1", listed: Iterable[str] = ()):
+    """A local plate folder as a layout reader sees it; ``listed`` adds names of files that the
+    metadata names but the sample does not hold (they are listed, never read)."""
+    from cell_assets.formats.layouts import PlateFolderFiles
+
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    return PlateFolderFiles(
+        plate,
+        sorted(names | set(listed)),
+        lambda n: (folder / n).read_bytes(),
+        lambda n: folder / n,
+    )
 
 
 def resources_for(raw_root: Path, store_root: Path) -> dict[str, object]:

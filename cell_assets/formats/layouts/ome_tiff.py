@@ -23,12 +23,15 @@ from cell_assets.formats.plate_settings import PlateSettings
 from cell_assets.identifiers import well_from_numbers
 
 NAME = "ome-tiff"
-SUFFIXES = (".ome.tif", ".ome.tiff", ".companion.ome")
+SUFFIXES = (".ome.tif", ".ome.tiff", ".companion.ome", ".ome.xml")
+# OME-XML kept beside its TIFFs rather than inside them (Bio-Formats' companion files).
+COMPANIONS = (".companion.ome", ".ome.xml")
 LENGTH_IN_UM = {"µm": 1.0, "um": 1.0, "nm": 1e-3, "mm": 1e3, "m": 1e6, "Å": 1e-4}
 
 
 def detect(files) -> bool:
-    return bool(files.ending(*SUFFIXES))
+    # bioformats2raw keeps an OME/METADATA.ome.xml inside its zarr plate: that is OME-Zarr.
+    return any(".zarr/" not in n.lower() for n in files.ending(*SUFFIXES))
 
 
 def _ome(files, name: str):
@@ -36,7 +39,7 @@ def _ome(files, name: str):
     import tifffile
 
     try:
-        if name.lower().endswith(".companion.ome"):
+        if name.lower().endswith(COMPANIONS):
             xml = files.read_bytes(name).decode("utf-8-sig")
         else:
             with tifffile.TiffFile(files.local(name)) as tif:
@@ -116,8 +119,8 @@ def _records(image, well: str, field: int, default_file: str, folder: str):
 
 
 def scan(files, settings: PlateSettings) -> LayoutScan:
-    names = files.ending(*SUFFIXES)
-    companions = [n for n in names if n.lower().endswith(".companion.ome")]
+    names = [n for n in files.ending(*SUFFIXES) if ".zarr/" not in n.lower()]
+    companions = [n for n in names if n.lower().endswith(COMPANIONS)]
     sources = companions or names
     records, info, pixel, used = [], {}, None, set()
     pattern = re.compile(settings.pattern, re.IGNORECASE) if settings.pattern else None
@@ -125,6 +128,13 @@ def scan(files, settings: PlateSettings) -> LayoutScan:
         folder = name.rsplit("/", 1)[0] if "/" in name else ""
         ome = _ome(files, name)
         images = {image.id: image for image in ome.images}
+        if len(ome.plates) > 1:
+            names = ", ".join(plate.name or plate.id for plate in ome.plates)
+            raise PlateInputError(
+                f"the OME-XML describes {len(ome.plates)} plates ({names}): a plate folder "
+                "holds one plate; split them into folders of their own",
+                files.location(name),
+            )
         plated = [well for plate in ome.plates for well in plate.wells]
         if plated:
             for well in plated:
@@ -157,6 +167,15 @@ def scan(files, settings: PlateSettings) -> LayoutScan:
             info |= channels
             pixel = pixel or size
         used.add(name)
+    inline = sorted(
+        {r.plane_ref.path for r in records if r.plane_ref.path.lower().endswith(COMPANIONS)}
+    )
+    if inline:
+        raise PlateInputError(
+            "its images have no TiffData (pixels inline or absent): a companion file must "
+            "point at the TIFF files that hold the planes",
+            files.location(inline[0]),
+        )
     used |= {r.plane_ref.path for r in records}
     missing = sorted({r.plane_ref.path for r in records} - set(files.names))
     if missing:
