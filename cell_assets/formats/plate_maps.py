@@ -8,7 +8,9 @@ Found beside the images (or named by ``platemap:`` in ``settings.yaml``):
 * Harmony's own ``AssayLayout`` XML (``Assaylayout/*.xml``: one ``Layer`` per variable,
   ``Well/Row,Col,Value``);
 * a CSV/TSV table: ``platemap.*``, ``plate_map.*``, ``plate_layout.*``, ``layout.*``,
-  ``drug_layout.*`` (``,`` ``;`` or tab; a BOM, CRLF and ``NA`` are fine), with a well
+  ``drug_layout.*``, ``<anything>_platemap.*`` (JUMP-Target, whose
+  ``<anything>_metadata.*`` beside it annotates each ``broad_sample`` and is joined in)
+  (``,`` ``;`` or tab; a BOM, CRLF and ``NA`` are fine), with a well
   column (``well_position``, ``Well``, ``Metadata_Well``…, in any form
   :func:`~cell_assets.identifiers.parse_well` reads) or ``row`` and ``col`` columns.
 
@@ -55,8 +57,45 @@ def find_plate_map(names: list[str], plate: str, named: str | None = None) -> li
     return sorted(
         n for n in names
         if "/" not in n and n.lower().endswith(TABLE_SUFFIXES)
-        and n.rsplit(".", 1)[0].lower() in TABLE_STEMS
+        and _is_plate_map_stem(n.rsplit(".", 1)[0].lower())
     )[:1]  # fmt: skip
+
+
+def _is_plate_map_stem(stem: str) -> bool:
+    # JUMP-Target names its maps <set>_<modality>_platemap.tsv
+    return stem in TABLE_STEMS or stem.endswith(("_platemap", "-platemap", "_plate_map"))
+
+
+def _annotation_of(table: str, names: list[str]) -> str | None:
+    """JUMP-Target's per-perturbation annotation beside a plate map: ``<x>_platemap.tsv`` →
+    ``<x>_metadata.tsv`` (joined on the column they share, ``broad_sample``)."""
+    stem, _, suffix = table.rpartition(".")
+    for marker in ("_platemap", "-platemap", "_plate_map"):
+        if stem.lower().endswith(marker):
+            candidate = f"{stem[: -len(marker)]}_metadata.{suffix}"
+            return candidate if candidate in names else None
+    return None
+
+
+def _with_annotation(wells: Wells, annotation, name: str, plate: str) -> Wells:
+    """Each well's columns joined with the annotation's row for its perturbation (the first
+    column both tables share); wells whose perturbation is not annotated keep theirs."""
+    columns = {_column_name(c): c for c in annotation.columns}
+    shared = next((c for c in columns if any(c in values for values in wells.values())), None)
+    if shared is None:
+        raise PlateInputError(
+            "the perturbation annotation shares no column with the plate map",
+            ImageLocation(plate=plate, file=name),
+        )
+    by_key = {
+        _value(record[columns[shared]]): {
+            _column_name(c): _value(v) for c, v in record.items() if c != columns[shared]
+        }
+        for record in annotation.to_dict("records")
+    }
+    return {
+        well: {**by_key.get(values.get(shared), {}), **values} for well, values in wells.items()
+    }
 
 
 def _table(content: bytes, name: str, plate: str):
@@ -181,7 +220,12 @@ def read_plate_map(
         return wells, table
     if name.lower().endswith(".xml"):
         return _wells_from_assay_layout(read(name), name, plate), name
-    return _wells_from_table(_table(read(name), name, plate), name, plate), name
+    wells = _wells_from_table(_table(read(name), name, plate), name, plate)
+    annotation = _annotation_of(name, names)
+    if annotation:
+        wells = _with_annotation(wells, _table(read(annotation), annotation, plate), annotation,
+                                 plate)  # fmt: skip
+    return wells, name
 
 
 def apply_control_rule(wells: Wells, rule: str, plate: str) -> Wells:
