@@ -35,6 +35,7 @@ defs = dg.Definitions(
         deployment.store_root,
         cache_dir=deployment.cache_dir,
         wells_per_run=deployment.wells_per_run,
+        sensor_plates=deployment.sensor_plates,
     ),
     executor=chosen_executor(deployment, ALL_ASSETS),
 )

@@ -19,6 +19,9 @@ variable                            meaning (default)
 ``CELL_ASSETS_GPU_TOLERATIONS``     JSON tolerations of GPU step pods (the nvidia.com/gpu taint)
 ``CELL_ASSETS_GPUS_PER_STEP``       GPUs a GPU step pod asks for (1)
 ``CELL_ASSETS_WELLS_PER_RUN``       wells with images per run of a well stage (one run per plate)
+``CELL_ASSETS_SENSOR_PLATES``       comma-separated plates the sensors start and carry on
+                                    (all); ``cell-assets materialize P`` gives the daemon it
+                                    starts ``P``, so that it leaves the root's other plates alone
 ==================================  ==========================================================
 """
 
@@ -39,6 +42,7 @@ GPU_NODE_SELECTOR_ENV = "CELL_ASSETS_GPU_NODE_SELECTOR"
 GPU_TOLERATIONS_ENV = "CELL_ASSETS_GPU_TOLERATIONS"
 GPU_COUNT_ENV = "CELL_ASSETS_GPUS_PER_STEP"
 WELLS_PER_RUN_ENV = "CELL_ASSETS_WELLS_PER_RUN"
+SENSOR_PLATES_ENV = "CELL_ASSETS_SENSOR_PLATES"
 
 DEFAULT_RAW_ROOT = "data/raw"
 DEFAULT_STORE_ROOT = "data/store"
@@ -74,6 +78,7 @@ class Deployment:
     executor: str = "in_process"
     gpu: GpuPlacement = field(default_factory=GpuPlacement)
     wells_per_run: int | None = None
+    sensor_plates: tuple[str, ...] | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Deployment:
@@ -104,6 +109,10 @@ class Deployment:
                 ),
             ),
             wells_per_run=_whole_number(environ, WELLS_PER_RUN_ENV),
+            sensor_plates=tuple(
+                p.strip() for p in environ.get(SENSOR_PLATES_ENV, "").split(",") if p.strip()
+            )
+            or None,
         )
 
     def process_environment(self) -> dict[str, str]:
@@ -113,6 +122,8 @@ class Deployment:
             values[CACHE_DIR_ENV] = self.cache_dir
         if self.wells_per_run:
             values[WELLS_PER_RUN_ENV] = str(self.wells_per_run)
+        if self.sensor_plates:
+            values[SENSOR_PLATES_ENV] = ",".join(self.sensor_plates)
         return values
 
 

@@ -271,10 +271,26 @@ def test_an_upload_launched_with_materialize_is_not_launched_again_by_the_sensor
 def test_chunks_split_the_wells_with_images_in_grid_order():
     from cell_assets.orchestration.jobs import chunk_ranges
 
-    wells = ["B02", "A01", "A12", "A02", "H12"]
+    wells = ["B02", "A01", "A12", "A02", "B05"]
     assert chunk_ranges(wells, None) is None
     assert chunk_ranges(wells, 5) is None  # all in one run
-    assert chunk_ranges(wells, 2) == (("A01", "A02"), ("A12", "B02"), ("H12", "H12"))
+    assert chunk_ranges(wells, 2) == (("A01", "A02"), ("A12", "B02"), ("B05", "B05"))
+
+
+def test_a_sparse_plate_runs_per_stretch_of_wells_not_over_every_empty_well():
+    from cell_assets.orchestration.jobs import chunk_ranges
+
+    # NF1's five wells: one run from B07 to H12 would visit 150 grid wells without images.
+    nf1 = ["B07", "D06", "D07", "F07", "H12"]
+    assert chunk_ranges(nf1, None) == (
+        ("B07", "B07"), ("D06", "D07"), ("F07", "F07"), ("H12", "H12")
+    )  # fmt: skip
+    # Small gaps are walked over: a run costs more than a few empty partitions.
+    assert chunk_ranges(["A01", "A03", "A05", "B01"], None) is None
+    # A full row stays one run; chunks then split it.
+    row = [f"O{c:02d}" for c in range(1, 25)]
+    assert chunk_ranges(row, None) is None
+    assert chunk_ranges(row, 12) == (("O01", "O12"), ("O13", "O24"))
 
 
 def test_a_chunked_stage_has_one_run_per_chunk_and_the_next_stage_keeps_them():
@@ -308,3 +324,74 @@ def test_the_sensor_splits_an_upload_when_asked(plate_copy, instance):
     assert Deployment.from_environment({"CELL_ASSETS_WELLS_PER_RUN": "2"}).wells_per_run == 2
     with pytest.raises(DeploymentError, match="CELL_ASSETS_WELLS_PER_RUN must be a whole number"):
         Deployment.from_environment({"CELL_ASSETS_WELLS_PER_RUN": "zero"})
+
+
+def _two_looks(raw, plate_dir: Path):
+    _age(plate_dir)
+    entry = PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri())
+    first = look_at(raw, entry, None)
+    return look_at(raw, entry, first.snapshot) if first.snapshot else first
+
+
+def test_a_plate_whose_nuclear_stain_cannot_be_told_is_refused_at_upload(plate_copy):
+    raw_root, plate_dir = plate_copy
+    (plate_dir / "settings.yaml").write_text(
+        "ops:\n  segmentation_masks:\n    config:\n      nuclei_channel: Hoechst\n"
+    )
+    look = _two_looks(open_raw_plates(str(raw_root)), plate_dir)
+    assert not look.ready and look.snapshot is None
+    assert "channel roles cannot be told" in look.reason and "Hoechst" in look.reason
+
+
+def test_a_ready_plate_records_its_channel_roles(plate_copy):
+    raw_root, plate_dir = plate_copy
+    look = _two_looks(open_raw_plates(str(raw_root)), plate_dir)
+    assert look.ready and look.roles["nuclei_channel"] == "DNA"
+
+
+def test_images_of_another_size_are_refused_at_upload_naming_the_file(plate_copy):
+    import numpy as np
+    import tifffile
+
+    raw_root, plate_dir = plate_copy
+    last_well = sorted((plate_dir / "images").glob("*A12*"))[0]
+    tifffile.imwrite(last_well, np.zeros((64, 48), dtype="uint16"))
+    look = _two_looks(open_raw_plates(str(raw_root)), plate_dir)
+    assert not look.ready and look.snapshot is None
+    assert "images cannot be used" in look.reason and "must share one size" in look.reason
+    assert last_well.name in look.reason and "A12" in look.reason
+
+
+def test_an_image_that_does_not_decode_is_refused_at_upload(plate_copy):
+    raw_root, plate_dir = plate_copy
+    first = sorted((plate_dir / "images").glob("*A01*"))[0]
+    first.write_bytes(b"not a TIFF at all")
+    look = _two_looks(open_raw_plates(str(raw_root)), plate_dir)
+    assert not look.ready and first.name in look.reason and "cannot" in look.reason
+
+
+def test_a_daemon_watching_one_plate_leaves_the_others_alone(plate_copy, instance):
+    from cell_assets.environment import Deployment
+
+    raw_root, plate_dir = plate_copy
+    other = raw_root / EXPERIMENT / "OTHER-PLATE"
+    shutil.copytree(plate_dir, other)
+    index = other / "index.csv"
+    index.write_text(index.read_text().replace(PLATE, "OTHER-PLATE"))
+    _age(raw_root)
+    resources = {
+        "raw_plates": RawPlatesResource(root=str(raw_root)),
+        "plate_chain_settings": ChainSettingsResource(plates=["OTHER-PLATE"]),
+    }
+    cursor = None
+    requests = []
+    for _ in range(2):
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+        result = new_plates(context)
+        cursor = context.cursor if isinstance(result, dg.SkipReason) else result.cursor
+        if isinstance(result, dg.SensorResult):
+            requests += result.run_requests
+    assert {r.tags[PLATE_TAG] for r in requests} == {"OTHER-PLATE"}
+    settings = Deployment.from_environment({"CELL_ASSETS_SENSOR_PLATES": "P1, P2"})
+    assert settings.sensor_plates == ("P1", "P2")
+    assert settings.process_environment()["CELL_ASSETS_SENSOR_PLATES"] == "P1,P2"

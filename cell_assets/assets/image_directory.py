@@ -45,8 +45,13 @@ def image_directory(
             time.perf_counter() - started,
             [
                 "experiment",
+                "layout",
                 "sites",
                 "channels",
+                "nuclei_channel",
+                "cytoplasm_channel",
+                "channel_roles",
+                "pixel_size_um",
                 "image_shape",
                 "dtype",
                 "plate_uri",

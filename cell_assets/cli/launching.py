@@ -79,21 +79,34 @@ def tool(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+IN_PROGRESS = [
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
 @contextmanager
 def daemon_running(
     home: Path,
     deployment: Deployment,
     log: Path | None = None,
     environment: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Iterator[subprocess.Popen | None]:
     """A ``dagster-daemon`` for this instance while the block runs (None: one was running).
 
-    ``environment`` (default :func:`instance_environment`) is the daemon's, and so its runs'.
+    ``environment`` (default :func:`instance_environment`) is the daemon's, and so its
+    runs'; a ``deployment`` with ``sensor_plates`` gives a daemon whose sensors start and
+    carry on those plates alone. A daemon started here is stopped when the block ends,
+    but only once no run it launched is still in progress (stopping it would interrupt
+    them); Ctrl-C stops it at once.
     """
     with open_instance(home) as instance:
         if daemon_alive(instance):
             yield None
             return
+    started = time.time()
     log = log or home / "daemon.log"
     with open(log, "ab") as output:
         process = subprocess.Popen(
@@ -103,14 +116,44 @@ def daemon_running(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    interrupted = False
     try:
         yield process
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
+        if not interrupted:
+            _wait_for_runs_launched_since(home, started, progress)
         stop_process(process)
         # A stopped daemon leaves its last heartbeat: wipe it, or the next command would
         # take it for a running daemon for half a minute and wait on an idle queue.
         with open_instance(home) as instance:
             instance.wipe_daemon_heartbeats()
+
+
+def _wait_for_runs_launched_since(
+    home: Path, since: float, progress: Callable[[str], None] | None, poll_s: float = 2.0
+) -> None:
+    """Wait until no run started after ``since`` is in progress."""
+    said = None
+    with open_instance(home) as instance:
+        while True:
+            running = [
+                record.dagster_run
+                for record in instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS))
+                if (record.start_time or record.create_timestamp.timestamp()) >= since - 1.0
+            ]
+            if not running:
+                return
+            line = (
+                f"waiting for {len(running)} run(s) this command's daemon launched before "
+                f"stopping it: {', '.join(f'{r.job_name} {r.run_id[:8]}' for r in running)}"
+            )
+            if progress and line != said:
+                progress(line)
+                said = line
+            time.sleep(poll_s)
 
 
 def stop_process(process: subprocess.Popen, grace_s: float = 20.0) -> None:

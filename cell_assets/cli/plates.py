@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -160,10 +161,14 @@ def materialize_command(
         register_plates(instance, resource)
     started = time.time()
     try:
-        with daemon_running(home, settings) as daemon:
+        # A daemon started here watches this plate alone: the root's other uploads wait for
+        # the instance's own daemon (dagster dev, or a deployment).
+        watching = replace(settings, sensor_plates=(raw.plate,))
+        with daemon_running(home, watching, progress=click.echo) as daemon:
             if daemon is not None:
                 click.echo(
-                    f"started a dagster-daemon for this command (log: {home / 'daemon.log'})"
+                    f"started a dagster-daemon for this command, watching {raw.plate} only "
+                    f"(log: {home / 'daemon.log'})"
                 )
             else:
                 click.echo(

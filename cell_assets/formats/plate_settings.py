@@ -27,8 +27,10 @@ Values are checked when the sensor reads the file, before anything runs.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from cell_assets.imaging.channels import ChannelChoice
 
 SETTINGS_FILE = "settings.yaml"
 LAYOUTS = ("deepprofiler", "harmony", "imagexpress", "cellvoyager", "ome-zarr", "ome-tiff",
@@ -57,6 +59,16 @@ class PlateSettings:
     platemap: str | None = None
     control: str | None = None
     ops: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def channel_choice(self) -> ChannelChoice:
+        """What the settings say about channel roles (``ops: segmentation_masks: config:``
+        ``nuclei_channel``, ``cytoplasm_channel``, ``nucleus_only``); the rest is decided by
+        :func:`cell_assets.imaging.channels.assign_roles`."""
+        op = self.ops.get("segmentation_masks") or {}
+        config = op.get("config") or {} if isinstance(op, dict) else {}
+        names = {f.name for f in fields(ChannelChoice)}
+        return ChannelChoice(**{k: v for k, v in config.items() if k in names})
 
     @property
     def run_config(self) -> dict[str, Any] | None:

@@ -89,7 +89,7 @@ class ChannelRoles:
 def _words(name: str) -> list[str]:
     """``"OrigDNA_405"`` → ``["orig", "dna", "405"]``; ``"Cell body"`` → ``["cell", "body",
     "cellbody"]`` (adjacent words joined too)."""
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)  # "OrigDNA", "w1DAPI"
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if p]
     return parts + ["".join(parts[i : i + 2]) for i in range(len(parts) - 1)]
 
@@ -150,12 +150,24 @@ def assign_roles(
         if named and named not in channels:
             raise ChannelRoleError(f"no channel {named!r} among the channels {', '.join(channels)}")
     if choice.nuclei_channel:
-        nuclei, reason = choice.nuclei_channel, "nuclei channel named in settings"
+        nuclei, reason = (
+            choice.nuclei_channel,
+            f"nuclear stain {choice.nuclei_channel} named in settings",
+        )
     elif len(channels) == 1:
-        nuclei, reason = channels[0], "the plate's only channel is taken as the nuclear stain"
+        nuclei, reason = (
+            channels[0],
+            f"{channels[0]}, the plate's only channel, taken as the nuclear stain",
+        )
     else:
         nuclei = nucleus_stain(channels, excitation_nm)
-        reason = "nuclear stain found by name or excitation"
+        by_name = nuclei is not None and _rank(nuclei, NUCLEUS_STAINS) is not None
+        reason = (
+            f"nuclear stain {nuclei} found by its name"
+            if by_name
+            else f"nuclear stain {nuclei} found by its excitation "
+            f"({(excitation_nm or {}).get(nuclei or '', 0):.0f} nm)"
+        )
         if nuclei is None:
             raise ChannelRoleError(
                 f"no channel of {', '.join(channels)} is named like a nuclear stain (DAPI, "
@@ -170,8 +182,12 @@ def assign_roles(
                 f"cytoplasm_channel and nuclei_channel are both {nuclei!r}: cells need another "
                 "stain"
             )
-        return ChannelRoles(nuclei, choice.cytoplasm_channel, reason + "; cell channel named")
+        return ChannelRoles(
+            nuclei,
+            choice.cytoplasm_channel,
+            reason + f"; cell stain {choice.cytoplasm_channel} named",
+        )
     cytoplasm = cell_stain(channels, nuclei)
     if cytoplasm is None:
         return ChannelRoles(nuclei, None, reason + "; no cell stain: cells are rings around nuclei")
-    return ChannelRoles(nuclei, cytoplasm, reason + "; cell stain found by name")
+    return ChannelRoles(nuclei, cytoplasm, reason + f"; cell stain {cytoplasm} found by its name")

@@ -45,7 +45,8 @@ class RawPlatesResource(dg.ConfigurableResource):
 
 
 class ChainSettingsResource(dg.ConfigurableResource):
-    """How the sensors split a plate's chain: wells with images per run of a well stage."""
+    """How the sensors split a plate's chain (wells with images per run of a well stage), and
+    which plates they start and carry on."""
 
     wells_per_run: int | None = Field(
         default=None,
@@ -53,6 +54,14 @@ class ChainSettingsResource(dg.ConfigurableResource):
         description="Wells with images per run of a well stage, so that several workers share "
         "a plate; empty = one run per plate and stage.",
     )
+    plates: list[str] | None = Field(
+        default=None,
+        description="The only plates the sensors start and carry on; empty = every plate of "
+        "the raw root (a daemon started by `cell-assets materialize P` watches P alone).",
+    )
+
+    def watches(self, plate: str | None) -> bool:
+        return not self.plates or plate in self.plates
 
 
 def pipeline_resources(
@@ -62,6 +71,7 @@ def pipeline_resources(
     endpoint_url: str | None = None,
     cache_dir: str | None = None,
     wells_per_run: int | None = None,
+    sensor_plates: tuple[str, ...] | None = None,
     **store_options: object,
 ) -> dict[str, object]:
     """The resources every asset and sensor needs, over a raw root and a store root (folders or
@@ -79,5 +89,7 @@ def pipeline_resources(
         ),
         "artifact_store": store,
         "artifact_io_manager": ArtifactIOManager(store=store),
-        "plate_chain_settings": ChainSettingsResource(wells_per_run=wells_per_run),
+        "plate_chain_settings": ChainSettingsResource(
+            wells_per_run=wells_per_run, plates=list(sensor_plates) if sensor_plates else None
+        ),
     }

@@ -69,6 +69,10 @@ def new_plates(
         context.log.warning(f"skipped: {problem}")
     known = set(context.instance.get_dynamic_partitions(plates_partitions.name))
     requests, new_partitions, waiting = [], [], []
+    ignored = [e.plate for e in entries if not plate_chain_settings.watches(e.plate)]
+    entries = [e for e in entries if plate_chain_settings.watches(e.plate)]
+    if ignored:
+        context.log.info(f"watching {', '.join(plate_chain_settings.plates or [])} only")
     for entry in entries:
         try:
             listing = opened.listing(entry)
@@ -155,10 +159,12 @@ def new_plates(
     description="After each stage of an upload's chain succeeds, requests the next stage of "
     "the same plate.",
 )
-def plate_chain(context: dg.RunStatusSensorContext):
+def plate_chain(context: dg.RunStatusSensorContext, plate_chain_settings: ChainSettingsResource):
     run = context.dagster_run
     chain = RunTags.from_tags(run.tags)
     position = chain_position(run.job_name)
+    if not plate_chain_settings.watches(chain.plate):
+        return dg.SkipReason(f"plate {chain.plate} is not watched by this daemon")
     if (
         position is None
         or position + 1 >= len(PLATE_CHAIN)

@@ -2,10 +2,13 @@
 
 A plate is an upload folder ``<raw root>/<experiment>/<plate>/`` in any layout
 :mod:`cell_assets.formats.layouts` recognises (with its optional
-``settings.yaml``). It is *ready* when its layout reads into an index, every
-file the metadata names exists, and the files have stopped changing: the same
-count and total size at two consecutive looks, the newest modified at least
-``settle_seconds`` ago. A plate that is not ready is looked at again on the next
+``settings.yaml``). It is *ready* when its layout reads into an index (with its
+plate map joined), every file the metadata names exists, its settings are in
+range, its channel roles can be told, and the files have stopped changing: the
+same count and total size at two consecutive looks, the newest modified at least
+``settle_seconds`` ago; then a sample of its image headers must decode and agree
+in size (:mod:`cell_assets.formats.header_sample`).
+A plate that is not ready is looked at again on the next
 tick, with the reason; one that cannot be read (no layout, a bad settings.yaml,
 a pattern that matches nothing, …) is rejected with the reason until its files
 change. The *upload* is identified by a hash of its files' names and sizes and
@@ -42,6 +45,7 @@ class Look:
     snapshot: list[Any] | None = None  # file count, total bytes, newest mtime
     settings: dict | None = None  # the run config of the plate's settings.yaml (ops), if any
     layout: str = ""
+    roles: dict[str, str | None] = field(default_factory=dict)  # nuclei/cytoplasm channel, why
 
 
 @dataclass
@@ -88,8 +92,10 @@ def look_at(
     files change); with one, the plate is still uploading or settling.
     """
     from cell_assets.errors import PlateInputError
+    from cell_assets.formats.header_sample import check_header_sample
     from cell_assets.formats.layouts import read_plate
     from cell_assets.formats.layouts.records import FilesMissing
+    from cell_assets.imaging.channels import ChannelRoleError, assign_roles
     from cell_assets.storage.raw_plates import upload_files
 
     now = time.time() if now is None else now
@@ -99,7 +105,8 @@ def look_at(
     snapshot = [len(files), total, newest]
     try:
         settings = raw_plates.settings(entry)
-        index = read_plate(raw_plates.plate_files(entry, files), settings)
+        plate_files = raw_plates.plate_files(entry, files)
+        index = read_plate(plate_files, settings)
     except FilesMissing as exc:  # still uploading (or never will be): looked at every tick
         return Look(False, f"{exc.problem}: still uploading?", snapshot=snapshot)
     except PlateInputError as exc:
@@ -107,6 +114,10 @@ def look_at(
     problems = _config_problems(settings.run_config)
     if problems:
         return Look(False, f"settings.yaml cannot be used: {'; '.join(problems)}")
+    try:
+        roles = assign_roles(index.channels, settings.channel_choice, index.excitation_nm())
+    except ChannelRoleError as exc:
+        return Look(False, f"channel roles cannot be told: plate {entry.plate}: {exc}")
     if previous is None or list(previous[:2]) != snapshot[:2]:
         reason = f"{len(files)} files, {total} bytes: waiting for them to settle"
         return Look(False, reason, snapshot=snapshot, layout=index.layout)
@@ -116,9 +127,13 @@ def look_at(
             f"newest file changed {now - newest:.0f} s ago (< {settle_seconds:.0f} s)",
             snapshot=snapshot,
         )
+    try:  # once per upload, when its files are complete: a sample of headers decodes
+        check_header_sample(index, plate_files.local)
+    except PlateInputError as exc:
+        return Look(False, f"images cannot be used: {exc}")
     return Look(True, upload=upload_hash(files, settings.record(), settings.run_config),
                 wells=index.wells, snapshot=snapshot, settings=settings.run_config,
-                layout=index.layout)  # fmt: skip
+                layout=index.layout, roles=roles.as_record())  # fmt: skip
 
 
 def _config_problems(run_config: dict | None) -> list[str]:

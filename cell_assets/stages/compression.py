@@ -117,6 +117,12 @@ def compress_well(
         "sites": len(rows),
         "images": len(psnrs),
         "channels": channels,
+        # The metadata's excitation per channel: segmentation tells a nuclear stain by it.
+        "excitation_nm": {
+            c: info["excitation_nm"]
+            for c, info in description.get("channel_info", {}).items()
+            if c in channels and info.get("excitation_nm") is not None
+        },
         "bytes_in": bytes_in,
         "bytes_out": bytes_out,
         "compression_ratio": bytes_in / bytes_out if bytes_out else float("nan"),

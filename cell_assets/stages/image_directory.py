@@ -6,6 +6,7 @@ from pathlib import Path
 
 from cell_assets.formats.json_files import write_json
 from cell_assets.formats.raw_layout import WELL_DESCRIPTION_FILE, RawPlate, describe_well
+from cell_assets.imaging.channels import assign_roles
 from cell_assets.storage import StagedArtifact, staging_area
 
 
@@ -21,8 +22,9 @@ def describe_well_files(
     Returns
     -------
     StagedArtifact or None
-        ``image_directory.json`` and a summary: experiment, sites, channels, image
-        shape and dtype, where the plate is now, raw files and bytes.
+        ``image_directory.json`` and a summary: experiment, sites, channels and their
+        roles (nuclear stain, cell stain, how they were decided), image shape and
+        dtype, where the plate is now, raw files and bytes.
     """
     if not raw.index.sites_of_well(well):
         return None
@@ -39,6 +41,10 @@ def describe_well_files(
         "layout": description["layout"],
         "pixel_size_um": description["pixel_size_um"],
         "channel_labels": {c: i["label"] for c, i in description["channel_info"].items()},
+        # Decided at intake (the upload check refuses a plate whose roles cannot be told).
+        **assign_roles(
+            raw.index.channels, raw.settings.channel_choice, raw.index.excitation_nm()
+        ).as_record(),
         "rules": description["rules"],
         # Where the raw files are now; the description itself holds plate-relative paths.
         "plate_uri": raw.uri(),

@@ -198,7 +198,11 @@ def segment_plate_well(
     plate, well = compressed.partition
     where = ImageLocation(plate, well)
     with located(where, ChannelRoleError):
-        roles = assign_roles(list(compressed.metadata.get("channels", [])), choice)
+        roles = assign_roles(
+            list(compressed.metadata.get("channels", [])),
+            choice,
+            compressed.metadata.get("excitation_nm") or {},
+        )
     drawn = curated_labels(curated)
     sites = read_site_table(compressed.path(COMPRESSED_INDEX))
     segmenter, model = None, None

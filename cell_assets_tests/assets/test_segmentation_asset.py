@@ -83,7 +83,7 @@ def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plat
         # the roles chosen for the plate are recorded for every later stage
         assert handle.metadata["nuclei_channel"] == "DNA"
         assert handle.metadata["cytoplasm_channel"] == "Actin"
-        assert "found by name" in handle.metadata["channel_roles"]
+        assert "found by its name" in handle.metadata["channel_roles"]
     assert average_precision(truth_n, pred_n).mean() >= 0.85
     assert average_precision(truth_c, pred_c).mean() >= 0.7
     event = latest_materialization(instance, "segmentation_masks", f"{PLATE}|{WELLS[0]}")
