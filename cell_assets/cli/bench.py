@@ -187,3 +187,20 @@ def bench_store_command(
     from cell_assets.cli.benchmarks.store import bench_store
 
     bench_store(["A01", "A02"], sites, size, workdir, repeats, endpoint_url)
+
+
+@bench.command("sensor")
+@click.option("--plates", default=200, show_default=True, help="Plates under the raw root.")
+@click.option("--size", default=64, show_default=True, help="Image side in pixels.")
+@click.option(
+    "--endpoint-url", default=None, help="An S3 server to use (default: start moto's on 127.0.0.1)."
+)
+@workdir_option
+@repeats_option
+def bench_sensor_command(
+    plates: int, size: int, endpoint_url: str | None, workdir: Path | None, repeats: int
+) -> None:
+    """The new_plates sensor's ticks on a raw root of many plates, local and S3."""
+    from cell_assets.cli.benchmarks.sensor import bench_sensor
+
+    bench_sensor(plates, size, workdir, endpoint_url, repeats)

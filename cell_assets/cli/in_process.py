@@ -18,6 +18,7 @@ import dagster as dg
 from cell_assets.assets import ALL_ASSETS
 from cell_assets.errors import ArtifactError, PlateInputError
 from cell_assets.identifiers import well_range
+from cell_assets.orchestration.jobs import chunk_ranges
 from cell_assets.orchestration.partitions import plates_partitions
 from cell_assets.orchestration.resources import RawPlatesResource
 from cell_assets.orchestration.run_tags import RunTags
@@ -121,7 +122,8 @@ def materialize_plate(
     ----------
     wells : sequence of str, optional
         Wells to run (a well job covers the grid range between the first and the
-        last); default: every well with images.
+        last, split where the plate is sparse, as the daemon does: :func:`chunk_ranges`);
+        default: every well with images.
     stages : sequence of str, optional
         Assets to run (default: every asset of the chain).
     run_config : dict, optional
@@ -141,7 +143,9 @@ def materialize_plate(
     run_config = run_config or {}
     reports = []
     raw = resources["raw_plates"].open().open(plate)
-    span = well_range(list(wells or raw.index.wells))
+    chosen_wells = list(wells or raw.index.wells)
+    grid = well_range(chosen_wells)
+    spans = chunk_ranges(chosen_wells, None) or ((grid[0], grid[-1]),)
     for name, assets, per_well in groups:
         default = {a for a, _ in STAGES}
         wanted = set(stages) if stages is not None else default
@@ -163,27 +167,28 @@ def materialize_plate(
         if ops:
             config["ops"] = ops
         chain = RunTags(experiment=raw.experiment, plate=raw.plate)
-        partition = None
-        if per_well:
-            chain = chain.but(run_range=(span[0], span[-1]))
-        else:
-            partition = raw.plate
-        tags = chain.to_tags()
+        # A well stage runs over each stretch of wells the daemon would give it (a sparse
+        # plate is not walked well by well between its first and last); a plate stage once.
+        runs = [chain.but(run_range=span) for span in spans] if per_well else [chain]
         started = time.perf_counter()
-        result = defs.resolve_job_def(job.name).execute_in_process(
-            instance=instance,
-            run_config=config,
-            tags=tags,
-            partition_key=partition,
-            raise_on_error=False,
-        )
+        results = [
+            defs.resolve_job_def(job.name).execute_in_process(
+                instance=instance,
+                run_config=config,
+                tags=tags.to_tags(),
+                partition_key=None if per_well else raw.plate,
+                raise_on_error=False,
+            )
+            for tags in runs
+        ]
         seconds = time.perf_counter() - started
-        if not result.success:
-            error = _user_error(result)
-            raise error or RuntimeError(f"run {result.run_id} of {name} failed")
+        for result in results:
+            if not result.success:
+                error = _user_error(result)
+                raise error or RuntimeError(f"run {result.run_id} of {name} failed")
         for asset in chosen:
             report = StageReport(asset, wall_seconds=seconds / len(chosen))
-            for event in result.get_asset_materialization_events():
+            for event in (e for r in results for e in r.get_asset_materialization_events()):
                 if event.asset_key.to_user_string() != asset:
                     continue
                 values = _metadata_values(event.materialization)

@@ -13,7 +13,8 @@ import inspect
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +45,33 @@ def best_of(repeats: int, *runs: Callable[[], None]) -> list[float]:
             run()
             best[i] = min(best[i], time.perf_counter() - started)
     return best
+
+
+@contextmanager
+def s3_server(endpoint_url: str | None = None) -> Iterator[tuple[str, dict[str, str]]]:
+    """``(endpoint URL, boto3 credentials)`` of an S3 server: ``endpoint_url`` with the AWS
+    credential chain, or moto's standalone server started on 127.0.0.1 for the block."""
+    if endpoint_url is not None:
+        yield endpoint_url, {}
+        return
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield (
+            f"http://127.0.0.1:{port}",
+            {"aws_access_key_id": "bench", "aws_secret_access_key": "bench",
+             "region_name": "us-east-1"},
+        )  # fmt: skip
+    finally:
+        server.stop()
 
 
 def output_of(result: object) -> StagedArtifact:

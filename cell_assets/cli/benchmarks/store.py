@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
-from cell_assets.cli.benchmarks.common import BENCH_PLATE, bench_plate, prepare_plate, segment_wells
+from cell_assets.cli.benchmarks.common import (
+    BENCH_PLATE,
+    bench_plate,
+    prepare_plate,
+    s3_server,
+    segment_wells,
+)
 from cell_assets.storage import LocalArtifactStore, StagedArtifact
 from cell_assets.storage.artifacts import forget_verified
 from cell_assets.terminal import table_row
@@ -59,27 +66,8 @@ def bench_store(
         f"one well's artifacts: {len(files)} files, {total / 1e6:.1f} MB ({', '.join(artifacts)})"
     )
 
-    server = None
-    credentials: dict[str, str] = {}  # empty: the AWS credential chain, for a real server
-    if endpoint_url is None:
-        import socket
-
-        from moto.server import ThreadedMotoServer
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        credentials = {
-            "aws_access_key_id": "bench",
-            "aws_secret_access_key": "bench",
-            "region_name": "us-east-1",
-        }
-        import logging
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        endpoint_url = f"http://127.0.0.1:{port}"
+    servers = ExitStack()  # moto's server on 127.0.0.1 unless an endpoint is given
+    endpoint_url, credentials = servers.enter_context(s3_server(endpoint_url))
     bucket = f"bench-{uuid.uuid4().hex[:8]}"
     client = boto3.client("s3", endpoint_url=endpoint_url, **credentials)
     client.create_bucket(Bucket=bucket)
@@ -185,8 +173,7 @@ def bench_store(
         f"(read {mb / best['local_unverified']:.0f} MB/s unverified, "
         f"{mb / best['local_down']:.0f} MB/s verified)"
     )
-    if server is not None:
-        server.stop()
+    servers.close()
     if workdir is None:
         shutil.rmtree(plate.scratch, ignore_errors=True)
     return {"mb": mb, **{f"{k}_s": v for k, v in best.items()}}
