@@ -95,7 +95,7 @@ BROKEN_PLATES = (
     # A pattern that matches none of the files.
     (RealPlate("RowBadPattern", ("illumination-plate-row",),
                "pattern: '_(?P<Well>[A-P]\\d{2})_s(?P<Site>\\d)_(?P<Channel>w\\d)\\.tif$'\n"),
-     "matches none"),
+     "matches no image file"),
     # A plate map that shares no well with the images (another plate's map).
     (RealPlate("PhenixWrongMap", ("phenix-two-wells",),
                REAL_PLATES[0].settings.replace("plate_layout.tsv", "platemap.csv"),

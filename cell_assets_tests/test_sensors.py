@@ -395,3 +395,18 @@ def test_a_daemon_watching_one_plate_leaves_the_others_alone(plate_copy, instanc
     settings = Deployment.from_environment({"CELL_ASSETS_SENSOR_PLATES": "P1, P2"})
     assert settings.sensor_plates == ("P1", "P2")
     assert settings.process_environment()["CELL_ASSETS_SENSOR_PLATES"] == "P1,P2"
+
+
+def test_a_diameter_in_um_on_a_plate_without_pixel_size_is_refused_at_upload(plate_copy):
+    raw_root, plate_dir = plate_copy
+    (plate_dir / "settings.yaml").write_text(
+        "ops:\n  segmentation_masks:\n    config:\n      nucleus_diameter_um: 9.5\n"
+    )
+    look = _two_looks(open_raw_plates(str(raw_root)), plate_dir)
+    assert not look.ready and "pixel size" in look.reason
+    (plate_dir / "settings.yaml").write_text(
+        "pixel_size_um: 0.65\nops:\n  segmentation_masks:\n    config:\n"
+        "      nucleus_diameter_um: 9.5\n"
+    )
+    look = _two_looks(open_raw_plates(str(raw_root)), plate_dir)
+    assert look.ready, look.reason

@@ -33,6 +33,10 @@ concurrency:
     # Assets in a pool ("segmentation", "gpu") run one step at a time unless raised
     # with `dagster instance concurrency set <pool> N`.
     default_limit: 1
+    # Enforced when a run is dequeued, not inside it: in Dagster 1.13 a step that waits
+    # for a slot inside its run busy-waits (interval_to_next_pending_claim_check returns
+    # min(0, …)), spinning a core and slowing the step it waits on 4-5x on two cores.
+    granularity: run
 """
 # What `cell-assets register` wrote before the instance had one initialiser: upgraded in place.
 _TELEMETRY_ONLY_YAML = "telemetry:\n  enabled: false\n"

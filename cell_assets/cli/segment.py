@@ -26,7 +26,9 @@ from cell_assets.imaging.segmentation import make_segmenter
 from cell_assets.imaging.segmentation_settings import (
     CellposeSettings,
     ClassicalSettings,
+    PhysicalSizeError,
     SegmentationMethod,
+    in_pixels,
 )
 from cell_assets.imaging.segmenter import SegmentationInputError
 from cell_assets.parameters import from_values, problems
@@ -115,9 +117,20 @@ def segment_files(
     default=None,
     help="Names of a multichannel TIFF's channels, comma-separated.",
 )
+@click.option(
+    "--pixel-size-um",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="µm per pixel of the images, for --nucleus-diameter-um.",
+)
 @parameter_options(ChannelChoice, ClassicalSettings, CellposeSettings)
 def segment_command(
-    inputs: tuple[Path, ...], out: Path, method: str, channel_names: str | None, **values: Any
+    inputs: tuple[Path, ...],
+    out: Path,
+    method: str,
+    channel_names: str | None,
+    pixel_size_um: float | None,
+    **values: Any,
 ) -> None:
     """Segment your own images (TIFF/PNG, one file per channel named <site>_<channel>, or
     multichannel TIFFs), as the segmentation_masks asset does.
@@ -130,6 +143,12 @@ def segment_command(
     found = problems(settings)
     if found:
         raise click.UsageError("; ".join(found))
+    try:
+        settings = in_pixels(settings, pixel_size_um)
+    except PhysicalSizeError as exc:
+        raise click.UsageError(
+            str(exc).replace("pixel_size_um in settings.yaml", "--pixel-size-um")
+        ) from None
     rows = segment_files(
         list(inputs),
         out,

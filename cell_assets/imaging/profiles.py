@@ -101,11 +101,24 @@ def profile_wells(
         # Variance and correlation across wells are undefined for one well: keep every feature.
         notes.append(f"feature selection skipped: {len(normalized)} well (needs at least 2)")
         feature_selection = ()
-    selected = (
-        feature_select(normalized, features=features, operation=list(feature_selection))
-        if feature_selection
-        else normalized
-    )
+    if feature_selection:
+        # A feature defined on fewer than two wells (NaN elsewhere: e.g. a ratio of two empty
+        # compartments) has no variance to select on: left out of the selection, and said so.
+        undefined = [f for f in features if normalized[f].notna().sum() < 2]
+        if undefined:
+            notes.append(
+                f"{len(undefined)} feature(s) defined on fewer than 2 wells left out of the "
+                f"selection, e.g. {undefined[0]}"
+            )
+        kept = [f for f in features if f not in undefined]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            selected = feature_select(
+                normalized.drop(columns=undefined),
+                features=kept,
+                operation=list(feature_selection),
+            )
+    else:
+        selected = normalized
     return WellProfiles(aggregated, normalized, selected, tuple(notes))
 
 

@@ -2,12 +2,13 @@
 
 The Dagster config of ``segmentation_masks``, the ``cell-assets segment``
 options and the benchmarks are all derived from these dataclasses
-(:mod:`cell_assets.parameters`). Sizes are pixels.
+(:mod:`cell_assets.parameters`). Sizes are pixels, except ``nucleus_diameter_um``,
+which :func:`in_pixels` converts with the plate's pixel size.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from cell_assets.imaging.devices import Device
@@ -24,6 +25,10 @@ class SegmentationMethod(str, Enum):
 NUCLEUS_DIAMETER = (
     "Nucleus diameter in pixels; empty = measured from the images (the value used is recorded)."
 )
+NUCLEUS_DIAMETER_UM = (
+    "Nucleus diameter in µm, converted with the plate's pixel size (its metadata, or "
+    "pixel_size_um in settings.yaml); nucleus_diameter in pixels, when given, wins."
+)
 MAX_CELL_DISTANCE = (
     "Cells reach at most this far from their own nucleus, pixels; empty = 1.5 nucleus diameters."
 )
@@ -34,6 +39,7 @@ class ClassicalSettings:
     """Parameters of the classical method."""
 
     nucleus_diameter: float | None = parameter(None, NUCLEUS_DIAMETER, gt=0)
+    nucleus_diameter_um: float | None = parameter(None, NUCLEUS_DIAMETER_UM, gt=0)
     max_cell_distance: float | None = parameter(None, MAX_CELL_DISTANCE, gt=0)
 
 
@@ -57,9 +63,40 @@ class CellposeSettings:
         None, "Cell diameter in pixels (Cellpose); empty = estimated.", gt=0
     )
     nucleus_diameter: float | None = parameter(None, NUCLEUS_DIAMETER, gt=0)
+    nucleus_diameter_um: float | None = parameter(None, NUCLEUS_DIAMETER_UM, gt=0)
     flow_threshold: float = parameter(0.4, "Cellpose flow error threshold.", ge=0)
     cellprob_threshold: float = parameter(0.0, "Cellpose cell probability threshold.")
     min_size: int = parameter(15, "Cellpose: smallest object kept, pixels.", ge=0)
     batch_size: int = parameter(8, "Cellpose: tiles per network batch.", ge=1)
     device: Device = parameter(Device.auto, "Cellpose: auto (GPU when present), cpu or cuda.")
     max_cell_distance: float | None = parameter(None, MAX_CELL_DISTANCE, gt=0)
+
+
+class PhysicalSizeError(ValueError):
+    """A size given in µm on a plate whose pixel size is unknown."""
+
+
+def in_pixels(
+    settings: ClassicalSettings | CellposeSettings, pixel_size_um: float | None
+) -> ClassicalSettings | CellposeSettings:
+    """``settings`` with ``nucleus_diameter_um`` turned into ``nucleus_diameter`` (pixels).
+
+    Parameters
+    ----------
+    pixel_size_um : float or None
+        µm per pixel of the images segmented.
+
+    Raises
+    ------
+    PhysicalSizeError
+        A diameter in µm without a pixel size to convert it with.
+    """
+    if settings.nucleus_diameter_um is None or settings.nucleus_diameter is not None:
+        return settings
+    if not pixel_size_um:
+        raise PhysicalSizeError(
+            f"nucleus_diameter_um={settings.nucleus_diameter_um} needs the plate's pixel size, "
+            "which its metadata does not give: set pixel_size_um in settings.yaml, or give "
+            "nucleus_diameter in pixels"
+        )
+    return replace(settings, nucleus_diameter=settings.nucleus_diameter_um / pixel_size_um)

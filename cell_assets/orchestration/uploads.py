@@ -96,6 +96,11 @@ def look_at(
     from cell_assets.formats.layouts import read_plate
     from cell_assets.formats.layouts.records import FilesMissing
     from cell_assets.imaging.channels import ChannelRoleError, assign_roles
+    from cell_assets.imaging.segmentation_settings import (
+        ClassicalSettings,
+        PhysicalSizeError,
+        in_pixels,
+    )
     from cell_assets.storage.raw_plates import upload_files
 
     now = time.time() if now is None else now
@@ -118,6 +123,17 @@ def look_at(
         roles = assign_roles(index.channels, settings.channel_choice, index.excitation_nm())
     except ChannelRoleError as exc:
         return Look(False, f"channel roles cannot be told: plate {entry.plate}: {exc}")
+    segmentation = (settings.ops.get("segmentation_masks") or {}).get("config") or {}
+    try:
+        in_pixels(
+            ClassicalSettings(
+                nucleus_diameter=segmentation.get("nucleus_diameter"),
+                nucleus_diameter_um=segmentation.get("nucleus_diameter_um"),
+            ),
+            index.pixel_size_um,
+        )
+    except PhysicalSizeError as exc:
+        return Look(False, f"settings.yaml cannot be used: plate {entry.plate}: {exc}")
     if previous is None or list(previous[:2]) != snapshot[:2]:
         reason = f"{len(files)} files, {total} bytes: waiting for them to settle"
         return Look(False, reason, snapshot=snapshot, layout=index.layout)

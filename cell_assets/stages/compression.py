@@ -123,6 +123,8 @@ def compress_well(
             for c, info in description.get("channel_info", {}).items()
             if c in channels and info.get("excitation_nm") is not None
         },
+        # µm per pixel, for sizes given in µm downstream (None: the metadata has none).
+        "pixel_size_um": description.get("pixel_size_um"),
         "bytes_in": bytes_in,
         "bytes_out": bytes_out,
         "compression_ratio": bytes_in / bytes_out if bytes_out else float("nan"),

@@ -42,7 +42,12 @@ from cell_assets.formats.segmentation_set import (
 from cell_assets.imaging.channels import ChannelChoice, ChannelRoleError, ChannelRoles, assign_roles
 from cell_assets.imaging.labels import SiteSegmentation, finish_site, ring_site
 from cell_assets.imaging.segmentation import make_segmenter
-from cell_assets.imaging.segmentation_settings import CellposeSettings, ClassicalSettings
+from cell_assets.imaging.segmentation_settings import (
+    CellposeSettings,
+    ClassicalSettings,
+    PhysicalSizeError,
+    in_pixels,
+)
 from cell_assets.imaging.segmenter import SegmentationInputError, Segmenter
 from cell_assets.pipelining import WriteBehind, read_ahead
 from cell_assets.storage import ArtifactHandle, ArtifactStore, StagedArtifact, staging_area
@@ -203,6 +208,8 @@ def segment_plate_well(
             choice,
             compressed.metadata.get("excitation_nm") or {},
         )
+    with located(where, PhysicalSizeError):
+        settings = in_pixels(settings, compressed.metadata.get("pixel_size_um"))
     drawn = curated_labels(curated)
     sites = read_site_table(compressed.path(COMPRESSED_INDEX))
     segmenter, model = None, None
