@@ -8,6 +8,10 @@ import click
 
 from cell_assets.cli.options import parse_wells, repeats_option, workdir_option
 
+endpoint_url_option = click.option(
+    "--endpoint-url", default=None, help="An S3 server to use (default: start moto's on 127.0.0.1)."
+)
+
 
 @click.group("bench")
 def bench() -> None:
@@ -175,9 +179,7 @@ def bench_features_command(size: int, sites: int, device: str, repeats: int) -> 
 @bench.command("store")
 @click.option("--size", default=1024, show_default=True, help="Image side in pixels.")
 @click.option("--sites", default=4, show_default=True, help="Sites of the well.")
-@click.option(
-    "--endpoint-url", default=None, help="An S3 server to use (default: start moto's on 127.0.0.1)."
-)
+@endpoint_url_option
 @workdir_option
 @repeats_option
 def bench_store_command(
@@ -192,9 +194,7 @@ def bench_store_command(
 @bench.command("sensor")
 @click.option("--plates", default=200, show_default=True, help="Plates under the raw root.")
 @click.option("--size", default=64, show_default=True, help="Image side in pixels.")
-@click.option(
-    "--endpoint-url", default=None, help="An S3 server to use (default: start moto's on 127.0.0.1)."
-)
+@endpoint_url_option
 @workdir_option
 @repeats_option
 def bench_sensor_command(
