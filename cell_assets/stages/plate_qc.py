@@ -38,6 +38,31 @@ def plate_layout(wells: list[str]) -> tuple[str, int]:
     return ("ABCDEFGH", 12) if fits_96 else ("ABCDEFGHIJKLMNOP", 24)
 
 
+def _what_was_decided(
+    masks: dict[str, ArtifactHandle], profiles: ArtifactHandle | None
+) -> list[str]:
+    """Report lines for what the plate's run decided on its own: the channel roles, how the
+    profiles were normalised, and what they left out (pycytominer's steps that did not apply)."""
+    lines = []
+    first = next(iter(masks.values()), None)
+    if first is not None:
+        meta = first.metadata
+        lines.append(
+            f"- channel roles: nuclei **{meta.get('nuclei_channel')}**, cells "
+            f"**{meta.get('cytoplasm_channel') or 'rings around the nuclei'}** "
+            f"({meta.get('channel_roles', '')})"
+        )
+    if profiles is not None:
+        controls = profiles.metadata.get("control_wells")
+        lines.append(
+            f"- profiles normalised to {controls} control well(s)"
+            if controls
+            else "- profiles normalised to all wells of the plate (no control wells)"
+        )
+        lines += [f"- {note}" for note in profiles.metadata.get("notes", [])]
+    return [*lines, ""] if lines else []
+
+
 def plate_qc(
     plate: str,
     illumination: ArtifactHandle,
@@ -94,6 +119,7 @@ def plate_qc(
             f"{len(failed)} failed check(s) of {len(check_outcomes)}.",
             "",
         ]
+        lines += _what_was_decided(masks, profiles)
         if failed:
             lines += ["| check | partition | outcome |", "|---|---|---|"]
             lines += [

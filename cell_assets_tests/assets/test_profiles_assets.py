@@ -237,3 +237,10 @@ def test_one_family_on_the_asset_measures_it_and_its_check_passes(dose_plate, tm
         if o["check"] == "table_complete" and o["well"] == "B03"
     ]
     assert outcome["passed"] and "(intensity)" in outcome["description"]
+
+
+def test_the_qc_report_says_what_the_run_decided(dose_plate):
+    store = dose_plate[0]
+    report = store.load("plate_qc", (PLATE,)).path("plate_qc.md").read_text()
+    assert "channel roles: nuclei **DNA**" in report
+    assert "profiles normalised to" in report and "control well(s)" in report
