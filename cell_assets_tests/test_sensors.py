@@ -410,3 +410,34 @@ def test_a_diameter_in_um_on_a_plate_without_pixel_size_is_refused_at_upload(pla
     )
     look = _two_looks(open_raw_plates(str(raw_root)), plate_dir)
     assert look.ready, look.reason
+
+
+def _chain_sensor_after(instance, chain, plates):
+    """plate_chain's answer to a successful plate_intake run of ``chain``."""
+    from dagster._core.test_utils import create_run_for_test
+
+    from cell_assets.orchestration.sensors import plate_chain
+
+    tags = plate_run_requests(0, chain)[0].tags
+    run = create_run_for_test(
+        instance, job_name=PLATE_CHAIN[0][0], tags=tags, status=dg.DagsterRunStatus.SUCCESS
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name="plate_chain",
+        dagster_event=dg.DagsterEvent(event_type_value="PIPELINE_SUCCESS", job_name="plate_intake"),
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"plate_chain_settings": ChainSettingsResource(plates=plates)},
+    )
+    return plate_chain(context)
+
+
+def test_a_watching_daemon_carries_on_its_plates_and_chains_launched_by_hand(instance):
+    other = chain_of("OTHER", ["A01"], "abc123")
+    skipped = _chain_sensor_after(instance, other, ["MINE"])
+    assert isinstance(skipped, dg.SkipReason) and "not watched" in skipped.skip_message
+    mine = _chain_sensor_after(instance, chain_of("MINE", ["A01"], "def456"), ["MINE"])
+    assert [r.job_name for r in mine] == [PLATE_CHAIN[1][0]]
+    # A second `materialize` uses the running daemon: its chain goes on whatever it watches.
+    by_hand = _chain_sensor_after(instance, chain_of("OTHER", ["A01"], "request-1a2b"), ["MINE"])
+    assert [r.job_name for r in by_hand] == [PLATE_CHAIN[1][0]]

@@ -29,7 +29,12 @@ import dagster as dg
 from cell_assets.cli.instance import open_instance
 from cell_assets.environment import Deployment
 from cell_assets.orchestration.jobs import PLATE_CHAIN
-from cell_assets.orchestration.run_tags import PARTITION_TAG, PLATE_TAG, UPLOAD_TAG
+from cell_assets.orchestration.run_tags import (
+    BY_HAND_PREFIX,
+    PARTITION_TAG,
+    PLATE_TAG,
+    UPLOAD_TAG,
+)
 
 CODE_LOCATION = ["-m", "cell_assets.definitions"]
 
@@ -224,7 +229,7 @@ def launch_chain(
     """
     from cell_assets.orchestration.jobs import chain_of, chunk_ranges, plate_run_requests
 
-    upload = f"request-{uuid.uuid4().hex[:12]}"
+    upload = f"{BY_HAND_PREFIX}{uuid.uuid4().hex[:12]}"
     chain = chain_of(
         plate,
         wells,

@@ -22,6 +22,8 @@ UPLOAD_TAG = "cell_assets/upload"
 # On a chain launched by `cell-assets materialize`: the id the new_plates sensor gives the same
 # upload, so the sensor does not start a second chain for it.
 UPLOAD_CONTENT_TAG = "cell_assets/upload_content"
+# The chain id of a chain launched by hand (`cell-assets materialize`), not by the sensor.
+BY_HAND_PREFIX = "request-"
 WELL_RANGE_TAG = "cell_assets/well_range"
 SETTINGS_TAG = "cell_assets/settings"
 CHUNKS_TAG = "cell_assets/chunks"  # "A01:A06,A07:B02": every chunk of the upload's chain
@@ -72,6 +74,11 @@ class RunTags:
     chunk: tuple[int, int] | None = None
     run_range: WellSpan | None = None
     settings: dict[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def launched_by_hand(self) -> bool:
+        """A chain ``cell-assets materialize`` started (its id is ``request-…``)."""
+        return (self.upload or "").startswith(BY_HAND_PREFIX)
 
     def to_tags(self) -> dict[str, str]:
         """The tags Dagster stores for these values (Dagster's range tags included)."""

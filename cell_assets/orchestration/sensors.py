@@ -163,7 +163,9 @@ def plate_chain(context: dg.RunStatusSensorContext, plate_chain_settings: ChainS
     run = context.dagster_run
     chain = RunTags.from_tags(run.tags)
     position = chain_position(run.job_name)
-    if not plate_chain_settings.watches(chain.plate):
+    # A daemon that watches some plates still carries on any chain launched by hand: a second
+    # `cell-assets materialize` uses the daemon the first one started.
+    if not plate_chain_settings.watches(chain.plate) and not chain.launched_by_hand:
         return dg.SkipReason(f"plate {chain.plate} is not watched by this daemon")
     if (
         position is None
