@@ -94,7 +94,7 @@ def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
     assert not fresh.ready and "changed" in fresh.reason
     image.unlink()
     missing = look_at(raw, entry, None)
-    assert not missing.ready and "not in the folder" in missing.reason
+    assert not missing.ready and "missing from the folder" in missing.reason
     assert image.name in missing.reason and "still uploading" in missing.reason
 
 
@@ -211,7 +211,7 @@ def test_a_half_uploaded_plate_waits_and_goes_once_its_files_arrive(plate_copy, 
     image.rename(tmp_path / image.name)
     _age(plate_dir)
     skip, cursor = _tick(instance, raw_root, None)
-    assert "not in the folder" in skip.skip_message and image.name in skip.skip_message
+    assert "missing from the folder" in skip.skip_message and image.name in skip.skip_message
     skip, cursor = _tick(instance, raw_root, cursor)
     assert "still uploading" in skip.skip_message  # still waiting, not rejected
     (tmp_path / image.name).rename(image)

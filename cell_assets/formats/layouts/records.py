@@ -34,7 +34,7 @@ class FilesMissing(PlateInputError):
     def __init__(self, missing: list[str], described_by: str, plate: str) -> None:
         self.missing = sorted(missing)
         super().__init__(
-            f"{described_by} names {len(self.missing)} file(s) that are not in the folder, "
+            f"{described_by} names {len(self.missing)} file(s) missing from the folder, "
             f"e.g. {self.missing[0]}",
             ImageLocation(plate=plate, file=self.missing[0]),
         )
