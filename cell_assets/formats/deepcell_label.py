@@ -42,6 +42,9 @@ import tifffile
 X_NAME = "X.ome.tiff"
 Y_NAME = "y.ome.tiff"
 CELLS_NAME = "cells.json"
+# Cell ids are stored as int32 (DeepCell Label's own dtype): larger ids or label values
+# would wrap to negative numbers, and that cell would silently disappear.
+MAX_CELL_ID = int(np.iinfo(np.int32).max)
 DIVISIONS_NAME = "divisions.json"
 FEATURES = ("nuclei", "cells")  # the features (channels) of y.ome.tiff, in this order
 # Members DeepCell Label writes into a project; anything else in an imported zip is refused.
@@ -287,6 +290,8 @@ def _cell_map(data: bytes) -> dict[tuple[int, int], list[int]]:
             ) from None
         if t != 0:
             raise ProjectError(f"{CELLS_NAME}: cell {cell} at frame t={t}; one site has t=0 only")
+        if not 1 <= cell <= MAX_CELL_ID:
+            raise ProjectError(f"{CELLS_NAME}: cell id {cell} outside 1…{MAX_CELL_ID}")
         cells.setdefault((c, value), []).append(cell)
     return cells
 
@@ -354,6 +359,11 @@ def read_project(path: str | Path, limits: ZipLimits = ZipLimits()) -> ProjectLa
         )
     if labels.min(initial=0) < 0:
         raise ProjectError(f"{Y_NAME}: negative label values")
+    if cell_map is None and int(labels.max(initial=0)) > MAX_CELL_ID:
+        raise ProjectError(
+            f"{Y_NAME}: label value {int(labels.max())} above {MAX_CELL_ID}, and no "
+            f"{CELLS_NAME} maps it to a cell id"
+        )
     nuclei, shared_nuclei = _as_cell_ids(labels[0, 0], 0, cell_map)
     cells, shared_cells = _as_cell_ids(labels[1, 0], 1, cell_map)
     return ProjectLabels(

@@ -22,6 +22,10 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 PIL_SUFFIXES = (".png", ".jpg", ".jpeg")
 IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES
 SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+# A plane larger than this is refused from its header, before any pixel is decoded: a
+# file of a few MB can declare gigapixels (a decompression bomb). 16,384² px is far above
+# any camera's field (sCMOS sensors are at most about 3,000² px).
+MAX_PLANE_PIXELS = 16_384 * 16_384
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,8 @@ def decoder_error(exc: Exception) -> str:
     """
     if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
         return "the file is truncated"
+    if isinstance(exc, Image.DecompressionBombError):
+        return "it declares more pixels than any microscope image (a possible decompression bomb)"
     return f"corrupt, truncated or not a TIFF/PNG/JPEG image: {type(exc).__name__}"
 
 
@@ -98,6 +104,7 @@ def _checked_header(
         raise _fail(
             "cannot decode image: the file holds no pixels (empty or truncated)", path, location
         )
+    _refuse_oversized(shape, path, location)
     if len(shape) != 2:
         raise _fail(f"expected a single-channel 2-D image, found shape {shape}", path, location)
     if dtype not in SUPPORTED_DTYPES:
@@ -107,6 +114,18 @@ def _checked_header(
             location,
         )
     return ImageHeader(shape=(int(shape[0]), int(shape[1])), dtype=str(dtype))
+
+
+def _refuse_oversized(shape: tuple[int, ...], path: Path, location: ImageLocation | None) -> None:
+    pixels = int(np.prod(shape, dtype=np.int64))
+    if pixels > MAX_PLANE_PIXELS:
+        raise _fail(
+            f"the file declares {' × '.join(str(n) for n in shape)} pixels, over the limit of "
+            f"{MAX_PLANE_PIXELS:,} per plane; refused before decoding (a possible "
+            "decompression bomb, or a stitched well: tile it first)",
+            path,
+            location,
+        )
 
 
 def read_image(path: str | Path, location: ImageLocation | None = None) -> np.ndarray:
@@ -131,11 +150,16 @@ def read_image_and_checksum(
     payload = path.read_bytes()
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
-            image = tifffile.imread(io.BytesIO(payload))
+            with tifffile.TiffFile(io.BytesIO(payload)) as tif:
+                _refuse_oversized(tuple(tif.series[0].shape), path, location)
+                image = tif.asarray()
         else:
             with Image.open(io.BytesIO(payload)) as img:
+                _refuse_oversized((img.height, img.width, len(img.getbands())), path, location)
                 img.load()
                 image = np.asarray(img)
+    except PlateInputError:
+        raise
     except Exception as exc:
         raise _fail(f"cannot decode image ({decoder_error(exc)})", path, location) from None
     _checked_header(image.shape, image.dtype, path, location)
@@ -221,6 +245,7 @@ def read_plane(
         return read_image_and_checksum(path, location)
     if not path.exists():
         raise _fail("file listed in the plate's index does not exist", path, location)
+    read_plane_header(path, page, index, location)  # size checked before decoding
     try:
         if index is not None:
             import zarr

@@ -229,6 +229,28 @@ def test_a_value_without_a_cell_is_refused(tmp_path):
         read_project(_edited_zip(tmp_path / "e.zip", images, y, entries))
 
 
+def test_a_cell_id_of_two_to_the_31_is_refused_with_one_line(tmp_path):
+    images, nuclei, cells = _site()
+    y = np.stack([nuclei, cells]).astype(np.int32)[:, None]
+    entries = [{"cell": i, "value": i, "t": 0, "c": f} for i in (1, 2, 3) for f in (0, 1)]
+    entries[0]["cell"] = 2**31
+    with pytest.raises(ProjectError, match="cell id 2147483648 outside"):
+        read_project(_edited_zip(tmp_path / "e.zip", images, y, entries))
+
+
+def test_a_uint32_label_of_two_to_the_31_is_refused_not_dropped(tmp_path):
+    images, nuclei, cells = _site()
+    y = np.stack([nuclei, cells]).astype(np.uint32)[:, None]
+    y[1, 0][cells == 3] = 2**31
+    with pytest.raises(ProjectError, match="label value 2147483648 above"):
+        read_project(_edited_zip(tmp_path / "e.zip", images, y, None))
+    # Mapped through cells.json to an id that fits, the same value is a cell like any other.
+    entries = [{"cell": i, "value": i, "t": 0, "c": f} for i in (1, 2, 3) for f in (0, 1)]
+    entries[-1]["value"] = 2**31
+    labels = read_project(_edited_zip(tmp_path / "m.zip", images, y, entries))
+    assert set(np.unique(labels.cells)) == {0, 1, 2, 3}
+
+
 def test_not_a_zip_is_refused(tmp_path):
     path = tmp_path / "x.zip"
     path.write_bytes(b"not a zip")

@@ -49,3 +49,44 @@ def test_missing_rgb_and_unsupported_files(tmp_path):
     (tmp_path / "x.bmp").write_bytes(b"BM")
     with pytest.raises(PlateInputError, match="unsupported image type"):
         read_image(tmp_path / "x.bmp")
+
+
+def _png_declaring(path, width: int, height: int) -> None:
+    """A small grey PNG whose header is rewritten to declare ``width`` × ``height``."""
+    import struct
+    import zlib
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(path)
+    payload = bytearray(path.read_bytes())
+    ihdr = payload.index(b"IHDR")
+    payload[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(payload[ihdr : ihdr + 17]))
+    payload[ihdr + 17 : ihdr + 21] = struct.pack(">I", crc)
+    path.write_bytes(bytes(payload))
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_before_decoding(tmp_path):
+    import tracemalloc
+
+    # A TIFF of a few kB whose header declares 30,000² px (0.9 GB decoded).
+    bomb = tmp_path / "bomb.tif"
+    tifffile.imwrite(bomb, np.zeros((16, 16), np.uint8), compression="zlib")
+    with tifffile.TiffFile(bomb, mode="r+b") as tif:
+        for tag in ("ImageWidth", "ImageLength", "RowsPerStrip"):
+            tif.pages.first.tags[tag].overwrite(30_000)
+    png = tmp_path / "bomb.png"
+    _png_declaring(png, 20_000, 20_000)
+    where = ImageLocation(plate="P1", well="A01", site=1, channel="DNA")
+    tracemalloc.start()
+    try:
+        for path in (bomb, png):
+            for read in (read_image_header, read_image_and_checksum):
+                with pytest.raises(PlateInputError) as refused:
+                    read(path, where)
+                message = str(refused.value)
+                assert path.name in message and "A01" in message
+                assert "decompression bomb" in message
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20, f"{peak / 2**20:.0f} MiB allocated before the refusal"
