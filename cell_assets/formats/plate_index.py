@@ -155,7 +155,8 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
     Raises :class:`PlateInputError` naming the plate, row (well/site) and column
     for: no rows, missing key columns, no channel column, another plate's rows,
     bad well ids or site numbers, duplicated sites, empty or absolute paths,
-    paths escaping the plate folder, and unsupported image types.
+    one file listed for two images, paths escaping the plate folder, and
+    unsupported image types.
     """
     plate = validate_plate_id(plate)
     where = ImageLocation(plate=plate, file=source)
@@ -173,6 +174,9 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
 
     sites: list[SiteImages] = []
     seen: set[tuple[str, int]] = set()
+    # One file per image: a file listed for many sites would be decoded and measured
+    # as that many sites (an index of 19,968 rows naming 3 files ran site by site).
+    listed: dict[str, ImageLocation] = {}
     for row_number, row in enumerate(frame.to_dict("records"), start=2):  # header is line 1
         row_where = ImageLocation(plate=plate, file=f"{source} line {row_number}")
         row_plate = str(row["Metadata_Plate"]).strip()
@@ -216,6 +220,14 @@ def parse_plate_index(frame: pd.DataFrame, plate: str, source: str = INDEX_FILEN
                     "'Metadata_')",
                     channel_where,
                 )
+            if str(rel) in listed:
+                first = listed[str(rel)]
+                raise PlateInputError(
+                    f"image {value!r} is also listed for well {first.well} site {first.site} "
+                    f"channel {first.channel}: each image needs a file of its own",
+                    channel_where,
+                )
+            listed[str(rel)] = channel_where
             paths[channel] = (ImagePlane(str(rel)),)
         metadata = {col: row[col] for col in metadata_columns if col not in KEY_COLUMNS}
         if "Metadata_Control" in metadata:

@@ -15,7 +15,9 @@ import pytest
 
 from cell_assets.errors import PlateInputError
 from cell_assets.formats.layouts import PlateFolderFiles, read_plate, recognise
-from cell_assets.formats.plate_settings import parse_settings
+from cell_assets.formats.layouts.records import ImageRecord, LayoutScan, build_index
+from cell_assets.formats.plate_index import ImagePlane
+from cell_assets.formats.plate_settings import PlateSettings, parse_settings
 from cell_assets_tests.helpers import folder_files, real_data
 
 VENDOR = ("vendor-metadata",)
@@ -487,3 +489,38 @@ def test_a_pattern_wins_over_harmony_like_names():
         r"pattern: 'r(?P<Row>\d+)c(?P<Column>\d+)f(?P<Site>\d+)p\d+-(?P<Channel>ch\d)'"
     )
     assert recognise(folder_files(folder), settings) == "pattern"
+
+
+# ---- odd uploads: one reason each, naming where ---------------------------------------
+
+NAMED_PATTERN = (
+    "pattern: '(?P<Well>[A-P]\\d{2})f(?P<Site>\\d+)d(?P<Channel>\\d)(p(?P<Plane>\\d))?\\.tif$'\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("names", "settings", "message"),
+    [
+        (["Plate.HTD", "MeasurementData.mlf"], "", "two layouts in one folder"),
+        (["A01f00d0.tif", "copy/A01f00d0.tif"], NAMED_PATTERN, "two files for one image"),
+        (["A01f00d0p1.tif", "A01f00d0p2.tif", "A01f01d0p1.tif"], NAMED_PATTERN,
+         "well A01, site 2, channel ch0.*missing plane 2"),
+        (["A01f00d0.tif", "A01f00d1.tif"], NAMED_PATTERN + "channels: {'0': DNA}\n",
+         "channel '1' is not in settings.yaml's channels"),
+        (["A01f00d0.tif", "A01f00d1.tif"], NAMED_PATTERN + "channels: {'0': DNA, '1': DNA}\n",
+         "not distinct"),
+        (["notes.txt"], NAMED_PATTERN, "matches no image file"),
+    ],
+)  # fmt: skip
+def test_odd_uploads_are_refused_with_one_reason(names, settings, message):
+    files = PlateFolderFiles("P1", names, lambda n: b"", lambda n: Path(n))
+    with pytest.raises(PlateInputError, match=message):
+        _index(files, settings)
+
+
+def test_one_plane_read_for_two_images_is_refused():
+    plane = ImagePlane("stack.ome.tif", page=0)
+    scan = LayoutScan("ome-tiff", [ImageRecord("A01", 1, "DNA", plane),
+                                   ImageRecord("B01", 1, "DNA", plane)])  # fmt: skip
+    with pytest.raises(PlateInputError, match="well B01.*also well A01 site 1 channel DNA"):
+        build_index("P1", scan, PlateSettings())

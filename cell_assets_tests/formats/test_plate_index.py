@@ -56,3 +56,10 @@ def test_duplicate_site_and_unknown_channel():
     index = parse_plate_index(_frame(), "P1")
     with pytest.raises(PlateInputError, match="unknown channel.*RNA.*has channels DNA"):
         index.select_channels(["RNA"])
+
+
+def test_one_file_listed_for_two_images_is_refused():
+    # The red team's index of 19,968 rows naming 3 files ran site by site.
+    frame = pd.concat([_frame(), _frame(Metadata_Site=2)])
+    with pytest.raises(PlateInputError, match="site 2.*also listed for well A01 site 1"):
+        parse_plate_index(frame, "P1")

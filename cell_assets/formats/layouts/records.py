@@ -132,7 +132,8 @@ def build_index(plate: str, scan: LayoutScan, settings: PlateSettings) -> PlateI
     Raises
     ------
     PlateInputError
-        No image, an unknown or unnamed channel, two files for one image, a site
+        No image, an unknown or unnamed channel, two files for one image or one
+        plane for two images, a site
         missing a channel or a plane, more sites than can be numbered.
     """
     where = ImageLocation(plate=plate)
@@ -175,6 +176,7 @@ def build_index(plate: str, scan: LayoutScan, settings: PlateSettings) -> PlateI
     grouped: dict[tuple[str, int], dict[str, dict[int, ImageRecord]]] = defaultdict(
         lambda: defaultdict(dict)
     )
+    placed: dict[ImagePlane, ImageLocation] = {}
     for record in records:
         site = site_of(record)
         if not 1 <= site <= MAX_SITE:
@@ -184,13 +186,22 @@ def build_index(plate: str, scan: LayoutScan, settings: PlateSettings) -> PlateI
                 ImageLocation(plate, record.well, file=record.plane_ref.path),
             )
         channel = names[record.channel]
+        location = ImageLocation(plate, record.well, site, channel, record.plane_ref.path)
+        if record.plane_ref in placed and placed[record.plane_ref] != location:
+            first = placed[record.plane_ref]
+            raise PlateInputError(
+                f"one image read for two: also well {first.well} site {first.site} channel "
+                f"{first.channel}; each image needs a plane of its own",
+                location,
+            )
+        placed[record.plane_ref] = location
         planes = grouped[record.well, site][channel]
         if record.plane in planes:
             other = planes[record.plane].plane_ref.path
             raise PlateInputError(
                 f"two files for one image (plane {record.plane}): {other} and "
                 f"{record.plane_ref.path}",
-                ImageLocation(plate, record.well, site, channel, record.plane_ref.path),
+                location,
             )
         planes[record.plane] = record
 
