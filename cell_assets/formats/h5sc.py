@@ -21,6 +21,7 @@ is refused by :func:`read`.
 from __future__ import annotations
 
 import os
+import shutil
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -69,6 +70,23 @@ class H5scCompression(str, Enum):
 
 class H5scError(ValueError):
     """An h5sc file is incomplete, malformed, or cannot be written as asked."""
+
+
+# Space kept free beyond what a write needs. HDF5 does not survive a full disk: after a
+# failed write, closing the file crashes the process (h5py 3, measured), so space is
+# checked before each write instead of handled after.
+SPARE_BYTES = 64 * 2**20
+
+
+def check_space(folder: Path, needed: int, name: str) -> None:
+    """Raise H5scError unless ``folder``'s device has ``needed`` bytes and a margin free."""
+    free = shutil.disk_usage(folder).free
+    if free < needed + SPARE_BYTES:
+        raise H5scError(
+            f"no space left on the device holding {folder} ({free:,} bytes free, "
+            f"{needed + SPARE_BYTES:,} needed) while writing {name}: free some space and run "
+            "the well again"
+        )
 
 
 def _encode(strings: list[str]) -> np.ndarray:
@@ -135,6 +153,7 @@ class H5scWriter:
 
     def append(self, images: np.ndarray, obs: pd.DataFrame) -> None:
         """Add ``(n, masks + channels, S, S)`` images (cast to float16) and their ``n`` obs rows."""
+        check_space(self.partial.parent, images.size * 2, self.path.name)  # float16, raw
         if images.shape[1:] != self._images.shape[1:]:
             raise H5scError(
                 f"images are {images.shape[1:]}, the file holds {self._images.shape[1:]}"
@@ -182,6 +201,8 @@ class H5scWriter:
 
         ``obs_columns`` gives dtypes for the columns of an empty file (no cells).
         """
+        obs_bytes = sum(int(frame.memory_usage(deep=True).sum()) for frame in self._obs)
+        check_space(self.partial.parent, obs_bytes, self.path.name)
         import pandas as pd
         from anndata.io import write_elem
 

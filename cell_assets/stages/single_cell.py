@@ -11,7 +11,14 @@ import pandas as pd
 from cell_assets.columns import PLATE, SITE, WELL, metadata_columns
 from cell_assets.errors import ImageLocation, PlateInputError, located
 from cell_assets.formats.compressed_set import COMPRESSED_INDEX, read_site_table
-from cell_assets.formats.h5sc import CELL_ID, H5SC_FILE, MASK_NAMES, OBS_COLUMNS, H5scWriter
+from cell_assets.formats.h5sc import (
+    CELL_ID,
+    H5SC_FILE,
+    MASK_NAMES,
+    OBS_COLUMNS,
+    H5scError,
+    H5scWriter,
+)
 from cell_assets.formats.images import read_image
 from cell_assets.formats.segmentation_set import INDEX_FILE as SEGMENTATION_INDEX
 from cell_assets.formats.segmentation_set import nuclei_channel_of, read_labels
@@ -106,8 +113,10 @@ def extract_well(
 
     per_site: dict[str, dict[str, int]] = {}
     normalization = Normalization(normalization)
-    with staging_area("single_cell_dataset", staging_root) as staging:
-        with H5scWriter(
+    with (
+        staging_area("single_cell_dataset", staging_root) as staging,
+        located(ImageLocation(plate, well, file=H5SC_FILE), H5scError),
+        H5scWriter(
             staging / H5SC_FILE,
             list(MASK_NAMES),
             channels,
@@ -115,16 +124,17 @@ def extract_well(
             normalization.value,
             quantiles,
             compression,
-        ) as writer:
-            for site, crops, obs in read_ahead(
-                crop_site, labels, workers=CROP_WORKERS, ahead=CROP_WORKERS
-            ):
-                writer.append(crops.images, obs)
-                per_site[str(site)] = {
-                    "kept": len(crops.labels),
-                    "dropped_at_border": crops.dropped_at_border,
-                }
-            writer.close(obs_columns=OBS_COLUMNS | dict.fromkeys(treatment_columns, "object"))
+        ) as writer,
+    ):
+        for site, crops, obs in read_ahead(
+            crop_site, labels, workers=CROP_WORKERS, ahead=CROP_WORKERS
+        ):
+            writer.append(crops.images, obs)
+            per_site[str(site)] = {
+                "kept": len(crops.labels),
+                "dropped_at_border": crops.dropped_at_border,
+            }
+        writer.close(obs_columns=OBS_COLUMNS | dict.fromkeys(treatment_columns, "object"))
     kept = sum(s["kept"] for s in per_site.values())
     summary = {
         "cells": kept,

@@ -1,4 +1,5 @@
 import io
+import shutil
 
 import anndata
 import h5py
@@ -174,3 +175,17 @@ def test_incompressible_chunks_are_stored_raw_and_read_back(tmp_path):
         writer.append(noise, obs)
     with h5py.File(path, "r") as f:
         np.testing.assert_array_equal(f["obsm/single_cell_images"][:], noise)
+
+
+def test_a_full_disk_is_named_in_one_line_before_hdf5_writes(tmp_path, monkeypatch):
+    # HDF5 crashes the process when it closes a file after a failed write (h5py 3 on a
+    # disk that filled up), so the writer refuses while the disk still has room.
+    usage = shutil._ntuple_diskusage(10**9, 10**9 - 4096, 4096)
+    monkeypatch.setattr(h5sc.shutil, "disk_usage", lambda folder: usage)
+    path = tmp_path / "well.h5sc"
+    with pytest.raises(H5scError) as refused:
+        _write(path)
+    message = str(refused.value)
+    assert message.startswith("no space left on the device") and "4,096 bytes free" in message
+    assert "well.h5sc" in message and "\n" not in message
+    assert not path.exists() and not list(tmp_path.glob("*.partial"))
