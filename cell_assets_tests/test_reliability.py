@@ -130,7 +130,7 @@ def test_a_text_file_named_tif_inside_the_plate_is_named_without_its_bytes(
         ),
         (
             lambda d: (d / "images/A01_s1_Actin.tif").unlink(),
-            r"file images/A01_s1_Actin.tif: index.csv names 1 file\(s\) that are not in the",
+            r"file images/A01_s1_Actin.tif: index.csv names 1 file\(s\) missing from the",
         ),
         (
             lambda d: tifffile.imwrite(d / "images/A01_s1_DNA.tif", np.zeros((64, 64), np.uint16)),

@@ -155,8 +155,8 @@ def test_bad_inputs_fail_clearly_and_commit_nothing(instance, plate_copy, tmp_pa
         instance,
         raw_root,
         store_root,
-        r"plate TEST-P1, file images/A01_s2_NFkB.tif: index.csv names 1 file\(s\) that are not "
-        r"in the folder",
+        r"plate TEST-P1, file images/A01_s2_NFkB.tif: index.csv names 1 file\(s\) missing from "
+        r"the folder",
     )
     target.with_suffix(".bak").rename(target)
 
