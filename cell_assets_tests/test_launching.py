@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from cell_assets.cli.in_process import materialize_plate, register_plates
@@ -57,3 +59,74 @@ def test_a_new_home_gets_the_local_instance_settings(tmp_path):
     (home / "dagster.yaml").write_text(own)
     prepare_home(home)  # a deployment's own settings are kept
     assert (home / "dagster.yaml").read_text() == own
+
+
+def test_a_run_whose_worker_died_is_failed_by_the_daemon_and_frees_its_slots(plate_copy, tmp_path):
+    """Run monitoring on the local instance: two runs whose workers were killed held both
+    run slots and a pool slot; the daemon fails them, frees the slot, leaves a live one."""
+    import subprocess
+    import time
+
+    import dagster as dg
+    from dagster._core.events import EngineEventData
+
+    from cell_assets.cli.instance import open_instance
+    from cell_assets.cli.launching import daemon_running
+    from cell_assets.environment import Deployment
+
+    @dg.op
+    def measure():
+        pass
+
+    @dg.job
+    def plate_wells():
+        measure()
+
+    raw_root, _ = plate_copy
+    home = prepare_home(tmp_path / "home")
+    settings = (home / "dagster.yaml").read_text()
+    for slow, quick in (("poll_interval_seconds: 15", "poll_interval_seconds: 2"),
+                        ("free_slots_after_run_end_seconds: 30",
+                         "free_slots_after_run_end_seconds: 1")):  # fmt: skip
+        assert slow in settings
+        settings = settings.replace(slow, quick)
+    (home / "dagster.yaml").write_text(settings)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with open_instance(home) as instance:
+        instance.event_log_storage.set_concurrency_slots("gpu", 1)
+        runs = {}
+        for name, pid in (("dead1", gone.pid), ("dead2", gone.pid), ("alive", os.getpid())):
+            run = instance.create_run_for_job(plate_wells, status=dg.DagsterRunStatus.STARTED)
+            instance.report_engine_event(
+                f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid)
+            )
+            runs[name] = run.run_id
+        claim = instance.event_log_storage.claim_concurrency_slot("gpu", runs["dead1"], "measure")
+        assert claim.is_claimed
+
+    deployment = Deployment(raw_root=str(raw_root), store_root=str(tmp_path / "store"))
+    with (
+        daemon_running(home, deployment, log=tmp_path / "daemon.log"),
+        open_instance(home) as instance,
+    ):
+        try:
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                status = {n: instance.get_run_by_id(r).status for n, r in runs.items()}
+                pool = instance.event_log_storage.get_concurrency_info("gpu")
+                if status["dead2"] == dg.DagsterRunStatus.FAILURE and not pool.claimed_slots:
+                    break
+                time.sleep(1)
+            assert status["dead1"] == status["dead2"] == dg.DagsterRunStatus.FAILURE, (
+                status, (tmp_path / "daemon.log").read_text()[-3000:]
+            )  # fmt: skip
+            assert not pool.claimed_slots, pool
+            assert status["alive"] == dg.DagsterRunStatus.STARTED
+            said = run_failure_line(instance, runs["dead1"])
+            assert "worker (pid" in said and "is gone" in said, said
+        finally:  # what is left in progress is cancelled, or the daemon would wait for it
+            for run_id in runs.values():
+                run = instance.get_run_by_id(run_id)
+                if run.status == dg.DagsterRunStatus.STARTED:
+                    instance.report_run_canceled(run)

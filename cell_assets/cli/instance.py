@@ -28,6 +28,19 @@ run_coordinator:
     # 2-core machines: more than two runs at once only thrash.
     max_concurrent_runs: 2
     dequeue_interval_seconds: 1
+run_launcher:
+  # Dagster's default launcher, plus a health check of its workers (run monitoring below).
+  module: cell_assets.orchestration.run_launcher
+  class: LocalRunLauncher
+run_monitoring:
+  # A run whose worker died (killed, out of memory) is marked failed within a poll or two,
+  # and its run slot and pool claims are released, instead of staying STARTED for ever.
+  enabled: true
+  poll_interval_seconds: 15
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 300
+  max_resume_run_attempts: 0
+  free_slots_after_run_end_seconds: 30
 concurrency:
   pools:
     # Assets in a pool ("segmentation", "gpu") run one step at a time unless raised
