@@ -389,6 +389,78 @@ def test_a_tampered_cached_copy_of_an_s3_file_is_fetched_again(s3_server, s3_buc
     assert reader.load("thing", ("P1",)).path("a.csv").read_bytes() == b"dose,1.0\n"
 
 
+def _latest(instance, asset: str, partition: str) -> dict:
+    from cell_assets_tests.helpers import latest_materialization
+
+    metadata = latest_materialization(instance, asset, partition).metadata
+    return {k: getattr(v, "value", v) for k, v in metadata.items()}
+
+
+def test_re_materializing_repairs_a_damaged_local_artifact(instance, plate_copy, tmp_path):
+    """Inputs unchanged, files damaged: the re-run computes again and the commit repairs."""
+    raw_root, _ = plate_copy
+    store_root = tmp_path / "store"
+    _run(instance, raw_root, store_root, wells=WELLS, stages=PREPARE)
+    store = open_store(str(store_root))
+    stats = store.load("illumination_functions", (PLATE,))
+    compressed = store.load("compressed_images", (PLATE, "A01"))
+    path = Path(stats.uri("intensity_stats.json"))
+    good = path.read_bytes()
+    path.write_bytes(good.replace(b"1", b"2", 1))  # same size, another digit
+    Path(compressed.uri(compressed.files[0])).unlink()
+
+    _run(instance, raw_root, store_root, wells=WELLS, stages=PREPARE)
+    assert "fails its checksum" in _latest(instance, "illumination_functions", PLATE)["repaired"]
+    assert "is missing" in _latest(instance, "compressed_images", f"{PLATE}|A01")["repaired"]
+    assert _latest(instance, "compressed_images", f"{PLATE}|A02")["status"] == "reused"
+    forget_verified()
+    again = store.load("illumination_functions", (PLATE,))
+    assert again.artifact_id == stats.artifact_id
+    assert again.path("intensity_stats.json").read_bytes() == good
+    repaired = store.load("compressed_images", (PLATE, "A01"))
+    assert repaired.artifact_id == compressed.artifact_id
+    assert all(repaired.path(name).is_file() for name in repaired.files)  # verified on read
+
+
+def test_re_materializing_repairs_a_damaged_s3_artifact(
+    instance, plate_copy, s3_server, s3_bucket, tmp_path, monkeypatch
+):
+    import boto3
+
+    from cell_assets.orchestration.io_manager import ArtifactIOManager, ArtifactStoreResource
+    from cell_assets.orchestration.resources import RawPlatesResource
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
+    raw_root, _ = plate_copy
+    artifacts = ArtifactStoreResource(
+        root=f"s3://{s3_bucket}/store", cache_dir=str(tmp_path / "cache")
+    )
+    resources = {
+        "raw_plates": RawPlatesResource(root=str(raw_root)),
+        "artifact_store": artifacts,
+        "artifact_io_manager": ArtifactIOManager(store=artifacts),
+    }
+    register_plates(instance, str(raw_root))
+    stages = PREPARE[:2]
+    materialize_plate(instance, PLATE, list(WELLS), resources, stages=stages)
+    store = artifacts.open()
+    stats = store.load("illumination_functions", (PLATE,))
+    key = stats.uri("intensity_stats.json").split(f"{s3_bucket}/", 1)[1]
+    client = boto3.client("s3")
+    body = client.get_object(Bucket=s3_bucket, Key=key)["Body"].read()
+    client.delete_object(Bucket=s3_bucket, Key=key)
+    assert "is missing" in store.damage(stats.manifest)
+
+    materialize_plate(instance, PLATE, list(WELLS), resources, stages=stages)
+    assert "is missing" in _latest(instance, "illumination_functions", PLATE)["repaired"]
+    assert store.damage(stats.manifest) is None
+    assert client.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == body
+    tampered = body.replace(b"1", b"2", 1)  # same size: only the drawn file's hash tells
+    client.put_object(Bucket=s3_bucket, Key=key, Body=tampered)
+    drawn = [store.damage(stats.manifest) for _ in range(150)]
+    assert any(d and "fails its checksum" in d for d in drawn)
+
+
 # ---- 7. valid JSON only ------------------------------------------------------------------
 
 

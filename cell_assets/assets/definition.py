@@ -265,15 +265,22 @@ def _materialize_one(
         )
         return {"status": NO_IMAGES, **_commit_metadata(handle)}
     input_key = _input_key(asset, code_version, arguments.get("config"), inputs, extra)
+    damage = None
     if reuse:
         manifest = store.read_manifest(asset, parts)
         if manifest is not None and manifest.get("metadata", {}).get("input_key") == input_key:
-            from cell_assets.storage import ArtifactHandle
+            damage = store.damage(manifest)
+            if damage is None:
+                from cell_assets.storage import ArtifactHandle
 
-            handle = ArtifactHandle(store, manifest)
-            partition.log.debug(f"{asset} {partition.key}: inputs unchanged, artifact reused")
-            shown = _restored(manifest.get("metadata", {}).get("materialization", {}))
-            return shown | {"status": "reused", "seconds": 0.0} | _commit_metadata(handle)
+                handle = ArtifactHandle(store, manifest)
+                partition.log.debug(f"{asset} {partition.key}: inputs unchanged, artifact reused")
+                shown = _restored(manifest.get("metadata", {}).get("materialization", {}))
+                return shown | {"status": "reused", "seconds": 0.0} | _commit_metadata(handle)
+            partition.log.warning(
+                f"{asset} {partition.key}: inputs unchanged, but the stored artifact is damaged "
+                f"({damage}): computing it again; the commit repairs it"
+            )
     result = body(partition, **arguments, **inputs)
     if result is None:  # the body found no images for this well
         staged = _staged_empty(asset, staging_root, [])
@@ -286,7 +293,8 @@ def _materialize_one(
     # What the UI showed, kept so that a reuse shows the same figures.
     staged.metadata["materialization"] = _remembered(shown)
     handle = store.commit(asset, parts, staged, code_version=code_version, run_id=partition.run_id)
-    return shown | _commit_metadata(handle)
+    repaired = {"repaired": damage} if damage is not None else {}
+    return shown | repaired | _commit_metadata(handle)
 
 
 def _staged_empty(asset: str, staging_root: Any, upstream: list[str]) -> Any:

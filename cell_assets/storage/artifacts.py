@@ -371,6 +371,17 @@ class ArtifactStore(ABC):
     def read_manifest(self, asset: str, partition: tuple[str, ...]) -> dict[str, Any] | None:
         """The current manifest, or None when the artifact does not exist."""
 
+    @abstractmethod
+    def damage(self, manifest: dict[str, Any]) -> str | None:
+        """Why the stored files of ``manifest`` cannot be reused as they are; None if they can.
+
+        Checked before a partition whose inputs are unchanged is reused, so that a
+        re-run repairs what was damaged (the commit of the recomputed artifact
+        replaces exactly the files that differ). Every file's presence and size are
+        checked; one file, drawn at random, is hashed too (and, locally, every file
+        changed after the commit).
+        """
+
     def uri_of(self, store_path: str) -> str:
         """The full URI of a path relative to the store root (:meth:`ArtifactHandle.store_path`)."""
         return f"{self.root.rstrip('/')}/{store_path}"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -418,6 +419,39 @@ class S3ArtifactStore(ArtifactStore):
             raise ArtifactError(
                 f"manifest s3://{self.bucket}/{key} is not valid JSON: {exc}"
             ) from None
+
+    def damage(self, manifest: dict[str, Any]) -> str | None:
+        # One listing for presence and sizes; the drawn file is fetched past the cache (the
+        # cached copy is ours and verified: it says nothing of the object in the bucket).
+        listed = self._existing_objects(
+            f"{self._partition_key(manifest['asset'], tuple(manifest['partition']))}/"
+            f"{manifest['version']}/"
+        )
+        entries = manifest["files"]
+        for entry in entries:
+            key = self._object_key(manifest, entry["name"])
+            if key not in listed:
+                return f"s3://{self.bucket}/{key} is missing"
+            if listed[key].size != entry["size"]:
+                return (
+                    f"s3://{self.bucket}/{key} has {listed[key].size} bytes, the manifest says "
+                    f"{entry['size']}"
+                )
+        if not entries:
+            return None
+        entry = random.choice(entries)
+        key = self._object_key(manifest, entry["name"])
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        probe = self.cache_dir / f".check-{uuid.uuid4().hex}.part"
+        try:
+            actual = self._get_hashing(key, probe)
+        except Exception as exc:
+            return describe_client_error(exc, self.bucket, key, "checking")
+        finally:
+            probe.unlink(missing_ok=True)
+        if actual != entry["sha256"]:
+            return f"s3://{self.bucket}/{key} fails its checksum"
+        return None
 
     def file_uri(self, manifest: dict[str, Any], name: str) -> str:
         return f"s3://{self.bucket}/{self._object_key(manifest, name)}"

@@ -93,6 +93,10 @@ def bench_store(
             "boto_down",
             "local_down",
             "local_unverified",
+            "local_manifest",
+            "local_check",
+            "s3_manifest",
+            "s3_check",
         )
     }
     for repeat in range(repeats):
@@ -148,6 +152,19 @@ def bench_store(
             client, bucket, f"{tag}/plain", files, transfer, scratch / tag / "plain-down"
         )
         timings["boto_down"].append(time.perf_counter() - started)
+        # What deciding to reuse the well costs: the manifests alone (what reuse read before),
+        # then the manifests and the check that the stored files are intact (a new process).
+        for side, store in (("local", local_store), ("s3", fresh)):
+            started = time.perf_counter()
+            manifests = [store.read_manifest(asset, (BENCH_PLATE, well)) for asset in artifacts]
+            timings[f"{side}_manifest"].append(time.perf_counter() - started)
+            forget_verified()
+            started = time.perf_counter()
+            for asset in artifacts:
+                damage = store.damage(store.read_manifest(asset, (BENCH_PLATE, well)))
+                assert damage is None, damage
+            timings[f"{side}_check"].append(time.perf_counter() - started)
+            assert all(manifests)
     best = {k: min(v) for k, v in timings.items()}
     mb = total / 1e6
     click.echo(f"{'':34}{'upload MB/s':>12}{'download MB/s':>15}")
@@ -172,6 +189,13 @@ def bench_store(
         f"sha256 verification on first read (local): {cost_ms_per_mb:.2f} ms/MB "
         f"(read {mb / best['local_unverified']:.0f} MB/s unverified, "
         f"{mb / best['local_down']:.0f} MB/s verified)"
+    )
+    click.echo(
+        "reuse check per well (presence and size of every file, one drawn file hashed; "
+        f"locally also files changed since their commit): local "
+        f"{best['local_check'] * 1000:.1f} ms (manifests alone {best['local_manifest'] * 1000:.1f}"
+        f" ms), S3 {best['s3_check'] * 1000:.1f} ms (manifests alone "
+        f"{best['s3_manifest'] * 1000:.1f} ms)"
     )
     servers.close()
     if workdir is None:
