@@ -161,3 +161,28 @@ def test_benchmarks_run_on_a_tiny_plate(command, tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "×" in done.stdout or "x" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ("ops: {cell_features: {config: {families: [nonsense]}}}", "cell_features.families.0"),
+        ("ops: {well_profiles: {config: {min_cells: 3}}}", "well_profiles.min_cells: not a"),
+        ("ops: {cell_featurez: {config: {}}}", "cell_featurez: not an asset of the plate chain"),
+    ],
+)
+def test_materialize_refuses_a_later_stages_bad_config_before_queueing(
+    config, problem, tmp_path, synthetic_plate
+):
+    """The chain's later stages are queued by the daemon: their config is checked up front."""
+    (tmp_path / "config.yaml").write_text(config + "\n")
+    home = tmp_path / "home"
+    result = CliRunner().invoke(
+        main,
+        ["materialize", "TEST-P1", "--raw-root", str(synthetic_plate[0]),
+         "--store-root", str(tmp_path / "store"), "--config", str(tmp_path / "config.yaml"),
+         "--dagster-home", str(home)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "error: configuration refused: " in result.output and problem in result.output
+    assert not (home / "daemon.log").exists()  # refused before a daemon was started

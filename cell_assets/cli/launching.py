@@ -209,6 +209,33 @@ def submit_job(
         raise ChainFailed(f"could not submit {job_name}: {lines[-1] if lines else ''}", "")
 
 
+def check_chain_config(run_config: dict[str, Any] | None) -> None:
+    """Refuse, before anything is queued, a config that a stage of the chain would refuse.
+
+    The queue validates each run when it is submitted, but the chain's later stages
+    are submitted by the daemon's ``plate_chain`` sensor: a value out of range for
+    ``cell_features`` would be refused in the daemon's log while the command waited.
+
+    Raises
+    ------
+    ChainFailed
+        ``configuration refused: <asset>.<field>: <problem>; …``
+    """
+    from cell_assets.orchestration.jobs import PLATE_CHAIN
+    from cell_assets.orchestration.run_queue import config_problems
+
+    ops = (run_config or {}).get("ops", {})
+    chained = [asset for _, assets, _ in PLATE_CHAIN for asset in assets]
+    problems = [
+        f"{op}: not an asset of the plate chain ({', '.join(chained)})"
+        for op in ops
+        if op not in chained
+    ]
+    problems += config_problems(run_config or {})
+    if problems:
+        raise ChainFailed("configuration refused: " + "; ".join(problems), "")
+
+
 def launch_chain(
     home: Path,
     deployment: Deployment,
@@ -229,6 +256,7 @@ def launch_chain(
     """
     from cell_assets.orchestration.jobs import chain_of, chunk_ranges, plate_run_requests
 
+    check_chain_config(run_config)
     upload = f"{BY_HAND_PREFIX}{uuid.uuid4().hex[:12]}"
     chain = chain_of(
         plate,

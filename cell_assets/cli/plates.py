@@ -145,6 +145,7 @@ def materialize_command(
     from cell_assets.cli.instance import open_instance
     from cell_assets.cli.launching import (
         ChainFailed,
+        check_chain_config,
         daemon_running,
         launch_chain,
         wait_for_chain,
@@ -152,11 +153,16 @@ def materialize_command(
     from cell_assets.orchestration.uploads import upload_id
 
     home = _home(dagster_home)
+    run_config = yaml.safe_load(config_path.read_text()) if config_path else None
+    try:
+        check_chain_config(run_config)  # before a daemon starts or anything is queued
+    except ChainFailed as exc:
+        report_failure(exc, home, verbose)
+        return
     settings = deployment(raw_root, store_root)
     resource = _raw_plates(raw_root)
     raw = resource.open().open(plate)
     wells = raw.index.wells
-    run_config = yaml.safe_load(config_path.read_text()) if config_path else None
     with open_instance(home) as instance:
         register_plates(instance, resource)
     started = time.time()

@@ -28,8 +28,15 @@ def config_problems(run_config: dict) -> list[str]:
         config_class = CONFIG_CLASSES.get(op)
         if config_class is None or not isinstance(entry, dict):
             continue
+        config = entry.get("config") or {}
+        if isinstance(config, dict):
+            problems += [
+                f"{op}.{name}: not a setting of {op} ({', '.join(config_class.model_fields)})"
+                for name in config
+                if name not in config_class.model_fields
+            ]
         try:
-            config_class.model_validate(entry.get("config") or {})
+            config_class.model_validate(config)
         except pydantic.ValidationError as exc:
             for error in exc.errors():
                 where = ".".join(str(part) for part in error["loc"])
