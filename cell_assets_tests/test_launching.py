@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,89 @@ def test_a_run_whose_worker_died_is_failed_by_the_daemon_and_frees_its_slots(pla
                 run = instance.get_run_by_id(run_id)
                 if run.status == dg.DagsterRunStatus.STARTED:
                     instance.report_run_canceled(run)
+
+
+USE_DAEMON = """
+import sys, time
+from pathlib import Path
+from cell_assets.cli.launching import daemon_running
+from cell_assets.environment import Deployment
+
+home, raw_root, release = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+with daemon_running(home, Deployment(raw_root=raw_root), log=home / "daemon.log") as started:
+    print("started" if started is not None else "shared", flush=True)
+    while not release.exists():
+        time.sleep(0.2)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_two_commands_share_one_daemon_and_the_last_one_out_stops_it(plate_copy, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from cell_assets.cli.launching import DAEMON_PID_FILE, recorded_daemon
+
+    raw_root, _ = plate_copy
+    home = prepare_home(tmp_path / "home")
+
+    def command(release):
+        return subprocess.Popen(
+            [sys.executable, "-c", USE_DAEMON, str(home), str(raw_root), str(release)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    first = command(tmp_path / "release-first")
+    assert first.stdout.readline().strip() == "started"
+    pid = recorded_daemon(home)
+    assert pid is not None
+    second = command(tmp_path / "release-second")
+    assert second.stdout.readline().strip() == "shared"  # no second daemon for the instance
+    (tmp_path / "release-first").touch()  # the command that started it ends first
+    assert first.wait(timeout=60) == 0
+    assert recorded_daemon(home) == pid and not _gone(pid)  # the other still uses it
+    (tmp_path / "release-second").touch()
+    assert second.wait(timeout=60) == 0
+    deadline = time.time() + 30
+    while not _gone(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _gone(pid) and not (home / DAEMON_PID_FILE).exists()
+
+
+def test_sigterm_to_materialize_stops_its_daemon_and_says_so_in_one_line(plate_copy, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from cell_assets.cli.launching import recorded_daemon
+
+    raw_root, _ = plate_copy
+    home = tmp_path / "home"
+    cli = str(Path(sys.executable).with_name("cell-assets"))
+    command = subprocess.Popen(
+        [cli, "materialize", PLATE, "--raw-root", str(raw_root),
+         "--store-root", str(tmp_path / "store"), "--dagster-home", str(home)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in command.stdout:
+        if "wells queued" in line:
+            break
+    pid = recorded_daemon(home)
+    assert pid is not None
+    command.send_signal(signal.SIGTERM)
+    assert command.wait(timeout=90) == 130
+    errors = [line for line in command.stderr.read().splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {PLATE}: stopped by a signal")
+    deadline = time.time() + 30
+    while not _gone(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert _gone(pid), "the daemon (or a process of its group) outlived the command"

@@ -91,6 +91,84 @@ IN_PROGRESS = [
 ]
 
 
+# A daemon started by a command records itself here, and every command that uses it
+# registers under USERS_FOLDER: the last user out stops it (Dagster supports one daemon
+# per instance, so a second command uses the first one's rather than starting another).
+DAEMON_PID_FILE = "daemon.pid"
+USERS_FOLDER = "daemon-users"
+LOCK_FILE = ".daemon.lock"
+
+
+@contextmanager
+def _exclusive(home: Path) -> Iterator[None]:
+    """One command at a time decides whether to start or stop this instance's daemon."""
+    import fcntl
+
+    with open(home / LOCK_FILE, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def recorded_daemon(home: Path) -> int | None:
+    """The pid of the daemon a command started for this instance, if it still runs.
+
+    A recorded daemon that is gone (killed) has its record and its last heartbeat
+    wiped: its heartbeat would otherwise pass for a running daemon for 30 s.
+    """
+    from cell_assets.orchestration.run_launcher import process_alive
+
+    record = home / DAEMON_PID_FILE
+    try:
+        pid_text, started_text = record.read_text().split()
+        pid, started = int(pid_text), float(started_text)
+    except (OSError, ValueError):
+        return None
+    if process_alive(pid, started):
+        return pid
+    record.unlink(missing_ok=True)
+    with open_instance(home) as instance:
+        instance.wipe_daemon_heartbeats()
+    return None
+
+
+def _live_users(home: Path) -> list[int]:
+    """Commands (pids) still using this instance's command-started daemon."""
+    from cell_assets.orchestration.run_launcher import process_alive
+
+    users = []
+    for entry in (home / USERS_FOLDER).glob("*"):
+        try:
+            pid, started = int(entry.name), float(entry.read_text())
+        except (OSError, ValueError):
+            continue
+        if process_alive(pid, started):
+            users.append(pid)
+        else:
+            entry.unlink(missing_ok=True)  # a command that was killed
+    return users
+
+
+def daemon_served(home: Path, daemon: subprocess.Popen | None) -> str | None:
+    """Why nobody serves this instance's queue any more; None while a daemon does."""
+    if daemon is not None:
+        code = daemon.poll()
+        if code is None:
+            return None
+        return f"the dagster-daemon this command started exited (status {code}); see {home}"
+    if recorded_daemon(home) is not None:
+        return None
+    with open_instance(home) as instance:
+        if daemon_alive(instance, within_s=90.0):
+            return None
+    return (
+        "no dagster-daemon serves this instance's queue any more (no heartbeat for 90 s): "
+        "run the command again, or start one (dagster dev, dagster-daemon run)"
+    )
+
+
 @contextmanager
 def daemon_running(
     home: Path,
@@ -101,26 +179,35 @@ def daemon_running(
 ) -> Iterator[subprocess.Popen | None]:
     """A ``dagster-daemon`` for this instance while the block runs (None: one was running).
 
-    ``environment`` (default :func:`instance_environment`) is the daemon's, and so its
-    runs'; a ``deployment`` with ``sensor_plates`` gives a daemon whose sensors start and
-    carry on those plates alone. A daemon started here is stopped when the block ends,
-    but only once no run it launched is still in progress (stopping it would interrupt
-    them); Ctrl-C stops it at once.
+    One daemon per instance: a daemon already running (started by ``dagster dev``, a
+    deployment or another command) is used, not doubled. One started here uses
+    ``environment`` (default :func:`instance_environment`); a ``deployment`` with
+    ``sensor_plates`` gives a daemon whose sensors start those plates alone. A daemon
+    started by a command is stopped by the last command using it, once no run is in
+    progress (stopping it would interrupt them); Ctrl-C or SIGTERM to the last user
+    stops it at once.
     """
-    with open_instance(home) as instance:
-        if daemon_alive(instance):
-            yield None
-            return
-    started = time.time()
-    log = log or home / "daemon.log"
-    with open(log, "ab") as output:
-        process = subprocess.Popen(
-            [tool("dagster-daemon"), "run", *CODE_LOCATION],
-            env=environment or instance_environment(home, deployment),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    home.mkdir(parents=True, exist_ok=True)
+    users = home / USERS_FOLDER
+    users.mkdir(exist_ok=True)
+    me = users / str(os.getpid())
+    process = None
+    with _exclusive(home):
+        shared = recorded_daemon(home) is not None
+        if not shared:
+            with open_instance(home) as instance:
+                shared = daemon_alive(instance)
+        if not shared:
+            with open(log or home / "daemon.log", "ab") as output:
+                process = subprocess.Popen(
+                    [tool("dagster-daemon"), "run", *CODE_LOCATION],
+                    env=environment or instance_environment(home, deployment),
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            (home / DAEMON_PID_FILE).write_text(f"{process.pid} {time.time()}")
+        me.write_text(str(time.time()))  # a time this command's process certainly existed
     interrupted = False
     try:
         yield process
@@ -128,37 +215,76 @@ def daemon_running(
         interrupted = True
         raise
     finally:
-        if not interrupted:
-            _wait_for_runs_launched_since(home, started, progress)
-        stop_process(process)
+        me.unlink(missing_ok=True)
+        _leave_daemon(home, process, interrupted, progress)
+
+
+def _leave_daemon(
+    home: Path,
+    process: subprocess.Popen | None,
+    interrupted: bool,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Stop the command-started daemon if this command was its last user."""
+    if not interrupted:
+        _wait_for_runs_in_progress(home, progress)
+    with _exclusive(home):
+        pid = recorded_daemon(home)
+        if pid is None or _live_users(home):
+            return  # none of ours, or another command still relies on it
+        if process is not None and process.pid == pid:
+            stop_process(process)
+        else:  # started by a command that has ended: this one is its last user
+            stop_pid(pid)
+        (home / DAEMON_PID_FILE).unlink(missing_ok=True)
         # A stopped daemon leaves its last heartbeat: wipe it, or the next command would
         # take it for a running daemon for half a minute and wait on an idle queue.
         with open_instance(home) as instance:
             instance.wipe_daemon_heartbeats()
 
 
-def _wait_for_runs_launched_since(
-    home: Path, since: float, progress: Callable[[str], None] | None, poll_s: float = 2.0
+def _wait_for_runs_in_progress(
+    home: Path, progress: Callable[[str], None] | None, poll_s: float = 2.0
 ) -> None:
-    """Wait until no run started after ``since`` is in progress."""
+    """Wait until no run of the instance is in progress (while other commands use the
+    daemon, they wait for theirs)."""
     said = None
     with open_instance(home) as instance:
-        while True:
+        while recorded_daemon(home) is not None and not _live_users(home):
             running = [
                 record.dagster_run
                 for record in instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS))
-                if (record.start_time or record.create_timestamp.timestamp()) >= since - 1.0
             ]
             if not running:
                 return
             line = (
-                f"waiting for {len(running)} run(s) this command's daemon launched before "
-                f"stopping it: {', '.join(f'{r.job_name} {r.run_id[:8]}' for r in running)}"
+                f"waiting for {len(running)} run(s) in progress before stopping the daemon: "
+                f"{', '.join(f'{r.job_name} {r.run_id[:8]}' for r in running)}"
             )
             if progress and line != said:
                 progress(line)
                 said = line
             time.sleep(poll_s)
+
+
+def stop_pid(pid: int, grace_s: float = 20.0) -> None:
+    """SIGTERM the process group of ``pid`` (a daemon started in a session of its own), then
+    SIGKILL after ``grace_s``."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + grace_s
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def stop_process(process: subprocess.Popen, grace_s: float = 20.0) -> None:
@@ -350,15 +476,24 @@ def wait_for_chain(
     timeout_s: float = 3600.0,
     progress: Callable[[str], None] = lambda line: None,
     poll_s: float = 1.0,
+    served: Callable[[], str | None] | None = None,
+    served_every_s: float = 10.0,
 ) -> list[ChainRun]:
     """Follow ``plate``'s chain (runs tagged with the plate, and ``upload`` when given, created
-    after ``since``) until its last stage succeeds; raise :class:`ChainFailed` on a failure."""
+    after ``since``) until its last stage succeeds; raise :class:`ChainFailed` on a failure,
+    or as soon as ``served()`` says why nobody serves the queue any more (a dead daemon)."""
     last_job = PLATE_CHAIN[-1][0]
     tags = {PLATE_TAG: plate} | ({UPLOAD_TAG: upload} if upload else {})
     seen: dict[str, str] = {}
     finished: dict[str, ChainRun] = {}
     deadline = time.time() + timeout_s
+    next_look = time.time() + served_every_s
     while time.time() < deadline:
+        if served is not None and time.time() >= next_look:
+            next_look = time.time() + served_every_s
+            gone = served()
+            if gone:
+                raise ChainFailed(f"plate {plate}: {gone}", "")
         runs = instance.get_runs(filters=dg.RunsFilter(tags=tags))
         runs = [r for r in runs if _created(instance, r) >= since]
         for run in sorted(runs, key=lambda r: _created(instance, r)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from dataclasses import replace
@@ -147,6 +148,7 @@ def materialize_command(
         ChainFailed,
         check_chain_config,
         daemon_running,
+        daemon_served,
         launch_chain,
         wait_for_chain,
     )
@@ -159,6 +161,8 @@ def materialize_command(
     except ChainFailed as exc:
         report_failure(exc, home, verbose)
         return
+    # SIGTERM (a scheduler, kill) stops what this command started, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = deployment(raw_root, store_root)
     resource = _raw_plates(raw_root)
     raw = resource.open().open(plate)
@@ -193,11 +197,23 @@ def materialize_command(
             click.echo(f"{raw.plate}: {len(wells)} wells queued (chain {upload})")
             with open_instance(home) as instance:
                 runs = wait_for_chain(
-                    instance, raw.plate, upload, timeout_s=timeout, progress=click.echo
+                    instance,
+                    raw.plate,
+                    upload,
+                    timeout_s=timeout,
+                    progress=click.echo,
+                    served=lambda: daemon_served(home, daemon),
                 )
     except ChainFailed as exc:
         report_failure(exc, home, verbose)
         return
+    except KeyboardInterrupt:
+        click.echo(
+            f"error: {raw.plate}: stopped by a signal; a daemon this command started and was "
+            "the last to use is stopped, with the runs it was running",
+            err=True,
+        )
+        sys.exit(130)
     wall = time.time() - started
     compute = sum(r.compute_seconds for r in runs)
     for run in runs:
