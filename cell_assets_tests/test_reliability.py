@@ -106,6 +106,42 @@ def test_a_symlink_to_a_system_file_is_refused_without_echoing_its_contents(
     assert "leaves the plate folder" in str(info.value) and "root" not in str(info.value)
 
 
+def test_a_curation_folder_symlinked_outside_the_plate_is_neither_read_nor_written(
+    plate_copy, tmp_path
+):
+    from cell_assets.formats.raw_layout import curation_projects
+    from cell_assets.storage import open_raw_plates
+
+    raw_root, plate_dir = plate_copy
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "A01").mkdir(parents=True)
+    (elsewhere / "A01" / f"{PLATE}_A01_s1.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    plates = open_raw_plates(str(raw_root))
+    raw = plates.open(PLATE)  # opened first: the link appears while a run holds the plate
+    (plate_dir / "curation").symlink_to(elsewhere)
+    with pytest.raises(PlateInputError, match="leaves the plate folder"):
+        plates.open(PLATE)  # a plate with such a link is refused when it is opened
+    with pytest.raises(PlateInputError, match="leaves the plate folder"):
+        curation_projects(raw, "A01")  # what curated_masks reads
+    project = tmp_path / "project.zip"
+    project.write_bytes(b"PK\x05\x06" + bytes(18))
+    with pytest.raises(PlateInputError, match="leaves the plate folder"):
+        plates.add_curation_project(raw, "A02", project, f"{PLATE}_A02_s1.zip")  # import-labels
+    assert not (elsewhere / "A02").exists()
+
+
+def test_a_plate_map_symlinked_outside_the_plate_is_refused(plate_copy, tmp_path):
+    from cell_assets.storage import open_raw_plates
+
+    raw_root, plate_dir = plate_copy
+    outside = tmp_path / "layout.tsv"
+    outside.write_text("well\tMetadata_Treatment\nA01\tDMSO\n")
+    (plate_dir / "layout.tsv").symlink_to(outside)
+    (plate_dir / "settings.yaml").write_text("platemap: layout.tsv\n")
+    with pytest.raises(PlateInputError, match="leaves the plate folder"):
+        open_raw_plates(str(raw_root)).open(PLATE)
+
+
 def test_a_text_file_named_tif_inside_the_plate_is_named_without_its_bytes(
     instance, plate_copy, tmp_path
 ):
