@@ -96,6 +96,11 @@ def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
     missing = look_at(raw, entry, None)
     assert not missing.ready and "missing from the folder" in missing.reason
     assert image.name in missing.reason and "still uploading" in missing.reason
+    # The sensor saw nothing change for an hour: a stalled upload, rejected until its files
+    # change (whatever the files' own times say).
+    stalled = look_at(raw, entry, missing.snapshot, now=time.time() + 3600)
+    assert not stalled.ready and stalled.snapshot is None
+    assert stalled.reason.startswith("upload stalled: ") and image.name in stalled.reason
 
 
 def test_unusable_uploads_are_named_with_their_reason(plate_copy):

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
     from cell_assets.storage.raw_plates import PlateFolder, RawFile, RawPlates
 
 SETTLE_SECONDS = 10.0
+# A plate whose metadata names files that are absent is "still uploading" while its folder
+# changes; once nothing in it changed for this long, it is rejected as a stalled upload.
+STALLED_SECONDS = 1800.0
 
 
 @dataclass
@@ -42,7 +45,7 @@ class Look:
     reason: str = ""
     upload: str = ""  # the upload's content hash (when ready)
     wells: list[str] = field(default_factory=list)
-    snapshot: list[Any] | None = None  # file count, total bytes, newest mtime
+    snapshot: list[Any] | None = None  # file count, total bytes, newest mtime, seen since
     settings: dict | None = None  # the run config of the plate's settings.yaml (ops), if any
     layout: str = ""
     roles: dict[str, str | None] = field(default_factory=dict)  # nuclei/cytoplasm channel, why
@@ -85,6 +88,7 @@ def look_at(
     settle_seconds: float = SETTLE_SECONDS,
     now: float | None = None,
     listing: dict[str, RawFile] | None = None,
+    stalled_seconds: float = STALLED_SECONDS,
 ) -> Look:
     """Whether ``entry``'s plate is completely uploaded and readable (module docstring).
 
@@ -107,12 +111,23 @@ def look_at(
     files = upload_files(listing if listing is not None else raw_plates.listing(entry))
     total = sum(item.size for item in files.values())
     newest = max((item.modified for item in files.values()), default=0.0)
-    snapshot = [len(files), total, newest]
+    # The 4th entry: since when the sensor has seen the same files (copies that keep their
+    # modification times, as rsync -a does, make the files' own times no guide).
+    unchanged = previous is not None and list(previous[:2]) == [len(files), total]
+    since = float(previous[3]) if unchanged and len(previous) > 3 else now
+    snapshot = [len(files), total, newest, since]
     try:
         settings = raw_plates.settings(entry)
         plate_files = raw_plates.plate_files(entry, files)
         index = read_plate(plate_files, settings)
-    except FilesMissing as exc:  # still uploading (or never will be): looked at every tick
+    except FilesMissing as exc:  # still uploading, or stalled: looked at every tick
+        if now - since >= stalled_seconds:
+            return Look(
+                False,
+                f"upload stalled: {exc.problem}, and nothing in the folder changed for "
+                f"{(now - since) / 60:.0f} min: upload the missing files or correct the "
+                "metadata",
+            )
         return Look(False, f"{exc.problem}: still uploading?", snapshot=snapshot)
     except PlateInputError as exc:
         return Look(False, f"cannot be read: {exc}")
