@@ -200,7 +200,9 @@ def _partitioned_asset(
                     context.run_id,
                 )
                 mine = _select_inputs(inputs, str(key), partition.plate, per_plate, fan_in)
-                arguments = {"config": config} if "config" in kwargs else {}
+                arguments = (
+                    {"config": plate_config(config, partition, asset)} if "config" in kwargs else {}
+                )
                 arguments |= {name: kwargs[name] for name in given}
                 metadata = _materialize_one(
                     partition, body, asset, code_version, reuse, store, arguments, mine, extra
@@ -241,6 +243,31 @@ def _partitioned_asset(
             )(run)
 
     return decorate
+
+
+def plate_config(config: Any, partition: PartitionContext, asset: str) -> Any:
+    """The run's config of ``asset`` with the plate's ``settings.yaml`` values on top.
+
+    A plate's settings are part of the plate: every run honours them, whether the
+    sensor, ``materialize``, a backfill or the launchpad started it (a backfill once
+    recomputed a plate with ``camera_offset: 0`` against its settings' 100). A run
+    value that differs is overridden, and the run's log says so.
+    """
+    declared = (partition.raw.settings.ops.get(asset) or {}).get("config") or {}
+    overridden = {
+        name: (getattr(config, name, None), value)
+        for name, value in declared.items()
+        if getattr(config, name, None) != value
+    }
+    if not overridden:
+        return config
+    partition.log.info(
+        f"{asset} {partition.plate}: the plate's settings.yaml sets "
+        + ", ".join(
+            f"{name}={new!r} (run config: {old!r})" for name, (old, new) in overridden.items()
+        )
+    )
+    return type(config)(**{**config.model_dump(), **declared})
 
 
 def _materialize_one(

@@ -211,3 +211,25 @@ def test_illegal_plate_folder_is_skipped_at_registration(instance, plate_copy):
     new, _, problems = register_plates(instance, str(raw_root))
     assert [p.plate for p in new] == [PLATE]
     assert any("illegal plate id 'bad..plate'" in p for p in problems)
+
+
+def test_every_run_honours_the_plates_settings_yaml(instance, plate_copy, tmp_path):
+    """The synthetic plate's settings.yaml says camera_offset: 100; a run (a backfill, the
+    launchpad, materialize) that says 0 is overridden, and says so."""
+    raw_root, _ = plate_copy
+    stages = ["image_directory", "illumination_functions"]
+    by_hand = {"ops": {"illumination_functions": {"config": {"camera_offset": 0.0}}}}
+    _run(instance, raw_root, tmp_path / "a", stages=stages, run_config=by_hand)
+    _run(instance, raw_root, tmp_path / "b", stages=stages)
+    ids = []
+    for store_root in (tmp_path / "a", tmp_path / "b"):
+        handle = open_store(str(store_root)).load("illumination_functions", (PLATE,))
+        assert json.dumps(handle.metadata).count('"camera_offset": 100') >= 1, handle.metadata
+        ids.append(handle.artifact_id)
+    assert ids[0] == ids[1]
+    logs = " ".join(
+        record.user_message
+        for run in instance.get_runs()
+        for record in instance.all_logs(run.run_id)
+    )
+    assert "settings.yaml sets camera_offset=100.0 (run config: 0.0)" in logs
