@@ -270,36 +270,29 @@ def _wait_for_runs_in_progress(
 def stop_pid(pid: int, grace_s: float = 20.0) -> None:
     """SIGTERM the process group of ``pid`` (a daemon started in a session of its own), then
     SIGKILL after ``grace_s``."""
+    from cell_assets.orchestration.run_launcher import process_alive
+
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.time() + grace_s
-    while time.time() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+    while process_alive(pid, time.time()):  # an exited child of ours (a zombie) is gone
+        if time.time() >= deadline:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             return
         time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def stop_process(process: subprocess.Popen, grace_s: float = 20.0) -> None:
-    """SIGTERM the process group, then SIGKILL after ``grace_s``."""
+    """:func:`stop_pid` for a process this one started, which it then reaps."""
     if process.poll() is not None:
         return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=grace_s)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait()
+    stop_pid(process.pid, grace_s)
+    process.wait()
 
 
 def submit_job(

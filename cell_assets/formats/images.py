@@ -245,14 +245,19 @@ def read_plane(
         return read_image_and_checksum(path, location)
     if not path.exists():
         raise _fail("file listed in the plate's index does not exist", path, location)
-    read_plane_header(path, page, index, location)  # size checked before decoding
-    try:
+    try:  # the plane's size is checked from the header before any pixel is decoded
         if index is not None:
             import zarr
 
-            image = np.asarray(zarr.open_array(str(path), mode="r")[tuple(index)])
+            array = zarr.open_array(str(path), mode="r")
+            _refuse_oversized(tuple(array.shape[len(index) :]), path, location)
+            image = np.asarray(array[tuple(index)])
         else:
-            image = tifffile.imread(path, key=page)
+            with tifffile.TiffFile(path) as tif:
+                _refuse_oversized(tuple(tif.pages[page].shape), path, location)
+                image = tif.asarray(key=page)
+    except PlateInputError:
+        raise
     except Exception as exc:
         raise _fail(f"cannot decode image plane ({decoder_error(exc)})", path, location) from None
     _checked_header(image.shape, image.dtype, path, location)
