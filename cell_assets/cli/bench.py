@@ -131,12 +131,19 @@ def bench_segment_command(
     help="A folder with img2d.tif and mask2d.tif (StarDist's copy of a DSB 2018 image with its "
     "labels: stardist/data/images in the stardist wheel) to score as well.",
 )
-def bench_segmentation_quality_command(real_images: Path | None) -> None:
-    """Classical segmentation's AP@0.5 on synthetic sites, nucleus diameters 8–40 px, even and
-    hazy backgrounds (quality, not speed)."""
+@click.option(
+    "--real-data",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The shared realdata/ folder: score the hand-segmented U2OS nuclei (beside a "
+    "CellProfiler-like baseline) and CellProfiler's own objects on the Cell Painting sites.",
+)
+def bench_segmentation_quality_command(real_images: Path | None, real_data: Path | None) -> None:
+    """Classical segmentation's AP@0.5 on synthetic sites, nucleus diameters 8–120 px, even and
+    hazy backgrounds, and on real image sets (quality, not speed)."""
     from cell_assets.cli.benchmarks.segmentation_quality import bench_segmentation_quality
 
-    bench_segmentation_quality(real_images)
+    bench_segmentation_quality(real_images, real_data)
 
 
 @bench.command("extract")

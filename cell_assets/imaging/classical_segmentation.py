@@ -1,30 +1,30 @@
-"""The weight-free segmentation method, after CellProfiler's IdentifyPrimaryObjects and
-IdentifySecondaryObjects, made to adapt to the image.
+"""The weight-free segmentation method: CellProfiler's IdentifyPrimaryObjects and
+IdentifySecondaryObjects (Propagation), with the nucleus size measured from the image.
 
 Nuclei:
 
 1. Size. With no diameter given, the typical nucleus diameter ``d`` is measured
-   from the image (:func:`~cell_assets.imaging.object_size.estimate_nucleus_diameter`,
-   the scale of the strongest LoG blobs) and used for everything below.
-2. Background. A smooth background is estimated under the objects (minimum then
-   mean filters over windows of ``5 d`` on an image block-averaged by ``d / 2``):
-   haze and uneven illumination are divided out.
-3. Detection. Otsu's threshold on ``log(image / background)`` separates nuclei
-   from background whatever their brightness (a dim nucleus is as many times
-   brighter than its surroundings as a bright one is); pixels must also stand
-   3 noise deviations above the background.
-4. Splitting. A distance-transform watershed with seeds at least ``0.35 d`` apart
-   separates touching nuclei.
-5. Edges. Each nucleus ends where its own signal falls to half its peak above
-   the background, so dim nuclei are not cut small nor bright ones grown large
-   by one global threshold.
+   from the image (:func:`~cell_assets.imaging.object_size.estimate_nucleus_diameter`).
+2. Background. A smooth background (minimum then mean filter over ``5 d``) is
+   subtracted: haze and leftover vignetting do not move the threshold.
+3. Threshold. One global threshold (minimum cross-entropy by default, CellProfiler
+   4's; :mod:`cell_assets.imaging.thresholds`) computed on the image, compared with
+   the image smoothed by σ = 1; holes are filled. Whole nuclei are kept, to where
+   their stain meets the background.
+4. Declumping by intensity, with CellProfiler's automatic sizes for a smallest
+   diameter of ``d / 2``: seeds are the maxima of the image smoothed by
+   ``σ = d / 7`` at least ``d / 3`` apart, and touching nuclei are split along
+   the dim line between them (a watershed of the inverted image inside the
+   foreground). A foreground object without a seed stays one nucleus.
+5. Objects under a quarter of ``d`` across are debris and dropped (nuclei cut by
+   the image border and small or mitotic nuclei stay).
 
-Cells: a watershed of the cytoplasm channel seeded by the nuclei, inside its
-``log(image / background)`` Otsu foreground and within ``max_cell_distance``
-(default 1.5 d) of a nucleus. :func:`~cell_assets.imaging.labels.finish_site`
-then bounds each cell by the distance to its own nucleus (the segmenter's
-``max_cell_distance``), so a front cannot spread over neighbours whose nuclei
-were not seen, or into background. Images are ``(H, W)`` of any real dtype;
+Cells: the cytoplasm stain is background-subtracted the same way, thresholded on
+log intensities (Otsu by default) and each nucleus propagates over that
+foreground (:func:`~cell_assets.imaging.propagation.propagate`), so touching
+cells split on the stain's edges. :func:`~cell_assets.imaging.labels.finish_site`
+then bounds each cell by ``max_cell_distance`` from its own nucleus (default 3 d
+here: a safety net, not the shape). Images are ``(H, W)`` of any real dtype;
 sizes are pixels.
 """
 
@@ -34,28 +34,31 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.feature import peak_local_max
-from skimage.filters import threshold_otsu
-from skimage.segmentation import watershed
-from skimage.transform import resize
 
-from cell_assets.imaging.illumination import downscale_mean
-from cell_assets.imaging.labels import CELL_REACH_DIAMETERS, remove_small_and_relabel
-from cell_assets.imaging.object_size import estimate_nucleus_diameter
+from cell_assets.imaging.background import background
+from cell_assets.imaging.labels import remove_small_and_relabel
+from cell_assets.imaging.object_size import HOW, estimate_nucleus_diameter
+from cell_assets.imaging.propagation import DEFAULT_REGULARIZATION, propagate
 from cell_assets.imaging.segmentation_settings import ClassicalSettings
 from cell_assets.imaging.segmenter import SegmentationInputError, check_diameter, check_finite
+from cell_assets.imaging.thresholds import (
+    SMOOTHING_SIGMA,
+    ThresholdMethod,
+    global_threshold,
+    offset_and_scale,
+    unsaturated,
+)
 
-# Used when the image has too few nuclei to measure their size (e.g. an empty site).
+# Used when no site of the segmenter showed nuclei to measure (e.g. empty sites).
 FALLBACK_NUCLEUS_DIAMETER = 16.0
-# Seeds closer than this fraction of the diameter are one nucleus: under half a
-# diameter keeps touching nuclei apart, over a quarter ignores texture peaks.
-SEED_DISTANCE_FRACTION = 0.35
-# Objects smaller than this fraction of the expected nucleus area are debris.
-MIN_AREA_FRACTION = 0.15
-# A nucleus ends where its signal falls to this fraction of its peak above background.
-EDGE_FRACTION = 0.5
-# Pixels must stand this many background noise deviations above the background.
-NOISE_DEVIATIONS = 3.0
+# CellProfiler's automatic declumping sizes for a smallest diameter of d / 2:
+# smoothing σ = (d / 2) / 3.5, maxima at least (d / 2) / 1.5 apart.
+DECLUMP_SIGMA_FRACTION = 1 / 7
+SEED_DISTANCE_FRACTION = 1 / 3
+# Objects under this fraction of d across are debris.
+MIN_DIAMETER_FRACTION = 0.25
+# The classical cells' default bound, in nucleus diameters: the stain sets the outline.
+PROPAGATION_REACH_DIAMETERS = 3.0
 
 
 def _is_blank(image: np.ndarray) -> bool:
@@ -63,115 +66,112 @@ def _is_blank(image: np.ndarray) -> bool:
     return float(image.max()) - float(image.min()) <= 1e-6 * max(1.0, abs(float(image.max())))
 
 
-def background(image: np.ndarray, diameter: float, windows: float = 5.0) -> np.ndarray:
-    """A smooth background under the objects of an ``(H, W)`` image, same shape, float32.
-
-    Minimum then mean filter over ``windows × diameter`` pixels, on the image
-    block-averaged by ``diameter / 2`` (cheap, and the background is smooth).
-    """
-    factor = max(1, int(diameter // 2))
-    small = downscale_mean(image, factor).astype(np.float32)
-    size = max(3, int(round(windows * diameter / factor)) | 1)
-    smooth = ndi.uniform_filter(ndi.minimum_filter(small, size=size, mode="reflect"), size=size)
-    return resize(
-        smooth, image.shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True
-    ).astype(np.float32)
-
-
-def _log_ratio(smooth: np.ndarray, base: np.ndarray) -> np.ndarray:
-    floor = max(float(np.percentile(base, 1)), 1e-3)
-    return np.log(np.maximum(smooth, 1e-3) / np.maximum(base, floor))
+def _foreground(
+    image: np.ndarray,
+    counted: np.ndarray,
+    method: ThresholdMethod,
+    log_transform: bool,
+    correction: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(smoothed image, foreground mask)``: CellProfiler's threshold step on ``image``, the
+    threshold computed on the ``counted`` pixels (the unsaturated ones)."""
+    smooth = ndi.gaussian_filter(image, SMOOTHING_SIGMA)
+    cut = global_threshold(image, method, log_transform, counted)
+    if not np.isfinite(cut):
+        return smooth, np.zeros(image.shape, bool)
+    floor, _ = offset_and_scale(image)
+    return smooth, smooth >= floor + (cut - floor) * correction
 
 
-def segment_nuclei(dna: np.ndarray, diameter: float) -> np.ndarray:
+def segment_nuclei(
+    dna: np.ndarray,
+    diameter: float,
+    method: ThresholdMethod = ThresholdMethod.minimum_cross_entropy,
+    log_transform: bool = False,
+    correction: float = 1.0,
+) -> np.ndarray:
     """Label nuclei in a DNA-stain image (steps 2–5 of the module docstring).
 
     Parameters
     ----------
     dna : (H, W) array
-        Nuclear stain (Hoechst/DAPI), any intensity scale, no NaN.
+        Nuclear stain (Hoechst/DAPI), any intensity scale or offset, no NaN.
     diameter : float
         Typical nucleus diameter, pixels (> 0).
+    method, log_transform, correction
+        The threshold (:func:`~cell_assets.imaging.thresholds.global_threshold`)
+        and CellProfiler's correction factor applied to it above the floor.
 
     Returns
     -------
     (H, W) uint16/uint32
         Labels 1..N, consecutive; all zeros for a blank image.
     """
+    from skimage.feature import peak_local_max
+    from skimage.segmentation import watershed
+
     diameter = check_diameter(diameter)
     image = check_finite(np.asarray(dna, dtype=np.float32), "nuclear")
     if image.ndim != 2:
         raise SegmentationInputError(f"expected an (H, W) image, got shape {image.shape}")
     if _is_blank(image):
         return np.zeros(image.shape, np.uint16)
-    smooth = ndi.gaussian_filter(image, sigma=max(1.0, diameter / 16))
-    base = background(smooth, diameter)
-    ratio = _log_ratio(smooth, base)
-    cut = threshold_otsu(ratio)
-    residual = smooth - base
-    quiet = residual[ratio <= cut]
-    noise = 1.4826 * float(np.median(np.abs(quiet - np.median(quiet)))) if quiet.size else 0.0
-    foreground = (ratio > cut) & (residual > NOISE_DEVIATIONS * noise)
-    foreground = ndi.binary_fill_holes(ndi.binary_opening(foreground))
-    floor = NOISE_DEVIATIONS * noise
-    nuclei = _split_and_trim(foreground, smooth, residual, floor, diameter)
-    return remove_small_and_relabel(nuclei, MIN_AREA_FRACTION * np.pi * (diameter / 2) ** 2)
-
-
-def _split_and_trim(
-    foreground: np.ndarray,
-    smooth: np.ndarray,
-    residual: np.ndarray,
-    floor: float,
-    diameter: float,
-) -> np.ndarray:
-    """Steps 4–5: split a foreground mask into nuclei and trim each at its half-maximum."""
-    # Smoothing the distance map merges the two maxima of one elongated nucleus.
-    distance = ndi.gaussian_filter(ndi.distance_transform_edt(foreground), max(1.0, diameter / 12))
-    components, _ = ndi.label(foreground)
+    counted = unsaturated(image)
+    image = image - background(ndi.gaussian_filter(image, SMOOTHING_SIGMA), diameter)
+    smooth, foreground = _foreground(image, counted, method, log_transform, correction)
+    foreground = ndi.binary_fill_holes(foreground)
+    components, count = ndi.label(foreground)
+    if count == 0:
+        return np.zeros(image.shape, np.uint16)
+    # Seeds on log intensities: a dim nucleus on the flank of a bright (or saturated) one
+    # keeps its own maximum.
+    floor, scale = offset_and_scale(image)
+    signal = np.log1p(255.0 * np.clip((image - floor) / max(scale, 1e-12), 0.0, 1.0))
+    blurred = ndi.gaussian_filter(signal, max(1.0, DECLUMP_SIGMA_FRACTION * diameter))
     peaks = peak_local_max(
-        distance, min_distance=max(1, int(round(SEED_DISTANCE_FRACTION * diameter))),
+        blurred, min_distance=max(1, int(round(SEED_DISTANCE_FRACTION * diameter))),
         labels=components, exclude_border=False,
     )  # fmt: skip
-    if len(peaks) == 0:
-        return np.zeros(foreground.shape, np.int32)
-    markers = np.zeros(foreground.shape, np.int32)
+    markers = np.zeros(image.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
-    # Basins reach a little beyond the foreground, so a dim nucleus can keep its whole edge.
-    reach = ndi.binary_dilation(foreground, iterations=max(1, int(round(diameter / 8))))
-    basins = watershed(-smooth, markers, mask=reach)
-    labelled = basins > 0
-    peak = np.zeros(len(peaks) + 1, np.float32)
-    np.maximum.at(peak, basins[labelled], residual[labelled])
-    level = np.maximum(EDGE_FRACTION * peak, floor)
-    nuclei = np.where(labelled & (residual > level[basins]), basins, 0)
-    holes = ndi.binary_fill_holes(nuclei > 0) & (nuclei == 0)
-    nuclei[holes] = basins[holes]
-    return nuclei
+    seeded = np.zeros(count + 1, bool)
+    seeded[components[tuple(peaks.T)]] = True
+    unseeded = ~seeded[components] & foreground
+    markers[unseeded] = components[unseeded] + len(peaks)  # a seedless object stays whole
+    nuclei = watershed(-smooth, markers, mask=foreground)
+    min_area = np.pi * (MIN_DIAMETER_FRACTION * diameter / 2) ** 2
+    return remove_small_and_relabel(nuclei, min_area)
 
 
 def segment_cells(
-    cytoplasm: np.ndarray, nuclei: np.ndarray, diameter: float, max_distance: float | None = None
+    cytoplasm: np.ndarray,
+    nuclei: np.ndarray,
+    diameter: float,
+    method: ThresholdMethod = ThresholdMethod.otsu,
+    log_transform: bool = True,
+    correction: float = 1.0,
+    regularization: float = DEFAULT_REGULARIZATION,
 ) -> np.ndarray:
-    """Grow cells from nuclei over the cytoplasm channel (secondary objects).
+    """Grow cells from nuclei over the cytoplasm channel (secondary objects, Propagation).
 
     Parameters
     ----------
     cytoplasm : (H, W) array
-        Cytoplasm or membrane stain (actin, WGA, a cytoplasmic reporter).
+        Cytoplasm or membrane stain (RNA, actin/WGA, a cytoplasmic reporter).
     nuclei : (H, W) int array
         Nucleus labels used as seeds; cell ``i`` grows from nucleus ``i``.
     diameter : float
         Typical nucleus diameter, pixels (scales the background estimate).
-    max_distance : float, optional
-        Cells extend at most this far from any nucleus, pixels; default
-        ``1.5 × diameter``. :func:`~cell_assets.imaging.labels.finish_site`
-        then bounds each cell by the distance to its *own* nucleus.
+    method, log_transform, correction
+        The cytoplasm threshold; pixels below it are not part of any cell.
+    regularization : float
+        Propagation's λ (CellProfiler's regularization factor, default 0.05).
 
     Returns
     -------
     (H, W) array, same dtype as ``nuclei``
-        Cell labels, cell ``i`` ⊇ nucleus ``i``.
+        Cell labels, cell ``i`` ⊇ nucleus ``i``; :func:`~cell_assets.imaging.labels.finish_site`
+        bounds them afterwards.
     """
     image = check_finite(np.asarray(cytoplasm, dtype=np.float32), "cytoplasm")
     if image.shape != nuclei.shape:
@@ -181,18 +181,15 @@ def segment_cells(
         )
     if not nuclei.any():
         return np.zeros_like(nuclei)
-    reach = CELL_REACH_DIAMETERS * diameter if max_distance is None else max_distance
-    smooth = ndi.gaussian_filter(image, sigma=1.0)
-    if _is_blank(smooth):
-        foreground = np.ones(image.shape, bool)
-    else:
-        ratio = _log_ratio(smooth, background(smooth, diameter, windows=8.0))
-        foreground = ratio > threshold_otsu(ratio)
-    foreground |= nuclei > 0
-    # Past ``reach`` from every nucleus no cell can be within reach of its own.
-    foreground &= ndi.distance_transform_edt(nuclei == 0) <= reach
-    cells = watershed(smooth, markers=nuclei.astype(np.int32), mask=foreground)
-    return cells.astype(nuclei.dtype, copy=False)
+    if _is_blank(image):
+        return nuclei.copy()
+    counted = unsaturated(image)
+    image = image - background(ndi.gaussian_filter(image, SMOOTHING_SIGMA), diameter, 8.0)
+    smooth, foreground = _foreground(image, counted, method, log_transform, correction)
+    foreground = ndi.binary_fill_holes(foreground | (nuclei > 0))
+    floor, scale = offset_and_scale(smooth)
+    scaled = np.clip((smooth - floor) / max(scale, 1e-12), 0.0, 1.0)
+    return propagate(scaled, nuclei, foreground, regularization)
 
 
 class ClassicalSegmenter:
@@ -201,56 +198,77 @@ class ClassicalSegmenter:
 
     With no nucleus diameter set, the first site that shows nuclei gives it
     (all sites of a segmenter, e.g. one well, share the magnification); the value
-    and where it came from are in :meth:`describe`.
+    and how it was found are in :meth:`describe`, as are sites segmented with the
+    fallback size before any site showed nuclei.
     """
 
     def __init__(self, settings: ClassicalSettings | None = None) -> None:
-        settings = settings or ClassicalSettings()
-        self.nucleus_diameter = check_diameter(settings.nucleus_diameter, "nucleus_diameter")
+        self.settings = settings or ClassicalSettings()
+        self.nucleus_diameter = check_diameter(self.settings.nucleus_diameter, "nucleus_diameter")
         self.diameter_source = "set" if self.nucleus_diameter is not None else None
-        if settings.max_cell_distance is not None and settings.max_cell_distance <= 0:
+        if self.settings.max_cell_distance is not None and self.settings.max_cell_distance <= 0:
             raise SegmentationInputError(
-                f"max_cell_distance must be > 0 pixels or empty, got {settings.max_cell_distance}"
+                "max_cell_distance must be > 0 pixels or empty, "
+                f"got {self.settings.max_cell_distance}"
             )
-        self._max_cell_distance = settings.max_cell_distance
+        self._max_cell_distance = self.settings.max_cell_distance
+        self.fallback_sites = 0
 
     @property
     def max_cell_distance(self) -> float | None:
-        """The bound on cells, pixels: the one set, else 1.5 × the nucleus diameter once known."""
+        """The bound on cells, pixels: the one set, else 3 × the nucleus diameter once known."""
         if self._max_cell_distance is not None:
             return self._max_cell_distance
         if self.nucleus_diameter is None:
             return None
-        return CELL_REACH_DIAMETERS * self.nucleus_diameter
+        return PROPAGATION_REACH_DIAMETERS * self.nucleus_diameter
 
     def _diameter(self, image: np.ndarray) -> float:
         if self.nucleus_diameter is None:
             estimate = estimate_nucleus_diameter(check_finite(np.asarray(image), "nuclear"))
             if estimate is None:
-                return FALLBACK_NUCLEUS_DIAMETER  # nothing to measure here; try the next site
+                self.fallback_sites += 1  # nothing to measure here; the next site may show nuclei
+                return FALLBACK_NUCLEUS_DIAMETER
             self.nucleus_diameter = estimate
-            self.diameter_source = "estimated from the image (LoG blob scale)"
+            self.diameter_source = HOW
         return self.nucleus_diameter
 
     def segment(
         self, dna: Sequence[np.ndarray], cytoplasm: Sequence[np.ndarray] | None
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(nuclei, cells), …]`` per site; with no cytoplasm images each cell is its nucleus."""
+        settings = self.settings
         results = []
         for index, image in enumerate(dna):
             diameter = self._diameter(image)
-            nuclei = segment_nuclei(image, diameter)
+            nuclei = segment_nuclei(
+                image, diameter, settings.nucleus_threshold, settings.nucleus_threshold_log,
+                settings.nucleus_threshold_correction,
+            )  # fmt: skip
             if cytoplasm is None:
                 cells = nuclei.copy()
             else:
-                cells = segment_cells(cytoplasm[index], nuclei, diameter, self._max_cell_distance)
+                cells = segment_cells(
+                    cytoplasm[index], nuclei, diameter, settings.cell_threshold,
+                    settings.cell_threshold_log, settings.cell_threshold_correction,
+                    settings.regularization,
+                )  # fmt: skip
             results.append((nuclei, cells))
         return results
 
     def describe(self) -> dict[str, object]:
         diameter, reach = self.nucleus_diameter, self.max_cell_distance
-        return {
+        source = self.diameter_source or (
+            f"no single nuclei seen on any site: {FALLBACK_NUCLEUS_DIAMETER:g} px used"
+        )
+        described: dict[str, object] = {
             "nucleus_diameter": None if diameter is None else round(float(diameter), 2),
-            "nucleus_diameter_source": self.diameter_source or "no nuclei seen",
+            "nucleus_diameter_source": source,
             "max_cell_distance": None if reach is None else round(float(reach), 2),
+            "nucleus_threshold": self.settings.nucleus_threshold.value,
+            "cell_threshold": self.settings.cell_threshold.value,
+            "regularization": self.settings.regularization,
         }
+        if self.fallback_sites:
+            described["sites_with_fallback_diameter"] = self.fallback_sites
+        return described

@@ -1,72 +1,100 @@
-"""How big the nuclei in an image are, measured from the image: scale-normalised LoG blob scale.
+"""How big the nuclei in an image are, measured from the whole image at any magnification.
 
-For a bright disc of radius r, the scale-normalised Laplacian of Gaussian
-``−σ² ∇²G_σ * I`` peaks at its centre when ``σ = r / √2`` (Lindeberg's scale
-selection). Over a grid of scales, each pixel keeps its strongest response and
-the scale that gave it; the strong local maxima are blob centres, and the
-response-weighted median of their scales gives the typical diameter
-``2√2 σ``. Smooth backgrounds (haze, vignetting) have no Laplacian response, and
-touching nuclei still each give their own maximum. The search runs on a
-central crop, so its cost does not grow with the image.
+The nuclear stain is thresholded as the classical method thresholds it
+(minimum cross-entropy on the image smoothed with σ = 1, robust to a camera
+offset and to a few saturated nuclei: :mod:`cell_assets.imaging.thresholds`), so
+each nucleus is one object however much chromatin texture it has inside. The
+objects that are single nuclei are kept: convex (solidity ≥ 0.9, so clumps of
+touching nuclei are left out), not cut by the image border, larger than a few
+pixels. Each is measured where its own intensity falls to half its median
+above the background (a blurred small nucleus is otherwise grown by its
+optical halo), and the typical diameter is the area-weighted median of their
+equivalent diameters (so specks and micronuclei do not pull it down). There is
+no fixed set of scales: any size from a few pixels up to a large fraction of the
+image is found. An image with fewer than :data:`MIN_NUCLEI` such objects gives
+no answer (an empty site); the caller tries the next site.
+
+When a first estimate exists, the smooth background under the nuclei (haze,
+vignetting left after correction) is subtracted and the size measured again.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage as ndi
 
-MIN_DIAMETER = 6.0
-MAX_DIAMETER = 120.0
-SCALES = 11
-CROP = 384
-# Fewer blob centres than this are no basis for a size.
-MIN_BLOBS = 3
+from cell_assets.imaging.background import background
+from cell_assets.imaging.thresholds import SMOOTHING_SIGMA, global_threshold, unsaturated
+
+# Objects smaller than this (pixels across) are noise, not nuclei.
+MIN_DIAMETER = 4.0
+# Fewer single nuclei than this are no basis for a size.
+MIN_NUCLEI = 3
+# Convex hull filled to at least this fraction: one nucleus, not a clump.
+MIN_SOLIDITY = 0.9
+HOW = (
+    "measured from the image: area-weighted median equivalent diameter of single "
+    "(convex) thresholded nuclei"
+)
 
 
-def estimate_nucleus_diameter(
-    image: np.ndarray, min_diameter: float = MIN_DIAMETER, max_diameter: float = MAX_DIAMETER
-) -> float | None:
-    """Typical nucleus diameter in an ``(H, W)`` nuclear-stain image, pixels (None: no blobs).
+def _single_nucleus_diameters(
+    image: np.ndarray, counted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equivalent diameters (pixels) and areas of the single nuclei found in ``image``, the
+    threshold computed on the ``counted`` pixels."""
+    from skimage.measure import regionprops
+
+    smooth = ndi.gaussian_filter(np.asarray(image, np.float32), SMOOTHING_SIGMA)
+    cut = global_threshold(image, mask=counted)
+    empty = np.zeros(0), np.zeros(0)
+    if not np.isfinite(cut):
+        return empty
+    foreground = ndi.binary_fill_holes(ndi.binary_opening(smooth >= cut))
+    labels, count = ndi.label(foreground)
+    if count == 0 or foreground.all():
+        return empty
+    background = float(np.median(smooth[~foreground]))
+    middle = np.asarray(ndi.median(smooth, labels, np.arange(1, count + 1)), np.float64)
+    level = np.concatenate([[np.inf], background + 0.5 * (middle - background)])
+    half_areas = np.bincount(labels.ravel(), (smooth >= level[labels]).ravel(), count + 1)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    min_area = np.pi * (MIN_DIAMETER / 2) ** 2
+    areas = [
+        half_areas[region.label]
+        for region in regionprops(labels)
+        if region.area >= min_area
+        and region.label not in edge
+        and region.solidity >= MIN_SOLIDITY
+        and half_areas[region.label] >= min_area
+    ]
+    areas = np.asarray(areas, np.float64)
+    return 2 * np.sqrt(areas / np.pi), areas
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def estimate_nucleus_diameter(image: np.ndarray) -> float | None:
+    """Typical nucleus diameter in an ``(H, W)`` nuclear-stain image, pixels (None: none seen).
 
     Parameters
     ----------
     image : (H, W) array
-        Nuclear stain, any intensity scale (illumination-corrected or not).
-    min_diameter, max_diameter : float
-        The range searched, pixels.
+        Nuclear stain (Hoechst/DAPI), any intensity scale and offset,
+        illumination-corrected or not.
     """
-    from scipy import ndimage as ndi
-    from skimage.feature import peak_local_max
-
-    img = np.asarray(image, np.float32)
-    height, width = img.shape
-    top, left = max(0, (height - CROP) // 2), max(0, (width - CROP) // 2)
-    img = img[top : top + CROP, left : left + CROP]
-    scale = float(np.percentile(img, 99.9))
-    if not np.isfinite(scale) or scale <= 0 or float(img.max() - img.min()) <= 1e-6 * scale:
+    image = np.asarray(image, np.float32)
+    counted = unsaturated(image)
+    diameters, areas = _single_nucleus_diameters(image, counted)
+    if len(diameters) < MIN_NUCLEI:
         return None
-    img = img / scale
-    sigmas = np.geomspace(min_diameter, max_diameter, SCALES) / (2 * np.sqrt(2))
-    best = np.full(img.shape, -np.inf, np.float32)
-    choice = np.zeros(img.shape, np.int16)
-    for index, sigma in enumerate(sigmas):
-        response = -(sigma**2) * ndi.gaussian_laplace(img, sigma)
-        stronger = response > best
-        best[stronger] = response[stronger]
-        choice[stronger] = index
-    threshold = 0.5 * float(np.percentile(best, 99.5))
-    if threshold <= 0:
-        return None
-    peaks = peak_local_max(
-        best,
-        min_distance=max(2, int(min_diameter / 2)),
-        threshold_abs=threshold,
-        exclude_border=True,
-    )
-    if len(peaks) < MIN_BLOBS:
-        return None
-    found = sigmas[choice[tuple(peaks.T)]]
-    weights = best[tuple(peaks.T)]
-    order = np.argsort(found)
-    cumulative = np.cumsum(weights[order])
-    median = found[order][np.searchsorted(cumulative, cumulative[-1] / 2)]
-    return float(2 * np.sqrt(2) * median)
+    first = _weighted_median(diameters, areas)
+    flat = image - background(ndi.gaussian_filter(image, SMOOTHING_SIGMA), first)
+    diameters, areas = _single_nucleus_diameters(flat, counted)
+    if len(diameters) < MIN_NUCLEI:
+        return first
+    return _weighted_median(diameters, areas)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from cell_assets.imaging.devices import Device
+from cell_assets.imaging.propagation import DEFAULT_REGULARIZATION
+from cell_assets.imaging.thresholds import ThresholdMethod
 from cell_assets.parameters import parameter
 
 
@@ -30,17 +32,51 @@ NUCLEUS_DIAMETER_UM = (
     "pixel_size_um in settings.yaml); nucleus_diameter in pixels, when given, wins."
 )
 MAX_CELL_DISTANCE = (
-    "Cells reach at most this far from their own nucleus, pixels; empty = 1.5 nucleus diameters."
+    "Cells reach at most this far from their own nucleus, pixels; empty = 1.5 nucleus diameters "
+    "(Cellpose) or 3 (classical, where the cytoplasm stain sets the outline and this is only "
+    "a safety net)."
+)
+THRESHOLD = (
+    "{what} threshold, as CellProfiler 4 computes it: minimum_cross_entropy (Li), otsu, "
+    "otsu_three_class (middle class to foreground) or robust_background (trimmed mean + 2 SD)."
 )
 
 
 @dataclass(frozen=True)
 class ClassicalSettings:
-    """Parameters of the classical method."""
+    """Parameters of the classical method (CellProfiler's IdentifyPrimaryObjects and
+    IdentifySecondaryObjects with Propagation; defaults chosen on the real image sets: see the
+    README's "Segmentation" section)."""
 
     nucleus_diameter: float | None = parameter(None, NUCLEUS_DIAMETER, gt=0)
     nucleus_diameter_um: float | None = parameter(None, NUCLEUS_DIAMETER_UM, gt=0)
     max_cell_distance: float | None = parameter(None, MAX_CELL_DISTANCE, gt=0)
+    nucleus_threshold: ThresholdMethod = parameter(
+        ThresholdMethod.minimum_cross_entropy, THRESHOLD.format(what="Nuclear-stain")
+    )
+    nucleus_threshold_log: bool = parameter(
+        False, "Compute the nuclear threshold on log intensities (CellProfiler's log transform)."
+    )
+    nucleus_threshold_correction: float = parameter(
+        1.0,
+        "Multiplies the nuclear threshold above the image's floor (CellProfiler's factor).",
+        gt=0,
+    )
+    cell_threshold: ThresholdMethod = parameter(
+        ThresholdMethod.otsu, THRESHOLD.format(what="Cytoplasm-stain")
+    )
+    cell_threshold_log: bool = parameter(
+        True, "Compute the cytoplasm threshold on log intensities (dim cytoplasm is kept)."
+    )
+    cell_threshold_correction: float = parameter(
+        1.0, "Multiplies the cytoplasm threshold above the image's floor.", gt=0
+    )
+    regularization: float = parameter(
+        DEFAULT_REGULARIZATION,
+        "Propagation's λ: small follows the cytoplasm stain's edges, large splits cells "
+        "half-way between nuclei (CellProfiler's regularization factor).",
+        ge=0,
+    )
 
 
 @dataclass(frozen=True)
