@@ -138,12 +138,26 @@ def bench_segment_command(
     help="The shared realdata/ folder: score the hand-segmented U2OS nuclei (beside a "
     "CellProfiler-like baseline) and CellProfiler's own objects on the Cell Painting sites.",
 )
-def bench_segmentation_quality_command(real_images: Path | None, real_data: Path | None) -> None:
+@click.option(
+    "--overlays",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --real-data: write outline PNGs (ours beside the truth or CellProfiler's) here.",
+)
+def bench_segmentation_quality_command(
+    real_images: Path | None, real_data: Path | None, overlays: Path | None
+) -> None:
     """Classical segmentation's AP@0.5 on synthetic sites, nucleus diameters 8–120 px, even and
     hazy backgrounds, and on real image sets (quality, not speed)."""
-    from cell_assets.cli.benchmarks.segmentation_quality import bench_segmentation_quality
+    from cell_assets.cli.benchmarks.segmentation_quality import (
+        bench_segmentation_quality,
+        write_overlays,
+    )
 
     bench_segmentation_quality(real_images, real_data)
+    if overlays is not None and real_data is not None:
+        for path in write_overlays(real_data, overlays):
+            click.echo(f"wrote {path}")
 
 
 @bench.command("extract")

@@ -272,3 +272,51 @@ def bench_segmentation_quality(
     if real_data is not None:
         rows += bench_real_sets(real_data)
     return rows
+
+
+def write_overlays(root: Path, folder: Path) -> list[Path]:
+    """Outline PNGs to look at: three U2OS images (ours | hand-drawn), the two Cell Painting
+    sites (ours | CellProfiler's) and one synthetic site (ours | truth). Nuclei red, cells yellow.
+    """
+    from PIL import Image
+
+    from cell_assets.cli.benchmarks.real_segmentation_sets import cell_painting_sites, u2os_images
+    from cell_assets.formats.qc_figures import overlay_outlines
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    def save(name: str, image: np.ndarray, ours: tuple, theirs: tuple) -> None:
+        side = max(image.shape)
+        tiles = [overlay_outlines(image, *labels, side=side) for labels in (ours, theirs)]
+        gap = np.full((tiles[0].shape[0], 8, 3), 255, np.uint8)
+        path = folder / f"{name}.png"
+        Image.fromarray(np.hstack([tiles[0], gap, tiles[1]])).save(path)
+        written.append(path)
+
+    for name, image, truth in u2os_images(root):
+        if name in ("dna-0", "dna-20", "dna-40"):
+            [(nuclei, _)] = make_segmenter(ClassicalSettings()).segment([image], None)
+            save(f"u2os-{name}-ours-vs-hand-drawn", image, (nuclei, nuclei), (truth, truth))
+    for site in cell_painting_sites(root):
+        segmenter = make_segmenter(ClassicalSettings())
+        [(nuclei, cells)] = segmenter.segment([site.dna], [site.cytoplasm])
+        result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+        name = site.name.split()[0].lower()
+        save(
+            f"{name}-ours-vs-cellprofiler",
+            site.cytoplasm,
+            (result.nuclei, result.cells),
+            (site.nuclei, site.cells),
+        )
+    images, nuclei_true, cells_true = next(synthetic_sites(12, 0.6, 0.6, sites=1))
+    segmenter = make_segmenter(ClassicalSettings())
+    [(nuclei, cells)] = segmenter.segment([images["DNA"]], [images["Actin"]])
+    result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+    save(
+        "synthetic-24px-hazy-ours-vs-truth",
+        images["Actin"],
+        (result.nuclei, result.cells),
+        (nuclei_true, cells_true),
+    )
+    return written
