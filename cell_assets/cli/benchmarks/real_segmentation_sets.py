@@ -145,3 +145,35 @@ def example_human_images(root: Path) -> tuple[np.ndarray, np.ndarray]:
         tifffile.imread(folder / f"AS_09125_050116030001_D03f00d{k}.tif").astype(np.float32)
         for k in (0, 2)
     )
+
+
+@dataclass(frozen=True)
+class SiteAgreement:
+    """Our objects against CellProfiler's on one site: AP@0.5 and median matched area ratio,
+    over all objects and over those off the image border (CellProfiler's pipelines discard
+    objects touching it, so its outlines hold none there)."""
+
+    nuclei_ap: float
+    cells_ap: float
+    cells_area_ratio: float
+    inner_nuclei_ap: float
+    inner_cells_ap: float
+    inner_cells_area_ratio: float
+
+
+def agreement(site: CellPaintingSite, nuclei: np.ndarray, cells: np.ndarray) -> SiteAgreement:
+    """How our ``nuclei`` and ``cells`` of ``site`` agree with CellProfiler's."""
+    from skimage.segmentation import clear_border
+
+    from cell_assets.imaging.evaluation import average_precision, matched_area_ratios
+
+    def scores(ours_n: np.ndarray, ours_c: np.ndarray, theirs_n: np.ndarray, theirs_c: np.ndarray):
+        return (
+            float(average_precision([theirs_n], [ours_n])[0]),
+            float(average_precision([theirs_c], [ours_c])[0]),
+            float(np.median(matched_area_ratios(theirs_c, ours_c))),
+        )
+
+    everything = scores(nuclei, cells, site.nuclei, site.cells)
+    inner = scores(*(clear_border(x) for x in (nuclei, cells, site.nuclei, site.cells)))
+    return SiteAgreement(*everything, *inner)
