@@ -31,6 +31,7 @@ sizes are pixels.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -203,7 +204,13 @@ class ClassicalSegmenter:
     """
 
     def __init__(self, settings: ClassicalSettings | None = None) -> None:
-        self.settings = settings or ClassicalSettings()
+        settings = settings or ClassicalSettings()
+        # Names typed on the command line or in run config become the methods they name.
+        self.settings = replace(
+            settings,
+            nucleus_threshold=ThresholdMethod(settings.nucleus_threshold),
+            cell_threshold=ThresholdMethod(settings.cell_threshold),
+        )
         self.nucleus_diameter = check_diameter(self.settings.nucleus_diameter, "nucleus_diameter")
         self.diameter_source = "set" if self.nucleus_diameter is not None else None
         if self.settings.max_cell_distance is not None and self.settings.max_cell_distance <= 0:

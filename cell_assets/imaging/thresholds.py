@@ -70,6 +70,7 @@ def robust_background(pixels: np.ndarray, trim: float = ROBUST_TRIM) -> float:
 def _threshold_of(pixels: np.ndarray, method: ThresholdMethod) -> float:
     from skimage.filters import threshold_li, threshold_multiotsu, threshold_otsu
 
+    method = ThresholdMethod(method)  # a name typed on the command line or in run config
     if method is ThresholdMethod.minimum_cross_entropy:
         return float(threshold_li(pixels))
     if method is ThresholdMethod.otsu:

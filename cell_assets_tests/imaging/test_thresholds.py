@@ -5,6 +5,7 @@ from skimage.filters import threshold_li
 
 from cell_assets.cli.benchmarks.segmentation_quality import synthetic_sites
 from cell_assets.imaging.classical_segmentation import ClassicalSegmenter
+from cell_assets.imaging.segmentation_settings import ClassicalSettings
 from cell_assets.imaging.thresholds import ThresholdMethod, global_threshold
 
 
@@ -45,3 +46,13 @@ def test_a_camera_offset_and_a_few_saturated_nuclei_lose_no_nuclei():
         return float(np.mean(iou[1:, 1:].max(axis=1, initial=0)[normal] >= 0.5))
 
     assert recall(found) >= recall(plain) - 0.03, (recall(plain), recall(found))
+
+
+def test_a_method_named_as_text_is_the_method_it_names():
+    """The command line and run config give names; they select the method, never a default."""
+    image, _ = _nuclei_image()
+    assert global_threshold(image, "otsu") == global_threshold(image, ThresholdMethod.otsu)
+    segmenter = ClassicalSegmenter(ClassicalSettings(cell_threshold="otsu_three_class"))
+    assert segmenter.describe()["cell_threshold"] == "otsu_three_class"
+    with pytest.raises(ValueError, match="'li' is not a valid ThresholdMethod"):
+        global_threshold(image, "li")
