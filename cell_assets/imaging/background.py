@@ -7,6 +7,7 @@ from scipy import ndimage as ndi
 from skimage.transform import resize
 
 from cell_assets.imaging.illumination import downscale_mean
+from cell_assets.imaging.thresholds import SMOOTHING_SIGMA
 
 
 def background(image: np.ndarray, diameter: float, windows: float = 5.0) -> np.ndarray:
@@ -23,3 +24,9 @@ def background(image: np.ndarray, diameter: float, windows: float = 5.0) -> np.n
     return resize(
         smooth, image.shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True
     ).astype(np.float32)
+
+
+def flattened(image: np.ndarray, diameter: float, windows: float = 5.0) -> np.ndarray:
+    """``image`` less the :func:`background` of it smoothed by CellProfiler's threshold
+    smoothing (σ = 1), float32: objects on a flat background near zero."""
+    return image - background(ndi.gaussian_filter(image, SMOOTHING_SIGMA), diameter, windows)

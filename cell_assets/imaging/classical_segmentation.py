@@ -36,7 +36,7 @@ from dataclasses import replace
 import numpy as np
 from scipy import ndimage as ndi
 
-from cell_assets.imaging.background import background
+from cell_assets.imaging.background import flattened
 from cell_assets.imaging.labels import remove_small_and_relabel
 from cell_assets.imaging.object_size import HOW, estimate_nucleus_diameter
 from cell_assets.imaging.propagation import DEFAULT_REGULARIZATION, propagate
@@ -47,6 +47,7 @@ from cell_assets.imaging.thresholds import (
     ThresholdMethod,
     global_threshold,
     offset_and_scale,
+    rescaled,
     unsaturated,
 )
 
@@ -118,7 +119,7 @@ def segment_nuclei(
     if _is_blank(image):
         return np.zeros(image.shape, np.uint16)
     counted = unsaturated(image)
-    image = image - background(ndi.gaussian_filter(image, SMOOTHING_SIGMA), diameter)
+    image = flattened(image, diameter)
     smooth, foreground = _foreground(image, counted, method, log_transform, correction)
     foreground = ndi.binary_fill_holes(foreground)
     components, count = ndi.label(foreground)
@@ -126,8 +127,7 @@ def segment_nuclei(
         return np.zeros(image.shape, np.uint16)
     # Seeds on log intensities: a dim nucleus on the flank of a bright (or saturated) one
     # keeps its own maximum.
-    floor, scale = offset_and_scale(image)
-    signal = np.log1p(255.0 * np.clip((image - floor) / max(scale, 1e-12), 0.0, 1.0))
+    signal = rescaled(image, *offset_and_scale(image), log_transform=True)
     blurred = ndi.gaussian_filter(signal, max(1.0, DECLUMP_SIGMA_FRACTION * diameter))
     peaks = peak_local_max(
         blurred, min_distance=max(1, int(round(SEED_DISTANCE_FRACTION * diameter))),
@@ -185,11 +185,10 @@ def segment_cells(
     if _is_blank(image):
         return nuclei.copy()
     counted = unsaturated(image)
-    image = image - background(ndi.gaussian_filter(image, SMOOTHING_SIGMA), diameter, 8.0)
+    image = flattened(image, diameter, windows=8.0)
     smooth, foreground = _foreground(image, counted, method, log_transform, correction)
     foreground = ndi.binary_fill_holes(foreground | (nuclei > 0))
-    floor, scale = offset_and_scale(smooth)
-    scaled = np.clip((smooth - floor) / max(scale, 1e-12), 0.0, 1.0)
+    scaled = rescaled(smooth, *offset_and_scale(smooth))
     return propagate(scaled, nuclei, foreground, regularization)
 
 

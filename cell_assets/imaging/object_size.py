@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from cell_assets.imaging.background import background
+from cell_assets.imaging.background import flattened
 from cell_assets.imaging.thresholds import SMOOTHING_SIGMA, global_threshold, unsaturated
 
 # Objects smaller than this (pixels across) are noise, not nuclei.
@@ -93,8 +93,7 @@ def estimate_nucleus_diameter(image: np.ndarray) -> float | None:
     if len(diameters) < MIN_NUCLEI:
         return None
     first = _weighted_median(diameters, areas)
-    flat = image - background(ndi.gaussian_filter(image, SMOOTHING_SIGMA), first)
-    diameters, areas = _single_nucleus_diameters(flat, counted)
+    diameters, areas = _single_nucleus_diameters(flattened(image, first), counted)
     if len(diameters) < MIN_NUCLEI:
         return first
     return _weighted_median(diameters, areas)

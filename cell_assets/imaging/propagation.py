@@ -21,13 +21,14 @@ scaled to 0–1 (CellProfiler's convention, default 0.05).
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage as ndi
 
 DEFAULT_REGULARIZATION = 0.05
 
 
 def step_costs(image: np.ndarray, regularization: float) -> np.ndarray:
     """``sqrt(|∇I|² + λ)`` per pixel of an ``(H, W)`` image scaled to 0–1 (float64)."""
+    from scipy import ndimage as ndi  # not at import: the settings import this module
+
     gradient = np.hypot(ndi.sobel(image, axis=0), ndi.sobel(image, axis=1)) / 8.0
     return np.sqrt(gradient.astype(np.float64) ** 2 + regularization)
 

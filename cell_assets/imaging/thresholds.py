@@ -94,6 +94,19 @@ def unsaturated(image: np.ndarray) -> np.ndarray:
     return ~saturated
 
 
+# log_transform maps the 0–1 signal to log(1 + LOG_RANGE · s): an 8-bit range.
+LOG_RANGE = 255.0
+
+
+def rescaled(
+    values: np.ndarray, floor: float, scale: float, log_transform: bool = False
+) -> np.ndarray:
+    """``values`` above ``floor`` as a 0–1 signal over ``scale`` (clipped), or its
+    ``log(1 + 255 s)`` with ``log_transform``; same shape, float."""
+    signal = np.clip((values - floor) / max(scale, 1e-12), 0.0, 1.0)
+    return np.log1p(LOG_RANGE * signal) if log_transform else signal
+
+
 def offset_and_scale(image: np.ndarray) -> tuple[float, float]:
     """The image's floor (camera offset) and the signal range above it, intensity units."""
     floor, top = np.percentile(image, [FLOOR_PERCENTILE, CLIP_PERCENTILE])
@@ -134,12 +147,10 @@ def global_threshold(
     floor, scale = offset_and_scale(pixels)
     if scale <= 1e-6 * max(1.0, abs(floor)):
         return float("inf")
-    signal = np.clip((pixels - floor) / scale, 0.0, 1.0)
-    if log_transform:
-        signal = np.log1p(signal * 255.0)
+    signal = rescaled(pixels, floor, scale, log_transform)
     if np.ptp(signal) <= 0:
         return float("inf")
     value = _threshold_of(signal, method)
     if log_transform:
-        value = float(np.expm1(value)) / 255.0
+        value = float(np.expm1(value)) / LOG_RANGE
     return floor + value * scale

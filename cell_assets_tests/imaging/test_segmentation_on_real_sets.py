@@ -13,8 +13,7 @@ from cell_assets.cli.benchmarks.real_segmentation_sets import (
     example_human_images,
     example_human_ratios,
 )
-from cell_assets.cli.benchmarks.segmentation_quality import score_u2os
-from cell_assets.imaging.labels import finish_site
+from cell_assets.cli.benchmarks.segmentation_quality import classical_site, score_u2os
 from cell_assets.imaging.segmentation import make_segmenter
 from cell_assets.imaging.segmentation_settings import ClassicalSettings
 from cell_assets_tests.helpers import real_data
@@ -45,18 +44,14 @@ def test_cells_follow_the_stain_to_where_cellprofiler_puts_them():
     CellProfiler 4.0.6's areas (measured 1.13: see the README)."""
     root = real_data()
     for site in cell_painting_sites(root):
-        segmenter = make_segmenter(ClassicalSettings())
-        [(nuclei, cells)] = segmenter.segment([site.dna], [site.cytoplasm])
-        result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+        result, _ = classical_site(site.dna, site.cytoplasm)
         found = agreement(site, result.nuclei, result.cells)
         print(f"\n{site.name}: {found}")
         assert found.inner_cells_ap >= 0.6, site.name
         assert found.cells_ap >= 0.55, site.name
         assert 0.8 <= found.inner_cells_area_ratio <= 1.25, site.name
     dna, body = example_human_images(root)
-    segmenter = make_segmenter(ClassicalSettings())
-    [(nuclei, cells)] = segmenter.segment([dna], [body])
-    result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+    result, _ = classical_site(dna, body)
     nucleus_ratio, cell_ratio = example_human_ratios(root, result.nuclei, result.cells)
     print(f"ExampleHuman: nuclei {nucleus_ratio:.2f}×, cells {cell_ratio:.2f}× CellProfiler's")
     assert 0.9 <= nucleus_ratio <= 1.1

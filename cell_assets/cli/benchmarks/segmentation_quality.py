@@ -16,9 +16,15 @@ import click
 import numpy as np
 
 from cell_assets.imaging.evaluation import average_precision
-from cell_assets.imaging.labels import equivalent_diameters, finish_site, object_areas
+from cell_assets.imaging.labels import (
+    SiteSegmentation,
+    equivalent_diameters,
+    finish_site,
+    object_areas,
+)
 from cell_assets.imaging.segmentation import make_segmenter
 from cell_assets.imaging.segmentation_settings import ClassicalSettings
+from cell_assets.imaging.segmenter import Segmenter
 from cell_assets.synthetic import SyntheticPlateSpec, illumination_field, render_site
 from cell_assets.terminal import table_row
 
@@ -99,6 +105,13 @@ def score_real_nuclei(image: np.ndarray, truth: np.ndarray) -> tuple[float, int,
         n_true,
         float(segmenter.nucleus_diameter or float("nan")),
     )
+
+
+def classical_site(dna: np.ndarray, cytoplasm: np.ndarray) -> tuple[SiteSegmentation, Segmenter]:
+    """One site through the classical method with its defaults, finished as the asset does."""
+    segmenter = make_segmenter(ClassicalSettings())
+    [(nuclei, cells)] = segmenter.segment([dna], [cytoplasm])
+    return finish_site(nuclei, cells, segmenter.max_cell_distance), segmenter
 
 
 def cellprofiler_like_nuclei(image: np.ndarray, diameter: float) -> np.ndarray:
@@ -197,9 +210,7 @@ def bench_real_sets(root: Path) -> list[dict[str, object]]:
         )
         rows.append({"set": "u2os", "method": name, **score.__dict__})
     for site in cell_painting_sites(root):
-        segmenter = make_segmenter(ClassicalSettings())
-        [(nuclei, cells)] = segmenter.segment([site.dna], [site.cytoplasm])
-        result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+        result, segmenter = classical_site(site.dna, site.cytoplasm)
         found = agreement(site, result.nuclei, result.cells)
         click.echo(
             f"{site.name} (cells on {site.cytoplasm_channel}) against CellProfiler's outlines, "
@@ -211,9 +222,7 @@ def bench_real_sets(root: Path) -> list[dict[str, object]]:
         )
         rows.append({"set": site.name, **found.__dict__})
     dna, body = example_human_images(root)
-    segmenter = make_segmenter(ClassicalSettings())
-    [(nuclei, cells)] = segmenter.segment([dna], [body])
-    result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+    result, _ = classical_site(dna, body)
     nucleus_ratio, cell_ratio = example_human_ratios(root, result.nuclei, result.cells)
     click.echo(
         f"ExampleHuman against CellProfiler 4.0.6's tables (matched by centre): nuclei "
@@ -298,9 +307,7 @@ def write_overlays(root: Path, folder: Path) -> list[Path]:
             [(nuclei, _)] = make_segmenter(ClassicalSettings()).segment([image], None)
             save(f"u2os-{name}-ours-vs-hand-drawn", image, (nuclei, nuclei), (truth, truth))
     for site in cell_painting_sites(root):
-        segmenter = make_segmenter(ClassicalSettings())
-        [(nuclei, cells)] = segmenter.segment([site.dna], [site.cytoplasm])
-        result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+        result, _ = classical_site(site.dna, site.cytoplasm)
         name = site.name.split()[0].lower()
         save(
             f"{name}-ours-vs-cellprofiler",
@@ -309,9 +316,7 @@ def write_overlays(root: Path, folder: Path) -> list[Path]:
             (site.nuclei, site.cells),
         )
     images, nuclei_true, cells_true = next(synthetic_sites(12, 0.6, 0.6, sites=1))
-    segmenter = make_segmenter(ClassicalSettings())
-    [(nuclei, cells)] = segmenter.segment([images["DNA"]], [images["Actin"]])
-    result = finish_site(nuclei, cells, segmenter.max_cell_distance)
+    result, _ = classical_site(images["DNA"], images["Actin"])
     save(
         "synthetic-24px-hazy-ours-vs-truth",
         images["Actin"],
