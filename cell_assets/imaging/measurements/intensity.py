@@ -13,6 +13,7 @@ in [0, 1]; every result is ``(N,)`` float64, NaN for an object with no pixels.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from cell_assets.imaging.measurements.objects import ObjectPixels, offsets, sort_within
@@ -46,11 +47,11 @@ LOCATIONS = (
 
 def edge_pixels(objects: ObjectPixels) -> torch.Tensor:
     """``(P,)`` bool: the object pixel has a 4-neighbour (inside the image) of another label."""
-    labels = torch.as_tensor(objects.labels, device=objects.device)
+    # int64 before indexing: CUDA has no indexing kernel for uint16 (Cellpose's label dtype).
+    labels = torch.as_tensor(objects.labels.astype(np.int64), device=objects.device)
     height, width = labels.shape
-    padded = torch.nn.functional.pad(labels[None, None].to(torch.int64), (1, 1, 1, 1), "replicate")
-    padded = padded[0, 0]
-    own = labels.reshape(-1)[objects.flat].to(torch.int64)
+    padded = torch.nn.functional.pad(labels[None, None], (1, 1, 1, 1), "replicate")[0, 0]
+    own = labels.reshape(-1)[objects.flat]
     rows, cols = objects.rows.to(torch.int64) + 1, objects.cols.to(torch.int64) + 1
     edge = torch.zeros_like(own, dtype=torch.bool)
     for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
