@@ -29,6 +29,7 @@ def test_parse_wells():
         ["bench", "segment"],
         ["bench", "extract"],
         ["bench", "features"],
+        ["bench", "gpu"],
         ["bench", "store"],
         ["bench", "dagster"],
         ["backfill"],

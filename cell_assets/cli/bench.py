@@ -160,6 +160,38 @@ def bench_segmentation_quality_command(
             click.echo(f"wrote {path}")
 
 
+@bench.command("gpu")
+@click.option(
+    "--real-data",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The realdata/ folder holding cellpainting-sites/ (the JUMP and pediatric sites).",
+)
+@click.option(
+    "--cellpose-sam-path",
+    default=None,
+    type=click.Path(exists=True, file_okay=False),
+    help="A folder holding Cellpose 4 (pip install --target DIR cellpose segment_anything): "
+    "time Cellpose-SAM too.",
+)
+@click.option("--cellpose-batch", default=64, show_default=True, help="Cellpose tiles per batch.")
+@click.option("--cellpose-sites", default=8, show_default=True, help="1024² sites per stack.")
+@repeats_option
+def bench_gpu_command(
+    real_data: Path,
+    cellpose_sam_path: str | None,
+    cellpose_batch: int,
+    cellpose_sites: int,
+    repeats: int,
+) -> None:
+    """Features per family (cp_measure on one core, ours on 1 and all CPU threads and the GPU)
+    and Cellpose 3 / Cellpose-SAM seconds per 1024² site, on the real Cell Painting sites.
+    Without Dagster: ``python -m cell_assets.cli.benchmarks.gpu`` takes the same options."""
+    from cell_assets.cli.benchmarks.gpu import bench_gpu
+
+    bench_gpu(real_data, repeats, cellpose_batch, cellpose_sites, cellpose_sam_path)
+
+
 @bench.command("extract")
 @click.option("--wells", default="A01-A04", show_default=True, help="Wells of the benchmark plate.")
 @click.option("--sites", default=4, show_default=True, help="Sites per well.")

@@ -38,9 +38,10 @@ def synthetic_sites(size: int, sites: int, seed: int = 0):
     return made
 
 
-def _cp_measure_family(family: str) -> Callable[[dict, dict], None]:
+def cp_measure_family(family: str) -> Callable[[dict, dict], None]:
     """Run cp_measure's functions of one family on a site, as CellProfiler would (every
-    compartment, every channel or channel pair)."""
+    compartment, every channel of the site's images or every pair of them; shape on the first
+    channel)."""
     from cp_measure.bulk import get_core_measurements, get_correlation_measurements
     from cp_measure.core.measurecolocalization import get_correlation_overlap
 
@@ -54,19 +55,20 @@ def _cp_measure_family(family: str) -> Callable[[dict, dict], None]:
     }
 
     def run(images: dict, compartments: dict) -> None:
+        channels = list(images)
         for labels in compartments.values():
             if family == "sizeshape":
                 for name in ("sizeshape", "zernike", "feret"):
-                    core[name](labels, images["DNA"])
+                    core[name](labels, images[channels[0]])
             elif family == "colocalization":
-                for i, a in enumerate(CHANNELS):
-                    for b in CHANNELS[i + 1 :]:
+                for i, a in enumerate(channels):
+                    for b in channels[i + 1 :]:
                         for name, function in correlation.items():
                             extra = {"scale_max": 65535} if name == "costes" else {}
                             function(images[a], images[b], labels, **extra)
                         get_correlation_overlap(images[a], images[b], labels)
             else:
-                for channel in CHANNELS:
+                for channel in channels:
                     for name in per_channel[family]:
                         core[name](labels, images[channel])
 
@@ -99,7 +101,7 @@ def _regionprops(family: str) -> Callable[[dict, dict], None] | None:
             if family == "sizeshape":
                 regionprops_table(labels, properties=shape)
             else:
-                for channel in CHANNELS:
+                for channel in images:
                     regionprops_table(labels, images[channel], properties=intensity)
 
     return run
@@ -150,7 +152,7 @@ def bench_features(size: int, sites: int, device: str, repeats: int) -> dict[str
     results: dict[str, dict] = {}
     totals = {"cp_measure": 0.0}
     for family in MeasurementFamily:
-        row = {"cp_measure": timed(_cp_measure_family(family.value))}
+        row = {"cp_measure": timed(cp_measure_family(family.value))}
         skimage = _regionprops(family.value)
         row["regionprops"] = timed(skimage) if skimage else float("nan")
         for on in devices:

@@ -71,20 +71,45 @@ def fill_outlines(outlines: np.ndarray, inside: np.ndarray | None = None) -> np.
 
 @dataclass(frozen=True)
 class CellPaintingSite:
-    """One real Cell Painting site with CellProfiler's objects for it."""
+    """One real Cell Painting site with CellProfiler's objects for it.
+
+    ``channels`` maps each fluorescence stain (as the plate's CellProfiler table names it:
+    DNA, ER, AGP, Mito, RNA) to its (H, W) float32 grey levels; brightfield is left out.
+    """
 
     name: str
-    dna: np.ndarray
-    cytoplasm: np.ndarray
-    cytoplasm_channel: str
+    channels: dict[str, np.ndarray]
+    # The stain CellProfiler's cells followed on this plate.
+    cytoplasm_stain: str
     nuclei: np.ndarray
     cells: np.ndarray
 
+    @property
+    def dna(self) -> np.ndarray:
+        return self.channels["DNA"]
+
+    @property
+    def cytoplasm(self) -> np.ndarray:
+        return self.channels[self.cytoplasm_stain]
+
+
+# Stain → Phenix channel number, from each plate's ``Image_FileName_Orig*`` columns.
+JUMP_STAINS = {"DNA": 5, "RNA": 3, "AGP": 2}  # the only channels kept in this excerpt
+PEDIATRIC_STAINS = {"DNA": 5, "ER": 2, "AGP": 3, "Mito": 4, "RNA": 6}
+
 
 def cell_painting_sites(root: Path) -> Iterator[CellPaintingSite]:
-    """The JUMP (RNA channel, as its CellProfiler cells) and pediatric (AGP) sites."""
+    """The JUMP (cells on RNA, as its CellProfiler cells) and pediatric (AGP) sites."""
     import tifffile
     from PIL import Image
+
+    def read(folder: Path, field: str, stains: dict[str, int]) -> dict[str, np.ndarray]:
+        return {
+            stain: tifffile.imread(folder / f"orig/{field}-ch{number}sk1fk1fl1.tiff").astype(
+                np.float32
+            )
+            for stain, number in stains.items()
+        }
 
     jump = root / CELL_PAINTING / "JUMP_plate_BR00117006" / "images"
     nuclei = fill_outlines(
@@ -95,12 +120,7 @@ def cell_painting_sites(root: Path) -> Iterator[CellPaintingSite]:
         nuclei,
     )
     yield CellPaintingSite(
-        "JUMP BR00117006",
-        tifffile.imread(jump / "orig/r01c01f01p01-ch5sk1fk1fl1.tiff").astype(np.float32),
-        tifffile.imread(jump / "orig/r01c01f01p01-ch3sk1fk1fl1.tiff").astype(np.float32),
-        "RNA (ch3)",
-        nuclei,
-        cells,
+        "JUMP BR00117006", read(jump, "r01c01f01p01", JUMP_STAINS), "RNA", nuclei, cells
     )
     atlas = root / CELL_PAINTING / "pediatric_cancer_atlas_profiling" / "images"
     outline = "outlines/{}Outlines_BR00143976_C03_3.tiff"
@@ -108,9 +128,8 @@ def cell_painting_sites(root: Path) -> Iterator[CellPaintingSite]:
     cells = fill_outlines(tifffile.imread(atlas / outline.format("Cells")).max(-1) > 0, nuclei)
     yield CellPaintingSite(
         "pediatric BR00143976",
-        tifffile.imread(atlas / "orig/r03c03f03p01-ch5sk1fk1fl1.tiff").astype(np.float32),
-        tifffile.imread(atlas / "orig/r03c03f03p01-ch3sk1fk1fl1.tiff").astype(np.float32),
-        "AGP (ch3)",
+        read(atlas, "r03c03f03p01", PEDIATRIC_STAINS),
+        "AGP",
         nuclei,
         cells,
     )

@@ -213,7 +213,7 @@ def bench_real_sets(root: Path) -> list[dict[str, object]]:
         result, segmenter = classical_site(site.dna, site.cytoplasm)
         found = agreement(site, result.nuclei, result.cells)
         click.echo(
-            f"{site.name} (cells on {site.cytoplasm_channel}) against CellProfiler's outlines, "
+            f"{site.name} (cells on {site.cytoplasm_stain}) against CellProfiler's outlines, "
             f"d {segmenter.nucleus_diameter:.1f} px:\n"
             f"  all objects:     nuclei AP50 {found.nuclei_ap:.2f}, cells AP50 "
             f"{found.cells_ap:.2f}, matched cell area {found.cells_area_ratio:.2f}×\n"
