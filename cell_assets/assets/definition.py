@@ -42,6 +42,7 @@ from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions, split_key
 from cell_assets.orchestration.resources import RawPlatesResource
 from cell_assets.orchestration.run_tags import EXPERIMENT_TAG, RunTags
+from cell_assets.orchestration.worker_threads import threads_for_run
 from cell_assets.storage.artifacts import NO_IMAGES, STATUS_FILE, is_empty_well
 
 ARTIFACT_IO_MANAGER = "artifact_io_manager"
@@ -188,6 +189,7 @@ def _partitioned_asset(
             plates = PlatesOfRun(lambda plate: raw_plates.open().open(plate))
             _tag_experiment(context, plates, keys)
             extra = key_extra(config, kwargs["artifact_store"]) if key_extra else ""
+            threads = threads_for_run(context.instance)
             for done, key in enumerate(keys, start=1):
                 parts = split_key(key)
                 started = time.perf_counter()
@@ -208,6 +210,7 @@ def _partitioned_asset(
                     partition, body, asset, code_version, reuse, store, arguments, mine, extra
                 )
                 metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
+                metadata.setdefault("cpu_threads", threads)
                 context.add_asset_metadata(metadata, partition_key=str(key))
                 # Progress about ten times per step: every log line is an event in the
                 # instance's storage, which costs as much as a materialization.

@@ -221,12 +221,24 @@ def bench_extract_command(
 @click.option(
     "--repeats", default=3, show_default=True, help="Repeats; the best time of each is used."
 )
-def bench_features_command(size: int, sites: int, device: str, repeats: int) -> None:
+@click.option(
+    "--concurrent",
+    default=0,
+    show_default=True,
+    help="N > 0: run N copies of all families at once (processes, as runs share a worker) and "
+    "print cells/s per machine for cp_measure and ours, default threads and shared cores.",
+)
+def bench_features_command(
+    size: int, sites: int, device: str, repeats: int, concurrent: int
+) -> None:
     """Cells/s per measurement family: cp_measure (CellProfiler's code), regionprops_table (its
     subset) and ours on CPU (and GPU), same images and masks."""
-    from cell_assets.cli.benchmarks.features import bench_features
+    from cell_assets.cli.benchmarks.features import bench_features, bench_features_concurrent
 
-    bench_features(size, sites, device, repeats)
+    if concurrent > 0:
+        bench_features_concurrent(size, sites, concurrent, repeats)
+    else:
+        bench_features(size, sites, device, repeats)
 
 
 @bench.command("store")

@@ -180,3 +180,78 @@ def _row(name: str, seconds: dict, devices: list, cells: int) -> str:
     cells_row += [(rate(seconds[d.type]), ">10.1f") for d in devices]
     cells_row += [(f"{seconds['cp_measure'] / seconds[d.type]:.1f}×", ">12") for d in devices]
     return table_row(*cells_row)
+
+
+def _copy_of_the_work(
+    size: int, sites: int, repeats: int, threads: int | None, peer: bool, start
+) -> float:
+    """One of the concurrent copies (its own process): best seconds of every family on the
+    synthetic sites, ours with ``threads`` CPU threads (None: torch's default) or cp_measure."""
+    import torch
+
+    from cell_assets.imaging.measurements import MeasurementFamily
+    from cell_assets.imaging.measurements.site import measure_site
+    from cell_assets.orchestration.worker_threads import use_threads
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    if threads:
+        use_threads(threads)
+    data = synthetic_sites(size, sites)
+    runs = [cp_measure_family(f.value) for f in MeasurementFamily] if peer else []
+
+    def once() -> None:
+        for images, compartments in data:
+            if peer:
+                for run in runs:
+                    run(images, compartments)
+            else:
+                measure_site(images, compartments, device=torch.device("cpu"))
+
+    start.wait()  # every copy starts its timed work together
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        once()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def bench_features_concurrent(size: int, sites: int, copies: int, repeats: int) -> dict:
+    """Cells/s per machine with ``copies`` copies of the work at once, as runs share a worker:
+    cp_measure, ours with torch's default threads (every core each), and ours with the cores
+    shared out (:func:`~cell_assets.orchestration.worker_threads.threads_per_run`)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cell_assets.orchestration.worker_threads import threads_per_run, worker_cores
+
+    cores = worker_cores()
+    cells = sum(
+        int(np.count_nonzero(np.bincount(c["Cells"].ravel())[1:]))
+        for _, c in synthetic_sites(size, sites)
+    )
+    shared = threads_per_run(cores, copies)
+    modes = {
+        "cp_measure": (None, True),
+        "ours, torch default threads": (None, False),
+        f"ours, {shared} thread(s) per copy": (shared, False),
+    }
+    click.echo(
+        f"{copies} concurrent cop{'y' if copies == 1 else 'ies'} of every feature family on "
+        f"{sites} synthetic site(s) of {size}² px ({cells} cells each), {cores} cores; "
+        f"best of {repeats}"
+    )
+    click.echo(table_row(("work", "<32"), ("s per copy", ">11"), ("cells/s per machine", ">20")))
+    context = multiprocessing.get_context("spawn")
+    results = {}
+    for name, (threads, peer) in modes.items():
+        with context.Manager() as manager, ProcessPoolExecutor(copies, mp_context=context) as pool:
+            start = manager.Barrier(copies)
+            futures = [
+                pool.submit(_copy_of_the_work, size, sites, repeats, threads, peer, start)
+                for _ in range(copies)
+            ]
+            seconds = max(f.result() for f in futures)
+        results[name] = copies * cells / seconds
+        click.echo(table_row((name, "<32"), (seconds, ">11.2f"), (results[name], ">20.1f")))
+    return results
