@@ -160,6 +160,23 @@ def bench_segmentation_quality_command(
             click.echo(f"wrote {path}")
 
 
+@bench.command("site")
+@click.option(
+    "--real-data",
+    default=None,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The realdata/ folder: time the real pediatric-atlas site (five stains) too.",
+)
+@click.option("--crop", default=None, type=int, help="Centre crop side in px (default: whole).")
+@repeats_option
+def bench_site_command(real_data: Path | None, crop: int | None, repeats: int) -> None:
+    """One 1080² site through every well stage in one process, each beside its peer or floor
+    (seconds, spread, cores used, peak memory), and the 384-well × 9-site plate it projects to."""
+    from cell_assets.cli.benchmarks.site import bench_site
+
+    bench_site(real_data, repeats, crop)
+
+
 @bench.command("gpu")
 @click.option(
     "--real-data",

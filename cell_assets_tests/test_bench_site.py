@@ -1,0 +1,30 @@
+"""``cell-assets bench site``: every well stage on one site, each beside its peer or floor."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cell_assets_tests.helpers import real_data
+
+
+def test_every_stage_timed_beside_its_peer_on_the_real_site(tmp_path, capsys):
+    from cell_assets.cli.benchmarks.site import bench_site
+    from cell_assets.imaging.measurements import MeasurementFamily
+
+    results = bench_site(real_data("cellpainting-sites").parent, repeats=1, crop=320)
+    assert list(results) == ["pediatric BR00143976", "synthetic 320² (18 cells)"]
+    for timings in results.values():
+        stages = [t.stage for t in timings]
+        assert stages[:4] == [
+            "illumination correction",
+            "compression",
+            "segmentation (classical)",
+            "h5sc extraction",
+        ]
+        assert stages[4:] == [f"features: {f.value}" for f in MeasurementFamily]
+        for t in timings:
+            assert t.seconds > 0 and t.cpu_seconds >= 0 and t.peak_mib > 0
+            assert np.isfinite(t.peer_seconds) and t.peer_seconds > 0
+    printed = capsys.readouterr().out
+    assert "a plate of 3456 sites (384 wells × 9)" in printed
+    assert "DNA, ER, AGP, Mito, RNA" in printed
