@@ -212,7 +212,7 @@ def costes(objects: ObjectPixels, f: torch.Tensor, s: torch.Tensor, scale: int):
         unsure = active & (~np.isfinite(r) | (np.abs(r) < SIGN_MARGIN))
         if unsure.any():
             chosen = torch.as_tensor(unsure, device=f.device)
-            keep = chosen[objects.segment]
+            keep = objects.pixels_of(chosen)
             sub, fs, ss = objects.restrict(chosen), f[keep], s[keep]
             tf = sub.expand(torch.as_tensor(thr_f, dtype=dtype, device=f.device))
             ts = sub.expand(torch.as_tensor(thr_s, dtype=dtype, device=f.device))

@@ -88,9 +88,27 @@ class ObjectPixels:
             area=torch.as_tensor(area, dtype=torch.int64, device=device),
         )
 
+    def pixels_of(self, chosen: torch.Tensor) -> torch.Tensor:
+        """``(Q,)`` int64 positions (in :attr:`flat` order) of the ``(N,)`` ``chosen`` objects'
+        pixels.
+
+        The pixels are grouped by object, in label order, so each chosen object is one run:
+        the cost is the chosen pixels', not all ``P`` (Costes' search restricts to a few
+        objects hundreds of times per site).
+        """
+        picked = torch.nonzero(chosen).squeeze(1)
+        lengths = self.area[picked]
+        starts = (torch.cumsum(self.area, 0) - self.area)[picked]
+        # Each run's first position, minus where it lands in the output, repeated along it.
+        shift = starts - (torch.cumsum(lengths, 0) - lengths)
+        total = int(lengths.sum()) if picked.numel() else 0
+        return torch.arange(total, device=self.flat.device) + torch.repeat_interleave(
+            shift, lengths, output_size=total
+        )
+
     def restrict(self, chosen: torch.Tensor) -> ObjectPixels:
         """The same objects with only the ``(N,)`` ``chosen`` ones keeping their pixels."""
-        keep = chosen[self.segment]
+        keep = self.pixels_of(chosen)
         return ObjectPixels(
             labels=self.labels,
             count=self.count,
