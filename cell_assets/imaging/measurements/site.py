@@ -32,7 +32,7 @@ from cell_assets.imaging.measurements.radial import (
     radial_geometry,
 )
 from cell_assets.imaging.measurements.sizeshape import measure_sizeshape
-from cell_assets.imaging.measurements.texture import measure_texture
+from cell_assets.imaging.measurements.texture import CooccurringPixels, measure_texture
 from cell_assets.imaging.measurements.zernike import (
     ZernikeBasis,
     measure_intensity_zernike,
@@ -117,10 +117,17 @@ def _intensity(site: Site, part: Compartment) -> Columns:
 
 
 def _texture(site: Site, part: Compartment) -> Columns:
+    pairs = {
+        scale: CooccurringPixels.of(part.objects, scale) for scale in site.settings.texture_scales
+    }
     for channel in site.channels:
         for scale in site.settings.texture_scales:
             found = measure_texture(
-                part.objects, site.images[channel], scale, site.settings.texture_levels
+                part.objects,
+                site.images[channel],
+                scale,
+                site.settings.texture_levels,
+                pairs[scale],
             )
             for name, values in found.items():
                 yield naming.with_channel_inside(name, channel), values

@@ -20,6 +20,8 @@ Results are ``(N,)`` float64 per feature and direction, NaN for empty objects.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -61,8 +63,48 @@ def _entropy_terms(p: torch.Tensor) -> torch.Tensor:
     return torch.where(p > 0, -p * torch.log2(torch.where(p > 0, p, 1.0)), 0.0)
 
 
+@dataclass(frozen=True)
+class CooccurringPixels:
+    """An object set's co-occurring pixel pairs at one scale, per direction: the same for every
+    channel, so found once per compartment and scale.
+
+    ``first`` indexes the object pixels (:class:`ObjectPixels` order), ``other`` is the flat
+    image position of the pixel ``scale`` px away in the direction, ``segment`` the object
+    both belong to (pairs that leave the object or the image are left out).
+    """
+
+    scale: int
+    first: tuple[torch.Tensor, ...]
+    other: tuple[torch.Tensor, ...]
+    segment: tuple[torch.Tensor, ...]
+
+    @classmethod
+    def of(cls, objects: ObjectPixels, scale: int) -> CooccurringPixels:
+        if scale < 1:
+            raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
+        height, width = objects.labels.shape
+        labels = torch.as_tensor(objects.labels.astype(np.int64), device=objects.device)
+        rows, cols = objects.rows.to(torch.int64), objects.cols.to(torch.int64)
+        firsts, others, segments = [], [], []
+        for dy, dx in DIRECTIONS:
+            r2, c2 = rows + dy * scale, cols + dx * scale
+            inside = (r2 < height) & (c2 >= 0) & (c2 < width)
+            first = torch.nonzero(inside).squeeze(1)
+            other = r2[first] * width + c2[first]
+            segment = objects.segment[first]
+            same = labels.reshape(-1)[other] == segment + 1
+            firsts.append(first[same])
+            others.append(other[same])
+            segments.append(segment[same])
+        return cls(scale, tuple(firsts), tuple(others), tuple(segments))
+
+
 def measure_texture(
-    objects: ObjectPixels, image: np.ndarray, scale: int = 3, levels: int = 256
+    objects: ObjectPixels,
+    image: np.ndarray,
+    scale: int = 3,
+    levels: int = 256,
+    pairs: CooccurringPixels | None = None,
 ) -> dict[str, torch.Tensor]:
     """Haralick features of every object at one scale.
 
@@ -74,6 +116,8 @@ def measure_texture(
         Pixel distance of the co-occurring pairs (CellProfiler's default 3).
     levels : int
         Grey levels (CellProfiler 3 and later: 256).
+    pairs : CooccurringPixels, optional
+        ``CooccurringPixels.of(objects, scale)``, when several channels share it.
 
     Returns
     -------
@@ -81,34 +125,27 @@ def measure_texture(
         ``Texture_<feature>_<scale>_<direction:02d>_<levels>`` → ``(N,)`` float64
         (the caller inserts the channel name after the feature).
     """
-    if scale < 1:
-        raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
+    pairs = pairs if pairs is not None else CooccurringPixels.of(objects, scale)
+    if pairs.scale != scale:
+        raise ValueError(f"pairs are for scale {pairs.scale}, not {scale}")
     device = objects.device
     n = objects.count
-    height, width = objects.labels.shape
     quantised = torch.as_tensor(grey_levels(image, levels).astype(np.int64), device=device)
-    labels = torch.as_tensor(objects.labels.astype(np.int64), device=device)
     grey = quantised.reshape(-1)[objects.flat]
-    rows, cols = objects.rows.to(torch.int64), objects.cols.to(torch.int64)
     # Mahotas sizes the matrix by the crop's largest grey level (DifferenceVariance uses it).
     bins = objects.reduce(grey.to(torch.float64), "max") + 1
     nan = torch.tensor(torch.nan, dtype=torch.float64, device=device)
     empty_somewhere = torch.zeros(n, dtype=torch.bool, device=device)
     per_direction = []
-    for dy, dx in DIRECTIONS:
-        r2, c2 = rows + dy * scale, cols + dx * scale
-        inside = (r2 < height) & (c2 >= 0) & (c2 < width)
-        first = torch.nonzero(inside).squeeze(1)
-        other = r2[first] * width + c2[first]
-        segment = objects.segment[first]
+    for first, other, segment in zip(pairs.first, pairs.other, pairs.segment, strict=True):
         a, b = grey[first], quantised.reshape(-1)[other]
-        keep = (labels.reshape(-1)[other] == segment + 1) & (a > 0) & (b > 0)
-        a, b, segment = a[keep], b[keep], segment[keep]
-        per_direction.append(_haralick_from_pairs(a, b, segment, n, levels, bins))
+        keep = (a > 0) & (b > 0)
+        a, b, kept = a[keep], b[keep], segment[keep]
+        per_direction.append(_haralick_from_pairs(a, b, kept, n, levels, bins))
         empty_somewhere |= per_direction[-1][0] == 0
     features = {}
-    for index, (pairs, values) in enumerate(per_direction):
-        del pairs
+    for index, (counted, values) in enumerate(per_direction):
+        del counted
         for name, value in zip(HARALICK, values, strict=True):
             valid = objects.present & ~empty_somewhere
             features[f"Texture_{name}_{scale}_{index:02d}_{levels}"] = torch.where(
@@ -135,20 +172,22 @@ def _haralick_from_pairs(
     total = 2 * pairs  # symmetric matrix: each pair counted as (a, b) and (b, a)
     af, bf = a.to(dtype), b.to(dtype)
 
-    def per_object(values: torch.Tensor) -> torch.Tensor:
-        out = torch.zeros(n, dtype=dtype, device=device)
-        return out.index_add_(0, segment, values) / total
-
-    mean = per_object(af + bf)  # Σ_v v·px(v); px = py for a symmetric matrix
-    variance = per_object(af * af + bf * bf) - mean**2
-    sd = variance.clamp(min=0).sqrt()
-    cross = per_object(2 * af * bf)
-    correlation = torch.where(sd == 0, 1.0, (cross - mean**2) / (sd * sd))
+    # The sums linear in the matrix, all in one pass over the pairs: (P, 6) → (N, 6).
     difference = (af - bf).abs()
-    contrast = per_object(2 * difference**2)
-    idm = per_object(2 / (1 + difference**2))
-    sum_average = per_object(2 * (af + bf))
-    sum_variance = per_object(2 * (af + bf) ** 2) - sum_average**2
+    both = af + bf
+    terms = torch.stack(
+        [both, af * af + bf * bf, 2 * af * bf, 2 * difference**2, 2 / (1 + difference**2)], 1
+    )
+    sums_of = torch.zeros(n, terms.shape[1], dtype=dtype, device=device)
+    sums_of = sums_of.index_add_(0, segment, terms) / total[:, None]
+    mean = sums_of[:, 0]  # Σ_v v·px(v); px = py for a symmetric matrix
+    variance = sums_of[:, 1] - mean**2
+    sd = variance.clamp(min=0).sqrt()
+    correlation = torch.where(sd == 0, 1.0, (sums_of[:, 2] - mean**2) / (sd * sd))
+    contrast, idm = sums_of[:, 3], sums_of[:, 4]
+    # Σ 2(a + b) and Σ 2(a + b)² over the pairs: 2·mean and 2·(second moment + cross).
+    sum_average = 2 * mean
+    sum_variance = 2 * (sums_of[:, 1] + sums_of[:, 2]) - sum_average**2
 
     # Marginal and sum/difference distributions, dense per object (N × levels bins).
     def distribution(index: torch.Tensor, size: int, weight: float) -> torch.Tensor:
