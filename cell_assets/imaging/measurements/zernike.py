@@ -50,11 +50,14 @@ class ZernikeBasis:
         device, dtype = objects.device, torch.float64
         centre = torch.as_tensor(centres, dtype=dtype, device=device)[objects.segment]
         radius = torch.as_tensor(radii, dtype=dtype, device=device)[objects.segment]
-        # A one-pixel object has radius 0: its coordinates are NaN and fall outside the disk.
+        # A one-pixel object has radius 0: it lies outside its (empty) disk. Dividing by 1
+        # there instead keeps every value finite, so the (P, K) basis needs no NaN pass.
+        degenerate = radius <= 0
+        radius = torch.where(degenerate, 1.0, radius)
         y = (objects.rows - centre[:, 0]) / radius
         x = (objects.cols - centre[:, 1]) / radius
         r2 = x * x + y * y
-        outside = ~(r2 <= 1)
+        outside = (r2 > 1) | degenerate
         coefficients = torch.as_tensor(
             zernike.construct_zernike_lookuptable(indexes), dtype=dtype, device=device
         )
@@ -74,8 +77,8 @@ class ZernikeBasis:
             imag.append(radial * powers_im[repetition])
         return cls(
             indexes,
-            torch.nan_to_num(torch.stack(real, 1)),
-            torch.nan_to_num(torch.stack(imag, 1)),
+            torch.stack(real, 1),
+            torch.stack(imag, 1),
             torch.as_tensor(radii, dtype=dtype, device=device),
         )
 
