@@ -30,8 +30,12 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
+# A run worker's capture, in a process of its own: default signal handling (Dagster stops its
+# `tail -F` mirror with SIGTERM) and the mirror's output going nowhere that can fill up.
 CAPTURE_PROBE = """
-import sys
+import signal, sys
+signal.pthread_sigmask(signal.SIG_SETMASK, [])
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
 import dagster as dg
 with dg.DagsterInstance.from_config(sys.argv[1]) as instance:
     with instance.compute_log_manager.capture_logs(sys.argv[2:]):
@@ -93,9 +97,14 @@ def test_a_plate_materializes_on_the_production_instance(production_home, synthe
         # process, after the rest of the suite, Dagster's `tail -F` mirror twice failed to stop
         # within its 30 s (the runs themselves had succeeded), and never when run alone.
         log_key = ["cell_assets", runs[0].run_id, "probe"]
-        subprocess.run(
-            [sys.executable, "-c", CAPTURE_PROBE, str(home), *log_key], check=True, timeout=300
+        probe = subprocess.run(
+            [sys.executable, "-c", CAPTURE_PROBE, str(home), *log_key],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
         )
+        assert probe.returncode == 0, probe.stderr[-2000:]
         logged = s3.list_objects_v2(Bucket=buckets["logs"]).get("Contents", [])
         assert any(item["Key"].startswith("dagster-compute-logs/") for item in logged), logged
 
