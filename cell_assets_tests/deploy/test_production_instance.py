@@ -10,14 +10,13 @@ process; everything else is the production configuration.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import boto3
 import dagster as dg
 import pytest
+from dagster._core.storage.compute_log_manager import ComputeIOType
 from sqlalchemy.engine import make_url
 
 from cell_assets.cli.in_process import materialize_plate, register_plates
@@ -29,18 +28,6 @@ from cell_assets_tests.helpers import PLATE, WELLS
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
-
-# A run worker's capture, in a process of its own: default signal handling (Dagster stops its
-# `tail -F` mirror with SIGTERM) and the mirror's output going nowhere that can fill up.
-CAPTURE_PROBE = """
-import signal, sys
-signal.pthread_sigmask(signal.SIG_SETMASK, [])
-signal.signal(signal.SIGTERM, signal.SIG_DFL)
-import dagster as dg
-with dg.DagsterInstance.from_config(sys.argv[1]) as instance:
-    with instance.compute_log_manager.capture_logs(sys.argv[2:]):
-        print("compute log through S3", flush=True)
-"""
 
 
 @pytest.fixture
@@ -93,20 +80,15 @@ def test_a_plate_materializes_on_the_production_instance(production_home, synthe
         # stdout/stderr captured by the instance's compute log manager land in the S3 bucket
         manager = instance.compute_log_manager
         assert type(manager).__name__ == "S3ComputeLogManager"
-        # Captured in a fresh process, as a run worker captures its steps: inside this test
-        # process, after the rest of the suite, Dagster's `tail -F` mirror twice failed to stop
-        # within its 30 s (the runs themselves had succeeded), and never when run alone.
+        # Written through the manager's own log stream, which uploads on completion as a step's
+        # capture does. Not capture_logs: its terminal mirror (`tail -F`) failed to stop within
+        # Dagster's 30 s in three full-suite runs here (never alone), which says nothing about S3.
         log_key = ["cell_assets", runs[0].run_id, "probe"]
-        probe = subprocess.run(
-            [sys.executable, "-c", CAPTURE_PROBE, str(home), *log_key],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=300,
-        )
-        assert probe.returncode == 0, probe.stderr[-2000:]
+        with manager.open_log_stream(log_key, ComputeIOType.STDOUT) as stream:
+            stream.write("compute log through S3\n")
         logged = s3.list_objects_v2(Bucket=buckets["logs"]).get("Contents", [])
-        assert any(item["Key"].startswith("dagster-compute-logs/") for item in logged), logged
+        probe = f"dagster-compute-logs/storage/cell_assets/{runs[0].run_id}/probe.out"
+        assert probe in {item["Key"] for item in logged}, logged
 
     stored = s3.list_objects_v2(Bucket=buckets["store"], Prefix="cell-assets/cell_features/")
     keys = {item["Key"] for item in stored.get("Contents", [])}
