@@ -205,7 +205,6 @@ def bench_gpu(
     cellpose_sites_count: int = 8,
     cellpose_sam_path: str | None = None,
     cellpose3_path: str | None = None,
-    skip_cp_measure: bool = False,
     generations: tuple[int, ...] = (3, 4),
     skip_features: bool = False,
 ) -> dict:
@@ -222,7 +221,7 @@ def bench_gpu(
     sites = list(measured_sites(root))
     results: dict[str, object] = {"features": {}, "cellpose": {}}
     for site in [] if skip_features else sites:
-        cp = {} if skip_cp_measure else cp_measure_seconds(site)
+        cp = cp_measure_seconds(site)
         # CPU passes once each: they take seconds, and a borrowed GPU's minutes are few.
         cpu1 = our_seconds(site, "cpu", 1, 1)
         cpu_all = our_seconds(site, "cpu", cores, 1) | {"threads": cores}
@@ -238,8 +237,7 @@ def bench_gpu(
             "ours_cpu_all": cpu_all,
             "ours_gpu": gpu,
         }
-        if cp:
-            _print_features(site, cp, cpu1, cpu_all, gpu)
+        _print_features(site, cp, cpu1, cpu_all, gpu)
     stack = cellpose_sites(sites, cellpose_sites_count)
     device = "cuda" if cuda else "cpu"
     print(

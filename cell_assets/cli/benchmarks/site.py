@@ -128,7 +128,7 @@ def time_site(site: RawSite, repeats: int, folder: Path) -> list[StageTiming]:
     from cell_assets.imaging.compression import Clipping, compress_image
     from cell_assets.imaging.extraction import extract_site
     from cell_assets.imaging.illumination import measurement_intensities
-    from cell_assets.imaging.measurements import MeasurementFamily
+    from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings
     from cell_assets.imaging.measurements.site import compartments_of, measure_site
     from cell_assets.synthetic import illumination_field
 
@@ -206,8 +206,6 @@ def time_site(site: RawSite, repeats: int, folder: Path) -> list[StageTiming]:
     stage("h5sc extraction", extract_and_write, "h5py write", h5py_floor)
     compartments = compartments_of(nuclei, cells)
     for family in MeasurementFamily:
-        from cell_assets.imaging.measurements import MeasurementSettings
-
         settings = MeasurementSettings(families=(family,))
         stage(
             f"features: {family.value}",
