@@ -36,6 +36,7 @@ defs = dg.Definitions(
         cache_dir=deployment.cache_dir,
         wells_per_run=deployment.wells_per_run,
         sensor_plates=deployment.sensor_plates,
+        max_plane_pixels=deployment.max_plane_pixels,
     ),
     executor=chosen_executor(deployment, ALL_ASSETS),
 )

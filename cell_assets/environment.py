@@ -22,6 +22,8 @@ variable                            meaning (default)
 ``CELL_ASSETS_SENSOR_PLATES``       comma-separated plates the sensors start and carry on
                                     (all); ``cell-assets materialize P`` gives the daemon it
                                     starts ``P``, so that it leaves the root's other plates alone
+``CELL_ASSETS_MAX_PLANE_PIXELS``    the most pixels one raw image plane may declare; a larger
+                                    one is refused from its header, before decoding (16,384²)
 ==================================  ==========================================================
 """
 
@@ -43,6 +45,7 @@ GPU_TOLERATIONS_ENV = "CELL_ASSETS_GPU_TOLERATIONS"
 GPU_COUNT_ENV = "CELL_ASSETS_GPUS_PER_STEP"
 WELLS_PER_RUN_ENV = "CELL_ASSETS_WELLS_PER_RUN"
 SENSOR_PLATES_ENV = "CELL_ASSETS_SENSOR_PLATES"
+MAX_PLANE_PIXELS_ENV = "CELL_ASSETS_MAX_PLANE_PIXELS"
 
 DEFAULT_RAW_ROOT = "data/raw"
 DEFAULT_STORE_ROOT = "data/store"
@@ -79,6 +82,8 @@ class Deployment:
     gpu: GpuPlacement = field(default_factory=GpuPlacement)
     wells_per_run: int | None = None
     sensor_plates: tuple[str, ...] | None = None
+    # None: the readers' own limit (cell_assets.formats.images.MAX_PLANE_PIXELS)
+    max_plane_pixels: int | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Deployment:
@@ -113,6 +118,7 @@ class Deployment:
                 p.strip() for p in environ.get(SENSOR_PLATES_ENV, "").split(",") if p.strip()
             )
             or None,
+            max_plane_pixels=_whole_number(environ, MAX_PLANE_PIXELS_ENV),
         )
 
     def process_environment(self) -> dict[str, str]:
@@ -124,6 +130,8 @@ class Deployment:
             values[WELLS_PER_RUN_ENV] = str(self.wells_per_run)
         if self.sensor_plates:
             values[SENSOR_PLATES_ENV] = ",".join(self.sensor_plates)
+        if self.max_plane_pixels:
+            values[MAX_PLANE_PIXELS_ENV] = str(self.max_plane_pixels)
         return values
 
 

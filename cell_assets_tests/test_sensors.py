@@ -446,3 +446,27 @@ def test_a_watching_daemon_carries_on_its_plates_and_chains_launched_by_hand(ins
     # A second `materialize` uses the running daemon: its chain goes on whatever it watches.
     by_hand = _chain_sensor_after(instance, chain_of("OTHER", ["A01"], "request-1a2b"), ["MINE"])
     assert [r.job_name for r in by_hand] == [PLATE_CHAIN[1][0]]
+
+
+def test_the_deployments_plane_limit_refuses_an_upload_from_its_headers(plate_copy):
+    from cell_assets.environment import Deployment
+    from cell_assets.errors import PlateInputError
+
+    raw_root, plate_dir = plate_copy
+    _age(plate_dir)
+    limit = Deployment.from_environment({"CELL_ASSETS_MAX_PLANE_PIXELS": "1000"})
+    assert limit.process_environment()["CELL_ASSETS_MAX_PLANE_PIXELS"] == "1000"
+    raw = RawPlatesResource(root=str(raw_root), max_plane_pixels=limit.max_plane_pixels).open()
+    entry = PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri())
+    first = look_at(raw, entry, None)
+    refused = look_at(raw, entry, first.snapshot)
+    assert not refused.ready
+    assert "images cannot be used" in refused.reason
+    assert "over the limit of 1,000 per plane" in refused.reason
+    # the default limit lets the same upload through
+    assert look_at(open_raw_plates(str(raw_root)), entry, first.snapshot).ready
+    # and a plate opened for a run carries the limit to every read
+    plate = raw.open(PLATE)
+    assert plate.max_plane_pixels == 1000
+    with pytest.raises(PlateInputError, match="over the limit of 1,000"):
+        plate.reference_header()

@@ -15,6 +15,7 @@ from cell_assets.cli.options import (
     dagster_home,
     deployment,
     home_option,
+    raw_plates,
     raw_root_option,
     report_failure,
     store_root_option,
@@ -26,13 +27,6 @@ def _home(given: str | None) -> Path:
     from cell_assets.cli.instance import prepare_home
 
     return prepare_home(dagster_home(given))
-
-
-def _raw_plates(raw_root: str):
-    from cell_assets.orchestration.resources import RawPlatesResource
-
-    settings = deployment(raw_root=raw_root)
-    return RawPlatesResource(root=settings.raw_root, cache_dir=settings.cache_dir)
 
 
 @click.command("export-labels")
@@ -78,7 +72,7 @@ def export_labels_command(
     home = _home(dagster_home)
     settings = deployment(raw_root, store_root)
     with open_instance(home) as instance:
-        register_plates(instance, _raw_plates(raw_root))
+        register_plates(instance, raw_plates(raw_root))
     try:
         with daemon_running(home, settings):
             click.echo(f"{plate} {well}: deepcell_label_export queued")
@@ -142,7 +136,7 @@ def import_labels_command(
     well = normalize_well_id(well)
     if site is not None and len(zips) != 1:
         raise click.UsageError("--site names the site of one zip; name several zips …_s<site>.zip")
-    resource = _raw_plates(raw_root)
+    resource = raw_plates(raw_root)
     raw = resource.open().open(plate)
     shape = raw.reference_header().shape
     checked = check_well_projects(

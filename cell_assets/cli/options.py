@@ -16,13 +16,16 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cell_assets.environment import Deployment
 from cell_assets.identifiers import ROWS_384, normalize_well_id, well_row_column
 from cell_assets.parameters import Parameter, parameters_of
+
+if TYPE_CHECKING:
+    from cell_assets.orchestration.resources import RawPlatesResource
 
 
 def parse_wells(text: str) -> list[str]:
@@ -55,6 +58,18 @@ def deployment(raw_root: str | None = None, store_root: str | None = None) -> De
     found = Deployment.from_environment(os.environ)
     return dataclasses.replace(
         found, raw_root=raw_root or found.raw_root, store_root=store_root or found.store_root
+    )
+
+
+def raw_plates(raw_root: str | None) -> RawPlatesResource:
+    """The raw plates resource of this deployment, over ``raw_root`` when given."""
+    from cell_assets.orchestration.resources import RawPlatesResource
+
+    settings = deployment(raw_root=raw_root)
+    return RawPlatesResource(
+        root=settings.raw_root,
+        cache_dir=settings.cache_dir,
+        max_plane_pixels=settings.max_plane_pixels,
     )
 
 

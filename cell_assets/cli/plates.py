@@ -16,6 +16,7 @@ from cell_assets.cli.options import (
     deployment,
     home_option,
     parse_wells,
+    raw_plates,
     raw_root_option,
     report_failure,
     store_root_option,
@@ -72,13 +73,6 @@ def make_plate_command(
     click.echo(f"plate:        {plate_dir}\nground truth: {truth}")
 
 
-def _raw_plates(raw_root: str):
-    from cell_assets.orchestration.resources import RawPlatesResource
-
-    settings = deployment(raw_root=raw_root)
-    return RawPlatesResource(root=settings.raw_root, cache_dir=settings.cache_dir)
-
-
 @click.command("register")
 @click.argument("raw_root", callback=check_raw_root)
 @home_option
@@ -94,7 +88,7 @@ def register_command(raw_root: str, dagster_home: str | None) -> None:
 
     home = _home(dagster_home)
     with open_instance(home) as instance:
-        new, existing, problems = register_plates(instance, _raw_plates(raw_root))
+        new, existing, problems = register_plates(instance, raw_plates(raw_root))
     for plate in new:
         click.echo(f"added     {plate.plate}  (experiment {plate.experiment})")
     for plate in existing:
@@ -164,7 +158,7 @@ def materialize_command(
     # SIGTERM (a scheduler, kill) stops what this command started, as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = deployment(raw_root, store_root)
-    resource = _raw_plates(raw_root)
+    resource = raw_plates(raw_root)
     raw = resource.open().open(plate)
     wells = raw.index.wells
     with open_instance(home) as instance:
@@ -267,7 +261,7 @@ def backfill_command(
     from cell_assets.orchestration.run_tags import EXPERIMENT_TAG
 
     raw_root = raw_root or deployment().raw_root
-    opened = _raw_plates(raw_root).open()
+    opened = raw_plates(raw_root).open()
     folders, problems = opened.plate_folders()
     for problem in problems:
         click.echo(f"skipped   {problem}", err=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cell_assets.errors import ImageLocation, PlateInputError
-from cell_assets.formats.images import ImageHeader, read_plane_header
+from cell_assets.formats.images import MAX_PLANE_PIXELS, ImageHeader, read_plane_header
 from cell_assets.formats.plate_index import PlateIndex, SiteImages
 
 SAMPLED_WELLS = 3
@@ -27,7 +27,10 @@ def sample_sites(index: PlateIndex, wells: int = SAMPLED_WELLS) -> list[SiteImag
 
 
 def check_header_sample(
-    index: PlateIndex, local: Callable[[str], Path], wells: int = SAMPLED_WELLS
+    index: PlateIndex,
+    local: Callable[[str], Path],
+    wells: int = SAMPLED_WELLS,
+    max_pixels: int = MAX_PLANE_PIXELS,
 ) -> tuple[ImageHeader, int]:
     """Read the headers of :func:`sample_sites`' planes; all must decode and agree in shape.
 
@@ -37,6 +40,8 @@ def check_header_sample(
         The plate as its layout reads.
     local : callable
         A plate-relative file name → a local path (an S3 plate's file is fetched).
+    max_pixels : int
+        The most pixels a plane may declare (refused from its header above it).
 
     Returns
     -------
@@ -55,7 +60,9 @@ def check_header_sample(
         for channel, planes in site.channel_planes.items():
             for plane in planes:
                 where = ImageLocation(index.plate, site.well, site.site, channel, plane.path)
-                header = read_plane_header(local(plane.path), plane.page, plane.index, where)
+                header = read_plane_header(
+                    local(plane.path), plane.page, plane.index, where, max_pixels
+                )
                 read += 1
                 if first is None:
                     first = (header, where)

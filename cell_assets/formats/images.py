@@ -11,6 +11,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -24,7 +25,8 @@ IMAGE_SUFFIXES = TIFF_SUFFIXES + PIL_SUFFIXES
 SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 # A plane larger than this is refused from its header, before any pixel is decoded: a
 # file of a few MB can declare gigapixels (a decompression bomb). 16,384² px is far above
-# any camera's field (sCMOS sensors are at most about 3,000² px).
+# any camera's field (sCMOS sensors are at most about 3,000² px). A deployment sets its own
+# (``CELL_ASSETS_MAX_PLANE_PIXELS``), carried by the raw plates to every raw read.
 MAX_PLANE_PIXELS = 16_384 * 16_384
 
 
@@ -69,8 +71,13 @@ def check_image_suffix(path: Path, location: ImageLocation | None = None) -> Non
         )
 
 
-def read_image_header(path: str | Path, location: ImageLocation | None = None) -> ImageHeader:
-    """Shape ``(H, W)`` and dtype of a single-channel image, from its header only."""
+def read_image_header(
+    path: str | Path,
+    location: ImageLocation | None = None,
+    max_pixels: int = MAX_PLANE_PIXELS,
+) -> ImageHeader:
+    """Shape ``(H, W)`` and dtype of a single-channel image, from its header only; a plane
+    declaring more than ``max_pixels`` is refused."""
     path = Path(path)
     check_image_suffix(path, location)
     if not path.is_file():
@@ -94,17 +101,21 @@ def read_image_header(path: str | Path, location: ImageLocation | None = None) -
                 )
     except Exception as exc:  # any decoder error means the file is unusable
         raise _fail(f"cannot read image header ({decoder_error(exc)})", path, location) from None
-    return _checked_header(shape, dtype, path, location)
+    return _checked_header(shape, dtype, path, location, max_pixels)
 
 
 def _checked_header(
-    shape: tuple[int, ...], dtype: np.dtype, path: Path, location: ImageLocation | None
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    path: Path,
+    location: ImageLocation | None,
+    max_pixels: int = MAX_PLANE_PIXELS,
 ) -> ImageHeader:
     if 0 in shape or not shape:
         raise _fail(
             "cannot decode image: the file holds no pixels (empty or truncated)", path, location
         )
-    _refuse_oversized(shape, path, location)
+    _refuse_oversized(shape, path, location, max_pixels)
     if len(shape) != 2:
         raise _fail(f"expected a single-channel 2-D image, found shape {shape}", path, location)
     if dtype not in SUPPORTED_DTYPES:
@@ -116,13 +127,19 @@ def _checked_header(
     return ImageHeader(shape=(int(shape[0]), int(shape[1])), dtype=str(dtype))
 
 
-def _refuse_oversized(shape: tuple[int, ...], path: Path, location: ImageLocation | None) -> None:
+def _refuse_oversized(
+    shape: tuple[int, ...],
+    path: Path,
+    location: ImageLocation | None,
+    max_pixels: int = MAX_PLANE_PIXELS,
+    what: str = "the file declares",
+) -> None:
     pixels = int(np.prod(shape, dtype=np.int64))
-    if pixels > MAX_PLANE_PIXELS:
+    if pixels > max_pixels:
         raise _fail(
-            f"the file declares {' × '.join(str(n) for n in shape)} pixels, over the limit of "
-            f"{MAX_PLANE_PIXELS:,} per plane; refused before decoding (a possible "
-            "decompression bomb, or a stitched well: tile it first)",
+            f"{what} {' × '.join(str(n) for n in shape)} pixels, over the limit of "
+            f"{max_pixels:,} per plane (CELL_ASSETS_MAX_PLANE_PIXELS); refused before decoding "
+            "(a possible decompression bomb, or a stitched well: tile it first)",
             path,
             location,
         )
@@ -140,7 +157,9 @@ def read_image(path: str | Path, location: ImageLocation | None = None) -> np.nd
 
 
 def read_image_and_checksum(
-    path: str | Path, location: ImageLocation | None = None
+    path: str | Path,
+    location: ImageLocation | None = None,
+    max_pixels: int = MAX_PLANE_PIXELS,
 ) -> tuple[np.ndarray, str, int]:
     """Read a file once: its decoded ``(H, W)`` image, the sha256 of its bytes and its size."""
     path = Path(path)
@@ -151,18 +170,19 @@ def read_image_and_checksum(
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(io.BytesIO(payload)) as tif:
-                _refuse_oversized(tuple(tif.series[0].shape), path, location)
+                _refuse_oversized(tuple(tif.series[0].shape), path, location, max_pixels)
                 image = tif.asarray()
         else:
             with Image.open(io.BytesIO(payload)) as img:
-                _refuse_oversized((img.height, img.width, len(img.getbands())), path, location)
+                bands = len(img.getbands())
+                _refuse_oversized((img.height, img.width, bands), path, location, max_pixels)
                 img.load()
                 image = np.asarray(img)
     except PlateInputError:
         raise
     except Exception as exc:
         raise _fail(f"cannot decode image ({decoder_error(exc)})", path, location) from None
-    _checked_header(image.shape, image.dtype, path, location)
+    _checked_header(image.shape, image.dtype, path, location, max_pixels)
     return image, hashlib.sha256(payload).hexdigest(), len(payload)
 
 
@@ -233,36 +253,54 @@ def read_plane(
     page: int | None = None,
     index: tuple[int, ...] | None = None,
     location: ImageLocation | None = None,
+    max_pixels: int = MAX_PLANE_PIXELS,
 ) -> tuple[np.ndarray, str, int]:
     """One 2-D plane and the sha256 and size of what holds it.
 
     ``page``: a page of a multi-page TIFF (OME-TIFF); ``index``: the leading
     indices of a plane in a zarr array folder (OME-Zarr); neither: a single-plane
-    TIFF, PNG or JPEG (:func:`read_image_and_checksum`).
+    TIFF, PNG or JPEG (:func:`read_image_and_checksum`). A plane declaring more than
+    ``max_pixels``, or a zarr chunk that would expand past its shape, is refused before
+    any pixel is decoded.
     """
     path = Path(path)
     if index is None and page is None:
-        return read_image_and_checksum(path, location)
+        return read_image_and_checksum(path, location, max_pixels)
     if not path.exists():
         raise _fail("file listed in the plate's index does not exist", path, location)
     try:  # the plane's size is checked from the header before any pixel is decoded
         if index is not None:
-            import zarr
-
-            array = zarr.open_array(str(path), mode="r")
-            _refuse_oversized(tuple(array.shape[len(index) :]), path, location)
+            array = _checked_zarr_plane(path, index, location, max_pixels)
             image = np.asarray(array[tuple(index)])
         else:
             with tifffile.TiffFile(path) as tif:
-                _refuse_oversized(tuple(tif.pages[page].shape), path, location)
+                _refuse_oversized(tuple(tif.pages[page].shape), path, location, max_pixels)
                 image = tif.asarray(key=page)
     except PlateInputError:
         raise
     except Exception as exc:
         raise _fail(f"cannot decode image plane ({decoder_error(exc)})", path, location) from None
-    _checked_header(image.shape, image.dtype, path, location)
+    _checked_header(image.shape, image.dtype, path, location, max_pixels)
     sha256, size = file_sha256(path)
     return image, sha256, size
+
+
+def _checked_zarr_plane(
+    path: Path, index: tuple[int, ...], location: ImageLocation | None, max_pixels: int
+) -> Any:
+    """The zarr array holding plane ``index``, once its plane size and the chunk files that
+    hold the plane are checked (read, not decoded: a chunk bomb is refused at upload too)."""
+    import zarr
+
+    from cell_assets.formats.zarr_chunks import ChunkProblem, check_plane_chunks
+
+    array = zarr.open_array(str(path), mode="r")
+    _refuse_oversized(tuple(array.shape[len(index) :]), path, location, max_pixels)
+    try:
+        check_plane_chunks(array, path, tuple(index), max_pixels)
+    except ChunkProblem as problem:
+        raise _fail(f"cannot decode image plane: {problem}", path, location) from None
+    return array
 
 
 def read_plane_header(
@@ -270,21 +308,22 @@ def read_plane_header(
     page: int | None = None,
     index: tuple[int, ...] | None = None,
     location: ImageLocation | None = None,
+    max_pixels: int = MAX_PLANE_PIXELS,
 ) -> ImageHeader:
     """Shape and dtype of one plane, without decoding its pixels where the format allows."""
     path = Path(path)
     if index is None and page is None:
-        return read_image_header(path, location)
+        return read_image_header(path, location, max_pixels)
     try:
         if index is not None:
-            import zarr
-
-            array = zarr.open_array(str(path), mode="r")
+            array = _checked_zarr_plane(path, index, location, max_pixels)
             shape, dtype = tuple(array.shape[len(index) :]), np.dtype(array.dtype)
         else:
             with tifffile.TiffFile(path) as tif:
                 found = tif.pages[page]
                 shape, dtype = tuple(found.shape), np.dtype(found.dtype)
+    except PlateInputError:
+        raise
     except Exception as exc:
         raise _fail(f"cannot read image header ({decoder_error(exc)})", path, location) from None
-    return _checked_header(shape, dtype, path, location)
+    return _checked_header(shape, dtype, path, location, max_pixels)

@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from cell_assets.errors import ImageLocation, PlateInputError, located
-from cell_assets.formats.images import ImageHeader, read_plane, read_plane_header
+from cell_assets.formats.images import (
+    MAX_PLANE_PIXELS,
+    ImageHeader,
+    read_plane,
+    read_plane_header,
+)
 from cell_assets.formats.plate_index import ImagePlane, PlateIndex
 from cell_assets.formats.plate_settings import PlateSettings
 from cell_assets.identifiers import validate_plate_id
@@ -81,6 +86,8 @@ class RawPlate:
     uri_base: str | None = None
     fetch: Callable[[str], None] | None = None
     list_remote: Callable[[str], list[str]] | None = None
+    # Refused from its header above this (a deployment setting, see RawPlates)
+    max_plane_pixels: int = MAX_PLANE_PIXELS
     _header: ImageHeader | None = field(default=None, repr=False)
     _fetched: set[str] = field(default_factory=set, repr=False)
 
@@ -190,7 +197,9 @@ def _reference_header(raw: RawPlate) -> ImageHeader:
 
 
 def _plane_header(raw: RawPlate, plane: ImagePlane, location: ImageLocation) -> ImageHeader:
-    return read_plane_header(raw.plane_path(plane, location), plane.page, plane.index, location)
+    return read_plane_header(
+        raw.plane_path(plane, location), plane.page, plane.index, location, raw.max_plane_pixels
+    )
 
 
 def _plane_entry(plane: ImagePlane) -> dict[str, Any]:
@@ -228,7 +237,11 @@ def describe_well(raw: RawPlate, well: str, channels: tuple[str, ...]) -> dict[s
             for plane in planes:
                 location = ImageLocation(raw.plate, well, site.site, channel, plane.path)
                 image, sha256, size = read_plane(
-                    raw.plane_path(plane, location), plane.page, plane.index, location
+                    raw.plane_path(plane, location),
+                    plane.page,
+                    plane.index,
+                    location,
+                    raw.max_plane_pixels,
                 )
                 if image.shape != reference.shape:
                     raise PlateInputError(
@@ -309,7 +322,11 @@ def iter_well_images(
                     description["plate"], description["well"], site["site"], channel, plane.path
                 )
                 image, sha256, _ = read_plane(
-                    raw.plane_path(plane, location), plane.page, plane.index, location
+                    raw.plane_path(plane, location),
+                    plane.page,
+                    plane.index,
+                    location,
+                    raw.max_plane_pixels,
                 )
                 if sha256 != expected[plane.path]:
                     raise PlateInputError(

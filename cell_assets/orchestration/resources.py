@@ -31,6 +31,11 @@ class RawPlatesResource(dg.ConfigurableResource):
     cache_dir: str | None = Field(
         default=None, description="Where plates in S3 are mirrored (default ~/.cache/cell_assets)."
     )
+    max_plane_pixels: int | None = Field(
+        default=None,
+        description="The most pixels one raw image plane may declare; larger ones are refused "
+        "from the header, before decoding (default 16,384²).",
+    )
     _opened: RawPlates | None = PrivateAttr(default=None)
 
     def open(self) -> RawPlates:
@@ -39,7 +44,10 @@ class RawPlatesResource(dg.ConfigurableResource):
             from cell_assets.storage import open_raw_plates
 
             self._opened = open_raw_plates(
-                self.root, endpoint_url=self.endpoint_url, cache_dir=self.cache_dir
+                self.root,
+                endpoint_url=self.endpoint_url,
+                cache_dir=self.cache_dir,
+                max_plane_pixels=self.max_plane_pixels,
             )
         return self._opened
 
@@ -72,6 +80,7 @@ def pipeline_resources(
     cache_dir: str | None = None,
     wells_per_run: int | None = None,
     sensor_plates: tuple[str, ...] | None = None,
+    max_plane_pixels: int | None = None,
     **store_options: object,
 ) -> dict[str, object]:
     """The resources every asset and sensor needs, over a raw root and a store root (folders or
@@ -85,7 +94,10 @@ def pipeline_resources(
     )
     return {
         "raw_plates": RawPlatesResource(
-            root=raw_root, endpoint_url=endpoint_url, cache_dir=cache_dir
+            root=raw_root,
+            endpoint_url=endpoint_url,
+            cache_dir=cache_dir,
+            max_plane_pixels=max_plane_pixels,
         ),
         "artifact_store": store,
         "artifact_io_manager": ArtifactIOManager(store=store),

@@ -159,7 +159,7 @@ def look_at(
             snapshot=snapshot,
         )
     try:  # once per upload, when its files are complete: a sample of headers decodes
-        check_header_sample(index, plate_files.local)
+        check_header_sample(index, plate_files.local, max_pixels=raw_plates.max_plane_pixels)
     except PlateInputError as exc:
         return Look(False, f"images cannot be used: {exc}")
     return Look(True, upload=upload_hash(files, settings.record(), settings.run_config),

@@ -43,19 +43,25 @@ def open_store(root: str, **options: object) -> ArtifactStore:
     return LocalArtifactStore(root)
 
 
-def open_raw_plates(root: str, **options: Any) -> RawPlates:
+def open_raw_plates(root: str, max_plane_pixels: int | None = None, **options: Any) -> RawPlates:
     """The raw plates under ``root``: a local folder, or ``s3://bucket/prefix``.
 
-    ``options`` go to :class:`~cell_assets.storage.raw_s3.S3RawPlates`
+    ``max_plane_pixels``: the most pixels a raw plane may declare (None: the readers'
+    default). ``options`` go to :class:`~cell_assets.storage.raw_s3.S3RawPlates`
     (``endpoint_url``, ``cache_dir``); a local root takes none.
     """
+    plates: RawPlates
     if _in_s3(root, "raw root", PlateInputError):
         from cell_assets.storage.raw_s3 import S3RawPlates
 
-        return S3RawPlates(root, **{k: v for k, v in options.items() if v is not None})
-    from cell_assets.storage.raw_plates import LocalRawPlates  # pandas loads with the index reader
+        plates = S3RawPlates(root, **{k: v for k, v in options.items() if v is not None})
+    else:
+        from cell_assets.storage.raw_plates import LocalRawPlates  # pandas loads with the index
 
-    return LocalRawPlates(root)
+        plates = LocalRawPlates(root)
+    if max_plane_pixels is not None:
+        plates.max_plane_pixels = max_plane_pixels
+    return plates
 
 
 __all__ = [

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cell_assets.errors import ImageLocation, PlateInputError
+from cell_assets.formats.images import MAX_PLANE_PIXELS
 from cell_assets.formats.layouts import PlateFolderFiles, read_plate
 from cell_assets.formats.plate_index import PlateIndex
 from cell_assets.formats.plate_settings import SETTINGS_FILE, PlateSettings, parse_settings
@@ -106,6 +107,8 @@ class RawPlates(ABC):
     """The plates under one upload root (see the module docstring)."""
 
     root: str
+    # The most pixels a raw plane may declare; every plate opened here carries it to its reads.
+    max_plane_pixels: int = MAX_PLANE_PIXELS
 
     # ---- what each backend implements ----------------------------------
     @abstractmethod
@@ -205,6 +208,7 @@ class RawPlates(ABC):
         settings = self.settings(folder)
         raw.index = read_plate(self.plate_files(folder, listing, raw), settings)
         raw.settings = settings
+        raw.max_plane_pixels = self.max_plane_pixels
         return raw
 
     def add_curation_project(self, raw: RawPlate, well: str, source: Path, name: str) -> str:
