@@ -217,3 +217,64 @@ def test_sigterm_to_materialize_stops_its_daemon_and_says_so_in_one_line(plate_c
     while not _gone(pid) and time.time() < deadline:
         time.sleep(0.2)
     assert _gone(pid), "the daemon (or a process of its group) outlived the command"
+
+
+def test_a_run_whose_worker_is_killed_is_run_again_and_the_chain_goes_on(plate_copy, tmp_path):
+    """A killed worker (OOM killer, kill -9): run monitoring fails the run, Dagster's run
+    retries run its partitions again, `materialize` follows the retry to the end of the chain."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import dagster as dg
+
+    from cell_assets.cli.instance import open_instance
+    from cell_assets.orchestration.run_launcher import worker_pid
+
+    raw_root, _ = plate_copy
+    home = prepare_home(tmp_path / "home")
+    settings = (home / "dagster.yaml").read_text()
+    assert "run_retries:\n  # A run whose worker died" in settings
+    (home / "dagster.yaml").write_text(
+        settings.replace("poll_interval_seconds: 15", "poll_interval_seconds: 2")
+    )
+    cli = str(Path(sys.executable).with_name("cell-assets"))
+    command = subprocess.Popen(
+        [cli, "materialize", PLATE, "--raw-root", str(raw_root),
+         "--store-root", str(tmp_path / "store"), "--dagster-home", str(home)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    killed = None
+    try:
+        deadline = time.time() + 240
+        with open_instance(home) as instance:
+            while killed is None and time.time() < deadline:
+                for run in instance.get_runs(dg.RunsFilter(job_name="plate_intake")):
+                    found = worker_pid(instance, run.run_id)
+                    if found is not None and run.status == dg.DagsterRunStatus.STARTED:
+                        os.kill(found[0], signal.SIGKILL)
+                        killed = run.run_id
+                time.sleep(0.1)
+        assert killed is not None, "plate_intake never started"
+        output, _ = command.communicate(timeout=600)
+    finally:
+        if command.poll() is None:
+            command.send_signal(signal.SIGTERM)
+            command.wait(timeout=90)
+    assert command.returncode == 0, output[-3000:]
+    assert "Dagster runs it again" in output, output[-3000:]
+    with open_instance(home) as instance:
+        first = instance.get_run_by_id(killed)
+        assert first.status == dg.DagsterRunStatus.FAILURE
+        said = run_failure_line(instance, killed)
+        assert "terminated by signal 9 (SIGKILL)" in said or "is gone" in said, said
+        retries = [
+            r
+            for r in instance.get_runs(dg.RunsFilter(job_name="plate_intake"))
+            if r.parent_run_id == killed
+        ]
+        assert [r.status for r in retries] == [dg.DagsterRunStatus.SUCCESS]
+        for well in ("A01",):  # the retry committed the killed run's wells
+            key = dg.AssetKey("image_directory")
+            assert instance.get_latest_materialization_event(key) is not None, well

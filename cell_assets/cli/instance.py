@@ -41,6 +41,12 @@ run_monitoring:
   cancel_timeout_seconds: 300
   max_resume_run_attempts: 0
   free_slots_after_run_end_seconds: 30
+run_retries:
+  # A run whose worker died is run again once (its partitions, from the steps that had not
+  # succeeded); a run that failed because an asset failed (bad input) fails once, with its line.
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: false
 concurrency:
   pools:
     # Assets in a pool ("segmentation", "gpu") run one step at a time unless raised

@@ -84,6 +84,9 @@ def tool(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+# Dagster's message when something other than the run worker failed the run.
+OUTSIDE_FAILURE = "This run has been marked as failed from outside the execution context"
+
 IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
@@ -241,6 +244,11 @@ def _leave_daemon(
         # take it for a running daemon for half a minute and wait on an idle queue.
         with open_instance(home) as instance:
             instance.wipe_daemon_heartbeats()
+            if interrupted:  # stopped on purpose: not a dead worker for run retries to redo
+                for record in instance.get_run_records(dg.RunsFilter(statuses=IN_PROGRESS)):
+                    instance.report_run_canceled(
+                        record.dagster_run, "stopped with the command that started its daemon"
+                    )
 
 
 def _wait_for_runs_in_progress(
@@ -441,10 +449,21 @@ def run_failure_line(instance: dg.DagsterInstance, run_id: str) -> str:
             if cause.cls_name in ("PlateInputError", "ArtifactError") and ": " in message:
                 message = message.split(": ", 1)[1]  # the class is noise: the text says it all
             return f"{event.step_key}: {message}"
+    why = None  # what the machinery said last before failing the run (a killed worker)
     for record in records:
-        event = record.event_log_entry.dagster_event
-        if event is not None and event.event_type_value in ("RUN_FAILURE", "PIPELINE_FAILURE"):
-            return record.event_log_entry.message.strip().splitlines()[0]
+        entry = record.event_log_entry
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "ENGINE_EVENT" and entry.message.strip():
+            why = entry.message.strip().splitlines()[0]
+        if event.event_type_value in ("RUN_FAILURE", "PIPELINE_FAILURE"):
+            line = entry.message.strip().splitlines()[0]
+            if why and line.startswith(OUTSIDE_FAILURE):
+                # "[DagsterApiServer] Run execution process for … was terminated by signal 9
+                # (SIGKILL). This usually indicates …": its first sentence
+                return why.removeprefix("[DagsterApiServer] ").split(". ")[0]
+            return line
     return f"run {run_id} failed (see its logs in the UI)"
 
 
@@ -478,6 +497,7 @@ def wait_for_chain(
     last_job = PLATE_CHAIN[-1][0]
     tags = {PLATE_TAG: plate} | ({UPLOAD_TAG: upload} if upload else {})
     seen: dict[str, str] = {}
+    retried: set[str] = set()
     finished: dict[str, ChainRun] = {}
     deadline = time.time() + timeout_s
     next_look = time.time() + served_every_s
@@ -502,11 +522,40 @@ def wait_for_chain(
                     run.job_name, run.run_id, status, wall, compute, metadata
                 )
             if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+                if will_be_retried(instance, run):  # its retry carries the same tags: followed
+                    if run.run_id not in retried:
+                        retried.add(run.run_id)
+                        progress(
+                            f"{run.job_name:<20} run {run.run_id[:8]} failed "
+                            f"({run_failure_line(instance, run.run_id)}); Dagster runs it again"
+                        )
+                    continue
                 raise ChainFailed(run_failure_line(instance, run.run_id), run.run_id)
         if any(r.job == last_job for r in finished.values()):
             return sorted(finished.values(), key=lambda r: _chain_index(r.job))
         time.sleep(poll_s)
     raise ChainFailed(f"plate {plate}: the chain did not finish within {timeout_s:.0f} s", "")
+
+
+def will_be_retried(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, tag_within_s: float = 15.0
+) -> bool:
+    """Whether Dagster's run retries will run this failed run again (its worker died).
+
+    The instance tags a failed run ``dagster/will_retry`` just after storing the failure; a
+    failure younger than ``tag_within_s`` without the tag yet is given the benefit of the
+    doubt until the tag arrives.
+    """
+    from dagster._core.storage.tags import WILL_RETRY_TAG
+
+    if run.status != dg.DagsterRunStatus.FAILURE or not instance.run_retries_enabled:
+        return False
+    tag = run.tags.get(WILL_RETRY_TAG)
+    if tag is not None:
+        return tag.lower() == "true"
+    record = instance.get_run_record_by_id(run.run_id)
+    ended = record.end_time if record and record.end_time else time.time()
+    return time.time() - ended < tag_within_s
 
 
 def _created(instance: dg.DagsterInstance, run: dg.DagsterRun) -> float:
