@@ -60,6 +60,18 @@ def test_a_new_home_gets_the_local_instance_settings(tmp_path):
     (home / "dagster.yaml").write_text(own)
     prepare_home(home)  # a deployment's own settings are kept
     assert (home / "dagster.yaml").read_text() == own
+    # a home made by the previous version (run monitoring, no retries) gets the retries
+    before_retries = (
+        LOCAL_INSTANCE_YAML.split("run_retries:")[0]
+        + "concurrency:"
+        + (LOCAL_INSTANCE_YAML.split("concurrency:", 1)[1])
+    )
+    (home / "dagster.yaml").write_text(before_retries)
+    prepare_home(home)
+    assert (home / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
+    (home / "dagster.yaml").write_text(before_retries + "# edited by hand\n")
+    prepare_home(home)  # edited: the lab's own now, kept
+    assert (home / "dagster.yaml").read_text().endswith("# edited by hand\n")
 
 
 def test_a_run_whose_worker_died_is_failed_by_the_daemon_and_frees_its_slots(plate_copy, tmp_path):

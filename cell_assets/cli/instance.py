@@ -9,6 +9,7 @@ pools, whichever command made it first.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,22 +60,38 @@ concurrency:
 """
 # What `cell-assets register` wrote before the instance had one initialiser: upgraded in place.
 _TELEMETRY_ONLY_YAML = "telemetry:\n  enabled: false\n"
+# The sha256 of every earlier version of LOCAL_INSTANCE_YAML (and of the repository's
+# dagster.yaml, which the README once said to copy): a home holding one of them, unedited,
+# was made by an earlier cell_assets and is upgraded (run monitoring, retries, pools).
+_EARLIER_LOCAL_YAML_SHA256 = frozenset({
+    "251068b637e26fb38a6e0295b2bd64b595e3b42768fddd72e4d67b8558ca5a6d",  # run monitoring
+    "79a2975cf82b08257955df3fcf8d5ce3b3f288a17775e8f02f9cd74ef0120507",  # pools at dequeue
+    "e40058816e9c502f1cd72ee4af0e9f85a3d13a40498895f30b2f94ed7bb3ab43",  # queue + pools
+    "c285bdf89aa848da05d3533832e555c3a23afc848b8367089b894a066f84104b",
+    "41964124b1c656105da2af548437a90d015dd2947d5efb8e53e99adcb246a9a7",
+    "94abebb6ca7fa14b88a7ca9d012445d7d9d472f65c61af05a452e4134c5dab41",
+})  # fmt: skip
 
 
 def prepare_home(home: Path, fresh: bool = False, settings: str = LOCAL_INSTANCE_YAML) -> Path:
     """A ``DAGSTER_HOME`` with the project's instance settings (``fresh``: emptied first).
 
-    An existing ``dagster.yaml`` is kept (it may be a deployment's own), except the
-    telemetry-only file older versions of ``register`` wrote, which is replaced.
+    An existing ``dagster.yaml`` is kept (it may be a deployment's own, or edited), except
+    the files earlier versions of cell_assets wrote, unedited, which are replaced.
     """
     home = home.resolve()
     if fresh:
         shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists() or config.read_text() == _TELEMETRY_ONLY_YAML:
+    if not config.exists() or _written_by_an_earlier_version(config.read_text()):
         config.write_text(settings)
     return home
+
+
+def _written_by_an_earlier_version(text: str) -> bool:
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return text == _TELEMETRY_ONLY_YAML or digest in _EARLIER_LOCAL_YAML_SHA256
 
 
 @contextmanager
