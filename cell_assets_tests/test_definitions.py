@@ -55,3 +55,16 @@ def test_the_code_location_imports_fast():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_groups_and_kinds_say_what_runs():
+    graph = defs.resolve_asset_graph()
+
+    def node(name: str):
+        return graph.get(dg.AssetKey(name))
+
+    # per-cell measurements are not profiles (the aggregates of well_profiles)
+    assert node("cell_features").group_name == "measure"
+    assert node("well_profiles").group_name == "profiles"
+    # segmentation runs scikit-image by default and Cellpose on request
+    assert {"scikitimage", "cellpose"} <= set(node("segmentation_masks").kinds)

@@ -29,7 +29,7 @@ class CellEmbeddingsConfig(dg.Config):
 
 
 @well_asset(
-    group_name="profiles",
+    group_name="measure",
     kinds={"pytorch", "parquet"},
     pool="gpu",
     op_tags=gpu_step_tags(),

@@ -28,7 +28,7 @@ CellFeaturesConfig = config_class(
 
 
 @well_asset(
-    group_name="profiles",
+    group_name="measure",  # per-cell measurements; "profiles" are the aggregates
     kinds={"pytorch", "parquet"},
     pool="gpu",
     op_tags=gpu_step_tags(),

@@ -54,7 +54,7 @@ def _model_in_use(config: dg.Config, artifact_store: ArtifactStoreResource) -> s
 @well_asset(
     group_name="segment",
     input_key_extra=_model_in_use,
-    kinds={"cellpose"},
+    kinds={"scikitimage", "cellpose"},  # the default method is classical (scikit-image)
     pool="segmentation",
     op_tags=gpu_step_tags(),
     description="Nucleus and cell labels per site (nucleus i inside cell i), outlines and "
