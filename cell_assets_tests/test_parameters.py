@@ -12,7 +12,11 @@ from cell_assets.assets.segmentation import SegmentationConfig, method_settings
 from cell_assets.cli.segment import segment_command
 from cell_assets.imaging.channels import ChannelChoice
 from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings
-from cell_assets.imaging.segmentation_settings import CellposeSettings, ClassicalSettings
+from cell_assets.imaging.segmentation_settings import (
+    CellposeSamSettings,
+    CellposeSettings,
+    ClassicalSettings,
+)
 from cell_assets.parameters import from_values, parameters_of, problems
 
 
@@ -21,11 +25,11 @@ def _names(*classes: type) -> set[str]:
 
 
 def test_the_segmentation_config_and_the_segment_command_are_the_settings():
-    settings = _names(ChannelChoice, ClassicalSettings, CellposeSettings)
+    settings = _names(ChannelChoice, ClassicalSettings, CellposeSettings, CellposeSamSettings)
     assert set(SegmentationConfig.model_fields) == settings | {"method"}
     options = {p.name for p in segment_command.params}
     assert settings <= options
-    for item in parameters_of(CellposeSettings):
+    for item in [*parameters_of(CellposeSettings), *parameters_of(CellposeSamSettings)]:
         field = SegmentationConfig.model_fields[item.name]
         assert field.description == item.description
         option = next(p for p in segment_command.params if p.name == item.name)

@@ -10,9 +10,12 @@ from cell_assets.assets.context import PartitionContext
 from cell_assets.assets.definition import materialization_metadata, well_asset
 from cell_assets.imaging.channels import ChannelChoice
 from cell_assets.imaging.segmentation_settings import (
+    METHOD_SETTINGS,
+    CellposeSamSettings,
     CellposeSettings,
     ClassicalSettings,
     SegmentationMethod,
+    SegmentationSettings,
 )
 from cell_assets.orchestration.config import config_class
 from cell_assets.orchestration.io_manager import ArtifactStoreResource
@@ -24,24 +27,24 @@ SegmentationConfig = config_class(
     ChannelChoice,
     ClassicalSettings,
     CellposeSettings,
+    CellposeSamSettings,
     doc="segmentation_masks: the method, the channel roles and each method's settings.",
     method=(
         SegmentationMethod,
         Field(
             default=SegmentationMethod.classical,
-            description="'classical' (no weights) or 'cellpose'.",
+            description="'classical' (no weights), 'cellpose' (Cellpose 3: cyto3, nuclei) or "
+            "'cellpose_sam' (Cellpose-SAM; needs cell_assets[cellpose-sam]).",
         ),
     ),
 )
 
 
-def method_settings(config: dg.Config) -> ClassicalSettings | CellposeSettings:
+def method_settings(config: dg.Config) -> SegmentationSettings:
     """The chosen method's settings object, from the asset's config."""
     from cell_assets.parameters import from_values
 
-    if config.method is SegmentationMethod.classical:
-        return from_values(ClassicalSettings, config)
-    return from_values(CellposeSettings, config)
+    return from_values(METHOD_SETTINGS[SegmentationMethod(config.method)], config)
 
 
 def _model_in_use(config: dg.Config, artifact_store: ArtifactStoreResource) -> str:

@@ -24,11 +24,15 @@ from cell_assets.formats.segmentation_set import SUMMARY_FILE, image_files
 from cell_assets.imaging.channels import ChannelChoice, ChannelRoleError, assign_roles
 from cell_assets.imaging.segmentation import make_segmenter
 from cell_assets.imaging.segmentation_settings import (
+    METHOD_SETTINGS,
+    CellposeSamSettings,
     CellposeSettings,
     ClassicalSettings,
     PhysicalSizeError,
     SegmentationMethod,
+    SegmentationSettings,
     in_pixels,
+    method_of,
 )
 from cell_assets.imaging.segmenter import SegmentationInputError
 from cell_assets.parameters import from_values, problems
@@ -41,7 +45,7 @@ SITES_TABLE = "sites.csv"
 def segment_files(
     inputs: list[Path],
     out: Path,
-    settings: ClassicalSettings | CellposeSettings,
+    settings: SegmentationSettings,
     choice: ChannelChoice,
     channel_names: list[str] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
@@ -90,9 +94,8 @@ def segment_files(
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    method = "classical" if isinstance(settings, ClassicalSettings) else "cellpose"
     described = {
-        "method": method,
+        "method": method_of(settings).value,
         "segmenter": segmenter.describe(),
         **roles.as_record(),
         "cells_as_rings": rings,
@@ -123,7 +126,7 @@ def segment_files(
     default=None,
     help="µm per pixel of the images, for --nucleus-diameter-um.",
 )
-@parameter_options(ChannelChoice, ClassicalSettings, CellposeSettings)
+@parameter_options(ChannelChoice, ClassicalSettings, CellposeSettings, CellposeSamSettings)
 def segment_command(
     inputs: tuple[Path, ...],
     out: Path,
@@ -137,8 +140,7 @@ def segment_command(
 
     Example: cell-assets segment scans/ --nuclei-channel DNA --cytoplasm-channel Actin --out masks/
     """
-    kind = ClassicalSettings if method == SegmentationMethod.classical.value else CellposeSettings
-    settings = from_values(kind, values)
+    settings = from_values(METHOD_SETTINGS[SegmentationMethod(method)], values)
     choice = from_values(ChannelChoice, values)
     found = problems(settings)
     if found:

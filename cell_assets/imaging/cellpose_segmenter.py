@@ -34,6 +34,31 @@ class CellposeWeightsError(SegmentationInputError):
     """Weights are missing, cannot be downloaded, or are not a Cellpose 3 model."""
 
 
+def cellpose_generation() -> int | None:
+    """The installed Cellpose's major version (3 or 4), None when Cellpose is not installed.
+
+    Read from the package's metadata, so asking imports neither Cellpose nor torch.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return int(version("cellpose").split(".")[0])
+    except (PackageNotFoundError, ValueError):
+        return None
+
+
+def require_cellpose3(what: str) -> None:
+    """Refuse in one line when the installed Cellpose is not generation 3."""
+    generation = cellpose_generation()
+    if generation != 3:
+        installed = "not installed" if generation is None else f"Cellpose {generation}"
+        raise SegmentationInputError(
+            f"{what} runs Cellpose 3 (cyto3, nuclei and their fine-tuned models); this "
+            f"environment has {installed}: pip install 'cell_assets[cellpose3]'"
+            + (", or choose method cellpose_sam" if generation == 4 else "")
+        )
+
+
 def cellpose_model_dir() -> Path:
     """The folder Cellpose reads weights from: Cellpose's own choice (``MODEL_DIR``, which it
     takes from ``$CELLPOSE_LOCAL_MODELS_PATH``, else ``~/.cellpose/models``)."""
@@ -88,7 +113,7 @@ def _fetch(basename: str, model: str) -> Path:
     return target
 
 
-def _identify(path: Path) -> dict[str, str]:
+def identify_weights(path: Path) -> dict[str, str]:
     """A weights file by name and sha256: what segmented a site, wherever the file lives."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -168,6 +193,7 @@ class CellposeSegmenter:
     """
 
     def __init__(self, settings: CellposeSettings | None = None, with_cells: bool = True) -> None:
+        require_cellpose3("method cellpose")
         settings = settings or CellposeSettings()
         check_diameter(settings.diameter, "diameter")
         check_diameter(settings.nucleus_diameter, "nucleus_diameter")
@@ -267,9 +293,9 @@ class CellposeSegmenter:
         """Parameters and resolved weight files, for metadata."""
         return {
             "model": self.settings.model,
-            "model_weights": _identify(self._cells[0].path) if self._cells else None,
+            "model_weights": identify_weights(self._cells[0].path) if self._cells else None,
             "nuclei_model": self.settings.nuclei_model,
-            "nuclei_model_weights": _identify(self._nuclei[0].path),
+            "nuclei_model_weights": identify_weights(self._nuclei[0].path),
             "device": str(self.torch_device),
             "diameters_used": dict(self.diameters_used),
         }

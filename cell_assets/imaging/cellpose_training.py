@@ -23,14 +23,19 @@ from cell_assets.imaging.evaluation import average_precision
 from cell_assets.parameters import parameter
 
 TARGETS = ("cells", "nuclei")
+# The object size the network works at (Cellpose's diam_mean for its cell models), px.
+NETWORK_DIAMETER = 30.0
 
 
 @dataclass(frozen=True)
 class TrainingSettings:
     """Hyper-parameters of one fine-tuning (Cellpose's names; sizes in pixels).
 
-    ``bsize`` is the square patch trained on; ``diameter`` the objects' mean
-    diameter the network is set to (no rescaling during training).
+    ``bsize`` is the square patch trained on, at the network's scale; ``diameter``
+    the objects' mean diameter on the images. As in Cellpose's own training, the
+    network sees objects at :data:`NETWORK_DIAMETER`: training patches are rescaled
+    from each image's labels, and evaluation rescales images by
+    ``NETWORK_DIAMETER / diameter`` (so 110 px nuclei train as fast as 30 px ones).
     """
 
     target: str = parameter("cells", "'cells' or 'nuclei'.", choices=TARGETS)
@@ -40,7 +45,7 @@ class TrainingSettings:
     sgd: bool = parameter(True, "SGD (Cellpose 3's default) rather than AdamW.")
     batch_size: int = parameter(8, "Patches per step.", ge=1)
     bsize: int = parameter(224, "Training patch side, px.", ge=32)
-    diameter: float = parameter(30.0, "Mean object diameter, px.", gt=0)
+    diameter: float = parameter(30.0, "Mean object diameter on the images, px.", gt=0)
     min_train_masks: int = parameter(1, "Images with fewer objects are not trained on.", ge=0)
     seed: int = parameter(0, "Seed of the site split and of the training.")
 
@@ -105,6 +110,10 @@ def fine_tune(
     device : torch.device
     """
     import torch
+
+    from cell_assets.imaging.cellpose_segmenter import require_cellpose3
+
+    require_cellpose3("fine-tuning (cellpose_model)")
     from cellpose import models, train
 
     if not train_images or not held_out_images:
@@ -118,7 +127,7 @@ def fine_tune(
     model = models.CellposeModel(
         device=device,
         pretrained_model=os.fspath(start_weights) if start_weights else False,
-        diam_mean=settings.diameter,
+        diam_mean=NETWORK_DIAMETER,
         nchan=2,
         mkldnn=False,
     )
@@ -141,7 +150,7 @@ def fine_tune(
         SGD=settings.sgd,
         batch_size=settings.batch_size,
         bsize=settings.bsize,
-        rescale=False,
+        rescale=True,  # patches scaled so each image's objects are NETWORK_DIAMETER across
         save_path=os.fspath(save_dir),
         model_name="cell_assets_finetuned",
         min_train_masks=settings.min_train_masks,

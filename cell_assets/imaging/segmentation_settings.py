@@ -18,10 +18,14 @@ from cell_assets.parameters import parameter
 
 
 class SegmentationMethod(str, Enum):
-    """``classical`` needs no weights; ``cellpose`` runs Cellpose 3 models."""
+    """``classical`` needs no weights; ``cellpose`` runs Cellpose 3 models (cyto3, nuclei);
+    ``cellpose_sam`` runs Cellpose-SAM (Cellpose 4's ``cpsam``). The two Cellpose generations
+    are one package and cannot share an environment (extras ``cellpose3`` / ``cellpose-sam``).
+    """
 
     classical = "classical"
     cellpose = "cellpose"
+    cellpose_sam = "cellpose_sam"
 
 
 NUCLEUS_DIAMETER = (
@@ -80,8 +84,28 @@ class ClassicalSettings:
 
 
 @dataclass(frozen=True)
-class CellposeSettings:
-    """Parameters of Cellpose segmentation (passed to ``CellposeModel.eval``).
+class _CellposeEval:
+    """What both Cellpose generations' ``eval`` take (declared once for both)."""
+
+    diameter: float | None = parameter(
+        None,
+        "Cell diameter in pixels; empty = Cellpose 3's size model (else its training "
+        "diameter), or no rescaling for Cellpose-SAM.",
+        gt=0,
+    )
+    nucleus_diameter: float | None = parameter(None, NUCLEUS_DIAMETER, gt=0)
+    nucleus_diameter_um: float | None = parameter(None, NUCLEUS_DIAMETER_UM, gt=0)
+    flow_threshold: float = parameter(0.4, "Cellpose flow error threshold.", ge=0)
+    cellprob_threshold: float = parameter(0.0, "Cellpose cell probability threshold.")
+    min_size: int = parameter(15, "Cellpose: smallest object kept, pixels.", ge=0)
+    batch_size: int = parameter(8, "Cellpose: tiles per network batch.", ge=1)
+    device: Device = parameter(Device.auto, "Cellpose: auto (GPU when present), cpu or cuda.")
+    max_cell_distance: float | None = parameter(None, MAX_CELL_DISTANCE, gt=0)
+
+
+@dataclass(frozen=True)
+class CellposeSettings(_CellposeEval):
+    """Parameters of Cellpose 3 segmentation (passed to ``CellposeModel.eval``).
 
     ``diameter`` and ``nucleus_diameter`` default to Cellpose's size-model estimate
     when the model has one, else to the model's training diameter.
@@ -95,26 +119,42 @@ class CellposeSettings:
     nuclei_model: str = parameter(
         "nuclei", "Cellpose nucleus model: a name or a weights file path (or asset:cellpose_model)."
     )
-    diameter: float | None = parameter(
-        None, "Cell diameter in pixels (Cellpose); empty = estimated.", gt=0
+
+
+@dataclass(frozen=True)
+class CellposeSamSettings(_CellposeEval):
+    """Parameters of Cellpose-SAM segmentation (Cellpose 4's ``CellposeModel.eval``).
+
+    One network segments both: nuclei shown the nuclear stain alone, cells shown the
+    cytoplasm and nuclear stains. No channel choice inside the model (it takes up to three
+    channels in any order) and no size model: ``diameter`` only rescales when given.
+    """
+
+    sam_model: str = parameter(
+        "cpsam",
+        "Cellpose-SAM weights: cpsam (Cellpose's own download, cached in ~/.cellpose/models or "
+        "$CELLPOSE_LOCAL_MODELS_PATH) or a weights file path.",
     )
-    nucleus_diameter: float | None = parameter(None, NUCLEUS_DIAMETER, gt=0)
-    nucleus_diameter_um: float | None = parameter(None, NUCLEUS_DIAMETER_UM, gt=0)
-    flow_threshold: float = parameter(0.4, "Cellpose flow error threshold.", ge=0)
-    cellprob_threshold: float = parameter(0.0, "Cellpose cell probability threshold.")
-    min_size: int = parameter(15, "Cellpose: smallest object kept, pixels.", ge=0)
-    batch_size: int = parameter(8, "Cellpose: tiles per network batch.", ge=1)
-    device: Device = parameter(Device.auto, "Cellpose: auto (GPU when present), cpu or cuda.")
-    max_cell_distance: float | None = parameter(None, MAX_CELL_DISTANCE, gt=0)
 
 
 class PhysicalSizeError(ValueError):
     """A size given in µm on a plate whose pixel size is unknown."""
 
 
-def in_pixels(
-    settings: ClassicalSettings | CellposeSettings, pixel_size_um: float | None
-) -> ClassicalSettings | CellposeSettings:
+SegmentationSettings = ClassicalSettings | CellposeSettings | CellposeSamSettings
+METHOD_SETTINGS: dict[SegmentationMethod, type] = {
+    SegmentationMethod.classical: ClassicalSettings,
+    SegmentationMethod.cellpose: CellposeSettings,
+    SegmentationMethod.cellpose_sam: CellposeSamSettings,
+}
+
+
+def method_of(settings: SegmentationSettings) -> SegmentationMethod:
+    """The method whose settings ``settings`` are."""
+    return next(m for m, kind in METHOD_SETTINGS.items() if isinstance(settings, kind))
+
+
+def in_pixels(settings: SegmentationSettings, pixel_size_um: float | None) -> SegmentationSettings:
     """``settings`` with ``nucleus_diameter_um`` turned into ``nucleus_diameter`` (pixels).
 
     Parameters

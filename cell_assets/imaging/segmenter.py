@@ -24,6 +24,8 @@ class Segmenter(Protocol):
     ``max_cell_distance`` is the user's bound on how far a cell reaches from its
     nucleus, pixels, or None for the common rule (1.5 median nucleus
     diameters); :func:`~cell_assets.imaging.labels.finish_site` applies it.
+    A segmenter with a batched path (Cellpose-SAM) also says how many sites a caller
+    should give one :meth:`segment` call, as ``sites_per_call`` (1 when absent).
     """
 
     max_cell_distance: float | None

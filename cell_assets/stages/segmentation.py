@@ -44,8 +44,8 @@ from cell_assets.imaging.labels import SiteSegmentation, finish_site, ring_site
 from cell_assets.imaging.segmentation import make_segmenter
 from cell_assets.imaging.segmentation_settings import (
     CellposeSettings,
-    ClassicalSettings,
     PhysicalSizeError,
+    SegmentationSettings,
     in_pixels,
 )
 from cell_assets.imaging.segmenter import SegmentationInputError, Segmenter
@@ -111,38 +111,66 @@ def segment_sites(
     def read(site: SiteToSegment) -> tuple[np.ndarray | None, np.ndarray | None]:
         return (None, None) if site.curated is not None else site.read()
 
-    with WriteBehind() as writes:
-        for site, (dna, cytoplasm) in zip(sites, read_ahead(read, sites), strict=True):
-            started = time.perf_counter()
+    def labelled(
+        batch: list[tuple[SiteToSegment, np.ndarray | None, np.ndarray | None]],
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The segmenter's (nuclei, cells) of the batch's sites, in one call."""
+        if segmenter is None:
+            raise ValueError(f"site {batch[0][0].key} is not curated and there is no segmenter")
+        where = batch[0][0].location
+        if len(batch) > 1:  # an error of a batched call names the well, not one site
+            where = ImageLocation(where.plate, where.well, file=None if where.well else where.file)
+        cytoplasm = [c for _, _, c in batch]
+        with located(where, SegmentationInputError):
+            return segmenter.segment(
+                [d for _, d, _ in batch], None if cytoplasm[0] is None else cytoplasm
+            )
+
+    def finished(
+        chunk: list[tuple[SiteToSegment, np.ndarray | None, np.ndarray | None]],
+    ) -> Iterator[tuple[SiteToSegment, SiteSegmentation, float]]:
+        started = time.perf_counter()
+        todo = [entry for entry in chunk if entry[0].curated is None]
+        found = iter(labelled(todo) if todo else [])
+        share = (time.perf_counter() - started) / max(1, len(todo))
+        for site, _, _ in chunk:
+            begun = time.perf_counter()
             if site.curated is not None:
                 result = finish_site(*site.curated, bound=False)
             else:
-                if segmenter is None:
-                    raise ValueError(f"site {site.key} is not curated and there is no segmenter")
-                with located(site.location, SegmentationInputError):
-                    ((nuclei, cells),) = segmenter.segment(
-                        [dna], None if cytoplasm is None else [cytoplasm]
-                    )
+                nuclei, cells = next(found)
                 if rings:
                     result = ring_site(nuclei, segmenter.max_cell_distance)
                 else:
                     result = finish_site(nuclei, cells, segmenter.max_cell_distance)
-            writes.submit(
-                write_site,
-                folder,
-                site.files,
-                result.nuclei,
-                result.cells,
-                result.nucleus_outlines,
-                result.cell_outlines,
-                result.centres_xy,
-            )
-            yield SegmentedSite(site, result, time.perf_counter() - started)
+            extra = share if site.curated is None else 0.0
+            yield site, result, time.perf_counter() - begun + extra
+
+    per_call = max(1, int(getattr(segmenter, "sites_per_call", 1))) if segmenter else 1
+    with WriteBehind() as writes:
+        chunk: list[tuple[SiteToSegment, np.ndarray | None, np.ndarray | None]] = []
+        for index, (site, (dna, cytoplasm)) in enumerate(
+            zip(sites, read_ahead(read, sites), strict=True)
+        ):
+            chunk.append((site, dna, cytoplasm))
+            if len(chunk) < per_call and index < len(sites) - 1:
+                continue
+            for done, result, seconds in finished(chunk):
+                writes.submit(
+                    write_site,
+                    folder,
+                    done.files,
+                    result.nuclei,
+                    result.cells,
+                    result.nucleus_outlines,
+                    result.cell_outlines,
+                    result.centres_xy,
+                )
+                yield SegmentedSite(done, result, seconds)
+            chunk = []
 
 
-def fine_tuned_model_id(
-    settings: ClassicalSettings | CellposeSettings, store: ArtifactStore
-) -> str:
+def fine_tuned_model_id(settings: SegmentationSettings, store: ArtifactStore) -> str:
     """The ``cellpose_model`` artifact id ``settings`` would segment with ("" when none, "missing"
     when asked for but not materialized): part of a well's input key."""
     if not _uses_fine_tuned_model(settings):
@@ -151,7 +179,7 @@ def fine_tuned_model_id(
     return manifest["artifact_id"] if manifest else "missing"
 
 
-def _uses_fine_tuned_model(settings: ClassicalSettings | CellposeSettings) -> bool:
+def _uses_fine_tuned_model(settings: SegmentationSettings) -> bool:
     return isinstance(settings, CellposeSettings) and FINE_TUNED_MODEL in (
         settings.model,
         settings.nuclei_model,
@@ -159,8 +187,8 @@ def _uses_fine_tuned_model(settings: ClassicalSettings | CellposeSettings) -> bo
 
 
 def with_fine_tuned_weights(
-    settings: ClassicalSettings | CellposeSettings, store: ArtifactStore, where: ImageLocation
-) -> tuple[ClassicalSettings | CellposeSettings, ArtifactHandle | None]:
+    settings: SegmentationSettings, store: ArtifactStore, where: ImageLocation
+) -> tuple[SegmentationSettings, ArtifactHandle | None]:
     """``settings`` with ``asset:cellpose_model`` replaced by its weights file, and its handle."""
     from dataclasses import replace
 
@@ -185,7 +213,7 @@ def with_fine_tuned_weights(
 def segment_plate_well(
     compressed: ArtifactHandle,
     curated: ArtifactHandle,
-    settings: ClassicalSettings | CellposeSettings,
+    settings: SegmentationSettings,
     choice: ChannelChoice,
     store: ArtifactStore,
     parameters: dict[str, object],
