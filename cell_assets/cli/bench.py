@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,6 +12,17 @@ from cell_assets.cli.options import parse_wells, repeats_option, workdir_option
 endpoint_url_option = click.option(
     "--endpoint-url", default=None, help="An S3 server to use (default: start moto's on 127.0.0.1)."
 )
+
+
+def real_data_option(help: str, required: bool = False) -> Callable:
+    """``--real-data``: the shared real-image folder, checked to exist."""
+    return click.option(
+        "--real-data",
+        required=required,
+        default=None,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help=help,
+    )
 
 
 @click.group("bench")
@@ -124,11 +136,9 @@ def bench_segment_command(
 
 
 @bench.command("fine-tuning")
-@click.option(
-    "--real-data",
+@real_data_option(
+    "The shared realdata/ folder (its hand-segmented U2OS nuclei are the curated sites).",
     required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The shared realdata/ folder (its hand-segmented U2OS nuclei are the curated sites).",
 )
 @click.option("--epochs", default=100, show_default=True, help="Training epochs.")
 @click.option("--bsize", default=224, show_default=True, help="Training patch side, px.")
@@ -163,12 +173,9 @@ def bench_fine_tuning_command(
     help="A folder with img2d.tif and mask2d.tif (StarDist's copy of a DSB 2018 image with its "
     "labels: stardist/data/images in the stardist wheel) to score as well.",
 )
-@click.option(
-    "--real-data",
-    default=None,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The shared realdata/ folder: score the hand-segmented U2OS nuclei (beside a "
-    "CellProfiler-like baseline) and CellProfiler's own objects on the Cell Painting sites.",
+@real_data_option(
+    "The shared realdata/ folder: score the hand-segmented U2OS nuclei (beside a "
+    "CellProfiler-like baseline) and CellProfiler's own objects on the Cell Painting sites."
 )
 @click.option(
     "--overlays",
@@ -193,12 +200,7 @@ def bench_segmentation_quality_command(
 
 
 @bench.command("site")
-@click.option(
-    "--real-data",
-    default=None,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The realdata/ folder: time the real pediatric-atlas site (five stains) too.",
-)
+@real_data_option("The realdata/ folder: time the real pediatric-atlas site (five stains) too.")
 @click.option("--crop", default=None, type=int, help="Centre crop side in px (default: whole).")
 @repeats_option
 def bench_site_command(real_data: Path | None, crop: int | None, repeats: int) -> None:
@@ -210,11 +212,9 @@ def bench_site_command(real_data: Path | None, crop: int | None, repeats: int) -
 
 
 @bench.command("gpu")
-@click.option(
-    "--real-data",
+@real_data_option(
+    "The realdata/ folder holding cellpainting-sites/ (the JUMP and pediatric sites).",
     required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="The realdata/ folder holding cellpainting-sites/ (the JUMP and pediatric sites).",
 )
 @click.option(
     "--cellpose-sam-path",

@@ -27,6 +27,8 @@ from cell_assets.imaging.cellpose_segmenter import (
     CellposeWeightsError,
     cellpose_generation,
     identify_weights,
+    not_a_model,
+    not_downloaded,
 )
 from cell_assets.imaging.devices import DeviceError, select_device
 from cell_assets.imaging.labels import label_dtype
@@ -61,12 +63,8 @@ def resolve_sam_weights(model: str) -> Path:
         return Path(models.cache_CPSAM_model_path())
     except Exception as exc:  # any network failure ends in the same advice
         target.unlink(missing_ok=True)
-        raise CellposeWeightsError(
-            f"Cellpose-SAM weights {CPSAM!r} are not at {target} and could not be downloaded "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}). "
-            f"Download {getattr(models, '_CPSAM_MODEL_URL', 'the cpsam file')} where there is "
-            f"network and copy it to {target}, or set CELLPOSE_LOCAL_MODELS_PATH to its folder."
-        ) from None
+        source = getattr(models, "_CPSAM_MODEL_URL", "Cellpose's model hub")
+        raise not_downloaded(f"Cellpose-SAM weights {CPSAM!r}", target, source, exc) from None
 
 
 def load_sam_model(weights: Path, device):
@@ -79,10 +77,7 @@ def load_sam_model(weights: Path, device):
             gpu=device.type == "cuda", device=device, pretrained_model=os.fspath(weights)
         )
     except Exception as exc:  # torch/pickle/key errors all mean "not a Cellpose-SAM model"
-        raise CellposeWeightsError(
-            f"{weights} is not a Cellpose-SAM model ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200] if str(exc) else ''})"
-        ) from None
+        raise not_a_model(weights, "Cellpose-SAM", exc) from None
 
 
 class CellposeSamSegmenter:

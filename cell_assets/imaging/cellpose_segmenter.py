@@ -104,13 +104,20 @@ def _fetch(basename: str, model: str) -> Path:
         )
     except Exception as exc:  # any network failure ends in the same advice
         target.unlink(missing_ok=True)
-        raise CellposeWeightsError(
-            f"Cellpose weights for model {model!r} are not at {target} and could not be "
-            f"downloaded from {CELLPOSE_MODEL_URL}/{basename} ({type(exc).__name__}: {exc}). "
-            f"Download that file where there is network and copy it to {target}, or set "
-            "CELLPOSE_LOCAL_MODELS_PATH to the folder holding it."
+        raise not_downloaded(
+            f"Cellpose weights for model {model!r}", target, f"{CELLPOSE_MODEL_URL}/{basename}", exc
         ) from None
     return target
+
+
+def not_downloaded(what: str, target: Path, source: str, exc: Exception) -> CellposeWeightsError:
+    """The one-line error for weights that are absent and could not be downloaded (offline)."""
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return CellposeWeightsError(
+        f"{what} are not at {target} and could not be downloaded from {source} "
+        f"({type(exc).__name__}: {first}). Download that file where there is network and copy "
+        f"it to {target}, or set CELLPOSE_LOCAL_MODELS_PATH to the folder holding it."
+    )
 
 
 def identify_weights(path: Path) -> dict[str, str]:
@@ -175,10 +182,13 @@ def load_cellpose_model(weights: ResolvedWeights, device):
             pretrained_model=os.fspath(weights.path), device=device, nchan=2
         )
     except Exception as exc:  # torch/pickle/key errors all mean "not a Cellpose 3 model"
-        raise CellposeWeightsError(
-            f"{weights.path} is not a Cellpose 3 model ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]})"
-        ) from None
+        raise not_a_model(weights.path, "Cellpose 3", exc) from None
+
+
+def not_a_model(path: Path, kind: str, exc: Exception) -> CellposeWeightsError:
+    """The one-line error for a weights file Cellpose's loader refused."""
+    first = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return CellposeWeightsError(f"{path} is not a {kind} model ({type(exc).__name__}: {first})")
 
 
 class CellposeSegmenter:
