@@ -84,8 +84,10 @@ def tool(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-# Dagster's message when something other than the run worker failed the run.
+# Dagster's message when something other than the run worker failed the run, and what its
+# code server says first when that was because the worker process ended (e.g. SIGKILL).
 OUTSIDE_FAILURE = "This run has been marked as failed from outside the execution context"
+WORKER_ENDED = "Run execution process for"
 
 IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,
@@ -449,13 +451,13 @@ def run_failure_line(instance: dg.DagsterInstance, run_id: str) -> str:
             if cause.cls_name in ("PlateInputError", "ArtifactError") and ": " in message:
                 message = message.split(": ", 1)[1]  # the class is noise: the text says it all
             return f"{event.step_key}: {message}"
-    why = None  # what the machinery said last before failing the run (a killed worker)
+    why = None  # what the code server said when the run's worker process ended (killed)
     for record in records:
         entry = record.event_log_entry
         event = entry.dagster_event
         if event is None:
             continue
-        if event.event_type_value == "ENGINE_EVENT" and entry.message.strip():
+        if event.event_type_value == "ENGINE_EVENT" and WORKER_ENDED in entry.message:
             why = entry.message.strip().splitlines()[0]
         if event.event_type_value in ("RUN_FAILURE", "PIPELINE_FAILURE"):
             line = entry.message.strip().splitlines()[0]
