@@ -25,10 +25,10 @@ import numpy as np
 
 from cell_assets.imaging.cellpose_segmenter import (
     CellposeWeightsError,
-    cellpose_generation,
     identify_weights,
     not_a_model,
     not_downloaded,
+    require_cellpose,
 )
 from cell_assets.imaging.devices import DeviceError, select_device
 from cell_assets.imaging.labels import label_dtype
@@ -101,14 +101,12 @@ class CellposeSamSegmenter:
     def __init__(
         self, settings: CellposeSamSettings | None = None, with_cells: bool = True
     ) -> None:
-        generation = cellpose_generation()
-        if generation != 4:
-            installed = "not installed" if generation is None else f"Cellpose {generation}"
-            raise SegmentationInputError(
-                f"method cellpose_sam needs Cellpose 4 (Cellpose-SAM); this environment has "
-                f"{installed}: pip install 'cell_assets[cellpose-sam]' (it replaces Cellpose 3, "
-                "whose cyto3/nuclei models method cellpose runs)"
-            )
+        require_cellpose(
+            4,
+            "method cellpose_sam needs Cellpose 4 (Cellpose-SAM)",
+            "pip install 'cell_assets[cellpose-sam]' (it replaces Cellpose 3, whose cyto3/nuclei "
+            "models method cellpose runs)",
+        )
         settings = settings or CellposeSamSettings()
         check_diameter(settings.diameter, "diameter")
         check_diameter(settings.nucleus_diameter, "nucleus_diameter")

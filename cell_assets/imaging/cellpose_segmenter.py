@@ -47,16 +47,22 @@ def cellpose_generation() -> int | None:
         return None
 
 
+def require_cellpose(wanted: int, requirement: str, advice: str) -> None:
+    """Refuse in one line (``requirement``; what is installed: ``advice``) when the installed
+    Cellpose is not generation ``wanted``."""
+    generation = cellpose_generation()
+    if generation != wanted:
+        installed = "not installed" if generation is None else f"Cellpose {generation}"
+        raise SegmentationInputError(f"{requirement}; this environment has {installed}: {advice}")
+
+
 def require_cellpose3(what: str) -> None:
     """Refuse in one line when the installed Cellpose is not generation 3."""
-    generation = cellpose_generation()
-    if generation != 3:
-        installed = "not installed" if generation is None else f"Cellpose {generation}"
-        raise SegmentationInputError(
-            f"{what} runs Cellpose 3 (cyto3, nuclei and their fine-tuned models); this "
-            f"environment has {installed}: pip install 'cell_assets[cellpose3]'"
-            + (", or choose method cellpose_sam" if generation == 4 else "")
-        )
+    require_cellpose(
+        3,
+        f"{what} runs Cellpose 3 (cyto3, nuclei and their fine-tuned models)",
+        "pip install 'cell_assets[cellpose3]' (with Cellpose 4, choose method cellpose_sam)",
+    )
 
 
 def cellpose_model_dir() -> Path:
