@@ -32,8 +32,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check cell_assets cell_assets_tests
 	$(BIN)/ruff format --check cell_assets cell_assets_tests
 
+# The instance home is made (or an earlier unedited one upgraded) by the one initialiser the
+# commands use; no dagster.yaml lies in the repository root, where `dagster dev` would warn
+# that it "will not be used".
 dev: $(STAMP)
-	mkdir -p .dagster_home && cp -n dagster.yaml .dagster_home/ || true
+	$(BIN)/python -c "from pathlib import Path; from cell_assets.cli.instance import prepare_home; prepare_home(Path('.dagster_home'))"
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev
 
 bench: $(STAMP)

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -5,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from cell_assets.definitions import defs
+from cell_assets_tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,15 +36,41 @@ def test_jobs_sensors_and_checks_are_part_of_the_code_location():
     assert {job.name for job in repository.get_all_jobs()} >= {
         "plate_intake", "plate_illumination", "plate_wells", "plate_profiles"
     }  # fmt: skip
-    assert {sensor.name for sensor in repository.sensor_defs} == {"new_plates", "plate_chain"}
+    assert {sensor.name for sensor in repository.sensor_defs} == {
+        "new_plates", "plate_chain", "downstream_sync"
+    }  # fmt: skip
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert {"finite_positive", "rows_match", "table_complete", "one_row_per_well"} <= checks
 
 
-def test_the_repository_instance_settings_are_the_local_instance_settings():
-    from cell_assets.cli.instance import LOCAL_INSTANCE_YAML
+def test_make_dev_starts_without_a_misleading_warning(tmp_path):
+    """`dagster dev` as `make dev` starts it (from the repository root, DAGSTER_HOME made by
+    ``prepare_home``) says nothing about a dagster.yaml that "will not be used"."""
+    import signal
+    import time
 
-    assert (REPO / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
+    from cell_assets.cli.instance import LOCAL_INSTANCE_YAML, prepare_home
+
+    home = prepare_home(tmp_path / "home")
+    assert (home / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
+    log = tmp_path / "dev.log"
+    port = str(free_port())
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    with open(log, "wb") as output:
+        dev = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster")), "dev", "-p", port],
+            cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and "Serving dagster-webserver" not in log.read_text():
+            time.sleep(1)
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        dev.wait(timeout=60)
+    said = log.read_text()
+    assert "Serving dagster-webserver" in said, said
+    assert "will not be used" not in said, said
 
 
 def test_the_code_location_imports_fast():

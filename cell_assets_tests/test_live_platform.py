@@ -35,6 +35,7 @@ from cell_assets.cli.launching import (
     tool,
 )
 from cell_assets.environment import Deployment
+from cell_assets.orchestration.run_tags import artifact_counts
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
 from cell_assets_tests.helpers import REQUIRE_SERVICES, free_port, service_unavailable
 
@@ -99,7 +100,7 @@ SENSOR_TICKS = """
 query Ticks($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     __typename
-    ... on Sensor { sensorState { ticks(limit: 3) { status skipReason
+    ... on Sensor { sensorState { ticks(limit: 3) { status skipReason error { message }
                                                    logEvents { events { message } } } } }
   }
 }
@@ -205,6 +206,10 @@ def test_uploads_flow_through_plate_qc_and_a_backfill_spans_two_experiments(
         }
         ticks = graphql(url, SENSOR_TICKS, {"selector": selector})["sensorOrError"]
         said = json.dumps(ticks["sensorState"]["ticks"])
+        # Stuck uploads raise their hand: the sensor's ticks fail with the reasons (red on
+        # the Automation page) while nothing else is to be done.
+        assert "FAILURE" in {tick["status"] for tick in ticks["sensorState"]["ticks"]}, said
+        assert "need attention" in said
         assert "HALF" in said and "missing" in said
         assert "DUP" in said and "twice" in said
         assert "bad plate!" in said and "illegal plate id" in said
@@ -218,15 +223,24 @@ def test_uploads_flow_through_plate_qc_and_a_backfill_spans_two_experiments(
                 {"dagster/partition": "LIVE1|A01"},
             )
 
-        # One backfill over both experiments (everything reused: nothing changed).
+        # One backfill over both experiments (everything reused: nothing changed). The raw
+        # root comes from the webserver's code location (none given, none in the environment).
         done = subprocess.run(
-            [CLI, "backfill", "--experiment", "E1", "--experiment", "E2", "--raw-root",
-             str(raw_root), "--url", url, "--wait", "--timeout", "900"],
-            env=env, capture_output=True, text=True, timeout=1000,
+            [CLI, "backfill", "--experiment", "E1", "--experiment", "E2", "--url", url,
+             "--wait", "--timeout", "900"],
+            env={k: v for k, v in env.items() if k != "CELL_ASSETS_RAW_ROOT"},
+            capture_output=True, text=True, timeout=1000,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr + _tail(daemon_log)
+        assert f"raw root {raw_root} (the webserver's code location)" in done.stdout
         assert "/runs/b/" in done.stdout and "completed" in done.stdout
+        # Reused and computed are told apart: of 3 wells and 2 plates, only what always reads
+        # its inputs afresh is computed (image_directory, curated_masks per well; plate_qc).
+        counts = artifact_counts(done.stdout.split("artifacts ", 1)[1].splitlines()[0])
+        assert counts["reused"] >= 3 * 4 + 2 * 2 and counts["computed"] <= 3 * 2 + 2, done.stdout
         assert "HALF: not registered" in done.stderr
+        _features_changed_from_the_launchpad_reach_profiles_and_qc(url, home, explain)
+
         # The same command against a webserver that is down: one line, no traceback.
         down = subprocess.run(
             [CLI, "backfill", "--experiment", "E1", "--raw-root", str(raw_root),
@@ -299,3 +313,43 @@ def _look_at_plate_qc(chromium: str, url: str) -> None:
         for asset in ("image_directory", "segmentation_masks", "cell_features", "well_profiles"):
             assert page.get_by_text(asset).count() >= 1, asset
         browser.close()
+
+
+def _latest(instance, asset: str, partition: str):
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
+    ).records
+    return records[0] if records else None
+
+
+def _features_changed_from_the_launchpad_reach_profiles_and_qc(url, home, explain) -> None:
+    """Downstream kept in sync: one well's features recomputed with other families (a
+    launchpad run, outside the chain); the daemon re-runs that plate's profiles and QC on
+    the new artifact, with nobody acting, and leaves the other plate alone."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        before = {p: _latest(instance, "plate_qc", p).storage_id for p in PLATES}
+        run_id = launch_run(
+            url,
+            "plate_wells",
+            {"ops": {"cell_features": {"config": {"families": ["sizeshape", "intensity"]}}}},
+            {"dagster/partition": "LIVE1|A01"},
+        )
+        _wait(
+            lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS,
+            600, "the launchpad run of plate_wells succeeds", explain,
+        )  # fmt: skip
+        features = _latest(instance, "cell_features", "LIVE1|A01").asset_materialization
+        new_id = features.metadata["artifact_id"].value
+        assert features.metadata["status"].value == "computed"
+
+        def profiles_follow():
+            profiles, qc = (_latest(instance, a, "LIVE1") for a in ("well_profiles", "plate_qc"))
+            upstream = json.dumps(
+                profiles.asset_materialization.metadata["upstream_artifacts"].value
+            )
+            return new_id in upstream and qc.storage_id > profiles.storage_id > before["LIVE1"]
+
+        _wait(profiles_follow, 600, "LIVE1's profiles and QC re-run on the new features", explain)
+        sync_runs = instance.get_runs(filters=dg.RunsFilter(tags={"cell_assets/plate": "LIVE1"}))
+        assert any(r.tags.get("cell_assets/upload", "").startswith("sync-") for r in sync_runs)
+        assert _latest(instance, "plate_qc", "LIVE2").storage_id == before["LIVE2"]

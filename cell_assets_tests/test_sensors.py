@@ -23,7 +23,7 @@ from cell_assets.orchestration.run_tags import (
     UPLOAD_TAG,
     RunTags,
 )
-from cell_assets.orchestration.sensors import new_plates
+from cell_assets.orchestration.sensors import UploadsNeedAttention, new_plates
 from cell_assets.orchestration.uploads import UploadState, look_at
 from cell_assets.storage import open_raw_plates
 from cell_assets.storage.raw_plates import PlateFolder
@@ -98,9 +98,17 @@ def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
     assert image.name in missing.reason and "still uploading" in missing.reason
     # The sensor saw nothing change for an hour: a stalled upload, rejected until its files
     # change (whatever the files' own times say).
+    assert look_at(raw, entry, missing.snapshot, now=time.time() + 3000).snapshot is not None
     stalled = look_at(raw, entry, missing.snapshot, now=time.time() + 3600)
     assert not stalled.ready and stalled.snapshot is None
     assert stalled.reason.startswith("upload stalled: ") and image.name in stalled.reason
+    # A lab whose uploads are slow, or fast, says so in the plate's settings.yaml.
+    (plate_dir / "settings.yaml").write_text("stall_after_min: 5\n")
+    _age(plate_dir)
+    missing = look_at(raw, entry, None)
+    assert look_at(raw, entry, missing.snapshot, now=time.time() + 240).snapshot is not None
+    stalled = look_at(raw, entry, missing.snapshot, now=time.time() + 320)
+    assert stalled.reason.startswith("upload stalled: ") and "for 5 min" in stalled.reason
 
 
 def test_unusable_uploads_are_named_with_their_reason(plate_copy):
@@ -235,8 +243,12 @@ def test_rejected_uploads_are_repeated_in_every_tick_until_fixed(plate_copy, ins
     index.write_text("\n".join([*lines, lines[1]]) + "\n")
     _age(plate_dir)
     skip, cursor = _tick(instance, raw_root, None)
-    skip, cursor = _tick(instance, raw_root, cursor)
     assert "rejected" in skip.skip_message and "twice" in skip.skip_message
+    # Once remembered, every tick fails with the reason: the Automation page is red, the
+    # tick's error says which plate and why, until its files change.
+    for _ in range(2):
+        with pytest.raises(UploadsNeedAttention, match=r"1 upload\(s\) need attention: .*twice"):
+            _tick(instance, raw_root, cursor)
     index.write_text(good)  # fixed: a new index.csv is looked at again
     _age(plate_dir)
     skip, cursor = _tick(instance, raw_root, cursor)

@@ -41,7 +41,13 @@ from cell_assets.errors import ArtifactError
 from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions, split_key
 from cell_assets.orchestration.resources import RawPlatesResource
-from cell_assets.orchestration.run_tags import EXPERIMENT_TAG, RunTags
+from cell_assets.orchestration.run_tags import (
+    ARTIFACTS_TAG,
+    EXPERIMENT_TAG,
+    RunTags,
+    artifact_counts,
+    artifact_counts_text,
+)
 from cell_assets.orchestration.worker_threads import threads_for_run
 from cell_assets.storage.artifacts import NO_IMAGES, STATUS_FILE, is_empty_well
 
@@ -190,6 +196,7 @@ def _partitioned_asset(
             _tag_experiment(context, plates, keys)
             extra = key_extra(config, kwargs["artifact_store"]) if key_extra else ""
             threads = threads_for_run(context.instance)
+            statuses: dict[str, int] = {}
             for done, key in enumerate(keys, start=1):
                 parts = split_key(key)
                 started = time.perf_counter()
@@ -212,10 +219,13 @@ def _partitioned_asset(
                 metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
                 metadata.setdefault("cpu_threads", threads)
                 context.add_asset_metadata(metadata, partition_key=str(key))
+                status = str(metadata.get("status", "computed"))
+                statuses[status] = statuses.get(status, 0) + 1
                 # Progress about ten times per step: every log line is an event in the
                 # instance's storage, which costs as much as a materialization.
                 if len(keys) > 1 and (done % max(1, len(keys) // 10) == 0 or done == len(keys)):
                     context.log.info(f"{asset}: {done}/{len(keys)} partitions ({key})")
+            _count_artifacts(context, statuses)
             return None
 
         positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -246,6 +256,16 @@ def _partitioned_asset(
             )(run)
 
     return decorate
+
+
+def _count_artifacts(context: dg.AssetExecutionContext, statuses: dict[str, int]) -> None:
+    """Add this step's computed/reused counts to the run's tag, so the runs list (a
+    backfill's included) tells reused work from computed work at a glance."""
+    run = context.instance.get_run_by_id(context.run_id)
+    counts = artifact_counts(run.tags.get(ARTIFACTS_TAG) if run else None)
+    for status, number in statuses.items():
+        counts[status] = counts.get(status, 0) + number
+    context.instance.add_run_tags(context.run_id, {ARTIFACTS_TAG: artifact_counts_text(counts)})
 
 
 def plate_config(config: Any, partition: PartitionContext, asset: str) -> Any:

@@ -118,6 +118,25 @@ def backfill_status(url: str, backfill_id: str) -> dict[str, Any]:
     return {"status": answer["status"], "assets": assets}
 
 
+BACKFILL_RUN_TAGS = """
+query BackfillRuns($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { runs(limit: 10000) { runId tags { key value } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def backfill_run_tags(url: str, backfill_id: str) -> list[dict[str, str]]:
+    """The tags of every run of a backfill (one dict per run)."""
+    answer = graphql(url, BACKFILL_RUN_TAGS, {"id": backfill_id})["partitionBackfillOrError"]
+    if answer["__typename"] != "PartitionBackfill":
+        raise GraphQLError(f"backfill {backfill_id}: {answer.get('message', answer)}")
+    return [{tag["key"]: tag["value"] for tag in run["tags"]} for run in answer["runs"]]
+
+
 REGISTERED_PLATES = """
 query Plates {
   partitionSetsOrError: assetNodeOrError(assetKey: {path: ["illumination_functions"]}) {
@@ -134,6 +153,40 @@ def registered_plates(url: str) -> set[str]:
     if answer["__typename"] != "AssetNode":
         raise GraphQLError(f"the code location at {url} has no illumination_functions asset")
     return set(answer["partitionKeys"])
+
+
+RESOURCE_VALUES = """
+query Resources {
+  repositoriesOrError {
+    __typename
+    ... on RepositoryConnection {
+      nodes { allTopLevelResourceDetails { name configuredValues { key value type } } }
+    }
+  }
+}
+"""
+
+
+def raw_root_of(url: str) -> str | None:
+    """The raw upload root the webserver's code location was given (``raw_plates.root``).
+
+    None when no code location there has a ``raw_plates`` resource with a plain value
+    (one read from an environment variable is not shown by Dagster).
+    """
+    answer = graphql(url, RESOURCE_VALUES)["repositoriesOrError"]
+    if answer["__typename"] != "RepositoryConnection":
+        raise GraphQLError(f"the webserver at {url} lists no code location: {answer}")
+    for repository in answer["nodes"]:
+        for resource in repository["allTopLevelResourceDetails"]:
+            if resource["name"] != "raw_plates":
+                continue
+            for value in resource["configuredValues"]:
+                if value["key"] == "root" and value["type"] == "VALUE":
+                    try:  # Dagster gives the value as JSON text
+                        return str(json.loads(value["value"]))
+                    except json.JSONDecodeError:
+                        return value["value"]
+    return None
 
 
 LAUNCH_RUN = """

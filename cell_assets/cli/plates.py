@@ -229,7 +229,7 @@ def materialize_command(
 @click.option(
     "--raw-root",
     default=None,
-    show_default="$CELL_ASSETS_RAW_ROOT or data/raw",
+    show_default="the webserver's code location's, else $CELL_ASSETS_RAW_ROOT or data/raw",
     help="Raw upload root, to find the experiments' plates and wells.",
 )
 @click.option("--assets", default=None, help="Comma-separated assets (default: the whole chain).")
@@ -254,12 +254,21 @@ def backfill_command(
     from cell_assets.cli.graphql_client import (
         GraphQLError,
         launch_backfill,
+        raw_root_of,
         registered_plates,
     )
     from cell_assets.cli.launching import backfill_ranges
     from cell_assets.errors import PlateInputError
     from cell_assets.orchestration.run_tags import EXPERIMENT_TAG
 
+    if raw_root is None:  # the webserver's code location knows where its plates are
+        try:
+            raw_root = raw_root_of(url)
+        except GraphQLError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        if raw_root is not None:
+            click.echo(f"raw root {raw_root} (the webserver's code location)")
     raw_root = raw_root or deployment().raw_root
     opened = raw_plates(raw_root).open()
     folders, problems = opened.plate_folders()
@@ -304,6 +313,22 @@ def backfill_command(
         _follow_backfill(url, backfill_id, timeout)
 
 
+def _artifacts_said(url: str, backfill_id: str) -> str:
+    """ ": computed 3, reused 17" over the backfill's runs (their artifacts tags)."""
+    from cell_assets.cli.graphql_client import backfill_run_tags
+    from cell_assets.orchestration.run_tags import (
+        ARTIFACTS_TAG,
+        artifact_counts,
+        artifact_counts_text,
+    )
+
+    total: dict[str, int] = {}
+    for tags in backfill_run_tags(url, backfill_id):
+        for status, number in artifact_counts(tags.get(ARTIFACTS_TAG)).items():
+            total[status] = total.get(status, 0) + number
+    return f": artifacts {artifact_counts_text(total)}" if total else ""
+
+
 def _follow_backfill(url: str, backfill_id: str, timeout: int) -> None:
     """Print the backfill's progress until it ends; exit 1 unless it completed."""
     from cell_assets.cli.graphql_client import backfill_status
@@ -331,7 +356,7 @@ def _follow_backfill(url: str, backfill_id: str, timeout: int) -> None:
             if failed or status["status"] in ("FAILED", "CANCELED", "COMPLETED_FAILED"):
                 click.echo(f"error: backfill {backfill_id} ended {status['status']}", err=True)
                 sys.exit(1)
-            click.echo(f"backfill {backfill_id} completed")
+            click.echo(f"backfill {backfill_id} completed{_artifacts_said(url, backfill_id)}")
             return
         time.sleep(5)
     click.echo(f"error: backfill {backfill_id} still running after {timeout} s", err=True)

@@ -37,7 +37,9 @@ LAYOUTS = ("deepprofiler", "harmony", "imagexpress", "cellvoyager", "ome-zarr", 
            "pattern")  # fmt: skip
 PROJECTIONS = ("max", "mean", "best_focus")
 KEYS = ("layout", "pattern", "channels", "pixel_size_um", "z_projection", "timepoints",
-        "platemap", "control", "ops")  # fmt: skip
+        "platemap", "control", "stall_after_min", "ops")  # fmt: skip
+# Minutes an upload with missing files may stay unchanged before it is declared stalled.
+STALL_AFTER_MIN = 60.0
 PATTERN_GROUPS = ("Plate", "Well", "Row", "Column", "Site", "Field", "Channel", "Plane",
                   "Timepoint")  # fmt: skip
 
@@ -58,6 +60,7 @@ class PlateSettings:
     timepoints: str = "sites"
     platemap: str | None = None
     control: str | None = None
+    stall_after_min: float = STALL_AFTER_MIN
     ops: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -144,6 +147,9 @@ def parse_settings(text: str | bytes | None) -> PlateSettings:
     if not isinstance(ops, dict):
         raise SettingsError("ops: expected a mapping of asset names to {config: …}")
     control = data.get("control")
+    stall = data.get("stall_after_min", STALL_AFTER_MIN)
+    if isinstance(stall, bool) or not isinstance(stall, (int, float)) or not 0 < stall <= 10080:
+        raise SettingsError(f"stall_after_min: expected minutes in (0, 10080], got {stall!r}")
     return PlateSettings(
         layout=layout,
         pattern=str(pattern) if pattern else None,
@@ -153,6 +159,7 @@ def parse_settings(text: str | bytes | None) -> PlateSettings:
         timepoints=timepoints,
         platemap=str(data["platemap"]) if data.get("platemap") else None,
         control=str(control) if control else None,
+        stall_after_min=float(stall),
         ops=ops,
     )
 

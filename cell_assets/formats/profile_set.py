@@ -43,28 +43,56 @@ def markdown_table(table: pd.DataFrame, digits: int = 4) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def split_controls(
+    aggregated: pd.DataFrame, dose_column: str, readout: str, controls: pd.Index | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(treated, control)`` wells with a readout: controls are the ``controls`` index and
+    every well of dose 0 or less (a log axis has no place for them)."""
+    frame = aggregated[[dose_column, readout]].astype(float).dropna()
+    is_control = frame[dose_column] <= 0
+    if controls is not None:
+        is_control |= frame.index.isin(controls)
+    return frame[~is_control], frame[is_control]
+
+
 def write_dose_response_plot(
-    path: Path, aggregated: pd.DataFrame, dose_column: str, readout: str, rho: float, plate: str
+    path: Path,
+    aggregated: pd.DataFrame,
+    dose_column: str,
+    readout: str,
+    rho: float,
+    plate: str,
+    controls: pd.Index | None = None,
 ) -> None:
-    """Scatter of the readout per well against dose (log axis, controls at the left edge), PNG."""
+    """The readout per well against dose (log axis), controls as a band, PNG.
+
+    Control wells (``controls``: their index in ``aggregated``) and wells of dose 0
+    have no place on a log axis: they are drawn as their mean ± sd across it,
+    labelled, not at an invented dose.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    frame = aggregated[[dose_column, readout]].astype(float).dropna()
-    positive = frame[dose_column][frame[dose_column] > 0]
-    floor = positive.min() / 3 if len(positive) else 1.0
-    doses = frame[dose_column].where(frame[dose_column] > 0, floor)
+    treated, control = split_controls(aggregated, dose_column, readout, controls)
     figure, axes = plt.subplots(figsize=(5.5, 3.8), dpi=120)
-    axes.scatter(doses, frame[readout], s=28, color="#1f77b4", edgecolor="black", linewidth=0.4)
-    means = frame.assign(dose=doses).groupby("dose")[readout].mean()
-    axes.plot(means.index, means.values, color="#1f77b4", alpha=0.6)
-    axes.set_xscale("log")
-    axes.set_xlabel(f"{dose_column} (controls at {floor:.3g})")
+    if len(control):
+        mean, sd = control[readout].mean(), control[readout].std(ddof=1) if len(control) > 1 else 0
+        axes.axhspan(mean - sd, mean + sd, color="#999999", alpha=0.25, linewidth=0)
+        axes.axhline(mean, color="#555555", linestyle="--", linewidth=1,
+                     label=f"controls ({len(control)} wells, mean ± sd)")  # fmt: skip
+    if len(treated):
+        axes.scatter(treated[dose_column], treated[readout], s=28, color="#1f77b4",
+                     edgecolor="black", linewidth=0.4, label="treated wells")  # fmt: skip
+        means = treated.groupby(dose_column)[readout].mean()
+        axes.plot(means.index, means.values, color="#1f77b4", alpha=0.6)
+        axes.set_xscale("log")
+    axes.set_xlabel(dose_column)
     axes.set_ylabel(readout.replace("_", " ", 1))
-    axes.set_title(f"{plate}: Spearman ρ = {rho:.3f}", fontsize=10)
+    axes.set_title(f"{plate}: Spearman ρ = {rho:.3f} (all wells)", fontsize=10)
     axes.grid(alpha=0.3)
+    axes.legend(fontsize=7, loc="best")
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import base64
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ ILLUMINATION = "illumination.png"
 OUTLINES = "outlines.png"
 DOSE_RESPONSE = "dose_response.png"
 REPORT = "plate_qc.md"
+# The colour scale of a flat-field spans at least this fraction either side of its mean.
+ILLUMINATION_MIN_SPAN = 0.05
 
 
 def _pyplot():
@@ -29,6 +32,27 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def count_scale(counts: np.ndarray) -> tuple[float, float]:
+    """Colour limits of a cells-per-well grid: from zero (NaN: no images).
+
+    A plate of 32–35 cells per well must not look like a plate of extremes, as a
+    scale from its own minimum would make it.
+    """
+    top = float(np.nanmax(counts)) if np.isfinite(counts).any() else 1.0
+    return 0.0, max(top, 1.0)
+
+
+def illumination_scale(function: np.ndarray) -> tuple[float, float]:
+    """Colour limits of a flat-field: its range, widened to ±5 % of its mean at least.
+
+    A function within 1 % of flat must look flat, not like strong vignetting.
+    """
+    mean = float(function.mean())
+    low = min(float(function.min()), mean * (1 - ILLUMINATION_MIN_SPAN))
+    high = max(float(function.max()), mean * (1 + ILLUMINATION_MIN_SPAN))
+    return low, high
 
 
 def write_plate_heatmap(
@@ -45,7 +69,8 @@ def write_plate_heatmap(
     for well, value in counts.items():
         grid[rows.index(well[0]), int(well[1:]) - 1] = value
     figure, axes = plt.subplots(figsize=(0.42 * columns + 2, 0.42 * len(rows) + 1.2), dpi=110)
-    shown = axes.imshow(grid, cmap="viridis")
+    low, high = count_scale(grid)
+    shown = axes.imshow(grid, cmap="viridis", vmin=low, vmax=high)
     axes.set_facecolor("#d9d9d9")
     axes.set_xticks(range(columns), [str(c + 1) for c in range(columns)], fontsize=7)
     axes.set_yticks(range(len(rows)), list(rows), fontsize=7)
@@ -81,15 +106,30 @@ def write_training_curve(
     plt.close(figure)
 
 
-def write_illumination_panel(path: Path, plate: str, functions: dict[str, np.ndarray]) -> None:
-    """Each channel's flat-field (downsampled for display), one panel per channel, PNG."""
+def write_illumination_panel(
+    path: Path,
+    plate: str,
+    functions: dict[str, np.ndarray],
+    notes: dict[str, str] | None = None,
+) -> None:
+    """Each channel's flat-field (downsampled for display), one panel per channel, PNG.
+
+    ``notes``: per channel, why it was not corrected (shown instead of its range).
+    """
     plt = _pyplot()
-    figure, axes = plt.subplots(1, len(functions), figsize=(3.2 * len(functions), 3.1), dpi=110)
+    notes = notes or {}
+    figure, axes = plt.subplots(1, len(functions), figsize=(3.2 * len(functions), 3.3), dpi=110)
     axes = np.atleast_1d(axes)
     for ax, (channel, function) in zip(axes, functions.items(), strict=True):
         step = max(1, max(function.shape) // 256)
-        shown = ax.imshow(function[::step, ::step], cmap="magma")
-        ax.set_title(f"{channel}: {function.min():.2f}–{function.max():.2f}", fontsize=9)
+        low, high = illumination_scale(function)
+        shown = ax.imshow(function[::step, ::step], cmap="magma", vmin=low, vmax=high)
+        title = (
+            f"{channel}: {notes[channel]}"
+            if channel in notes
+            else f"{channel}: {function.min():.2f}–{function.max():.2f}"
+        )
+        ax.set_title(textwrap.fill(title, 34), fontsize=8)
         ax.axis("off")
         figure.colorbar(shown, ax=ax, shrink=0.75)
     figure.suptitle(f"{plate}: illumination functions (divide by them)", fontsize=10)

@@ -114,21 +114,25 @@ def chunk_ranges(
     return tuple((group[0], group[-1]) for group in groups)
 
 
-def plate_run_requests(position: int, chain: RunTags) -> list[dg.RunRequest]:
+def plate_run_requests(
+    position: int, chain: RunTags, after: str | None = None
+) -> list[dg.RunRequest]:
     """The run(s) of stage ``position`` of a plate's chain: one, or one per chunk for a well stage.
 
     ``chain`` names the plate, its upload, its first and last well with images
     (``wells``), its experiment, settings and chunks. A well stage covers the grid
     range between the first and the last well (or each chunk's own range); every
     run's key is unique to the upload and stage (and chunk), so a tick that runs
-    twice requests nothing twice. With chunks every run carries them all (the next
-    stages split the same way) and its own number; the ``plate_chain`` sensor
-    starts the next stage when every chunk of this one has succeeded.
+    twice requests nothing twice (``after``: the run re-executed, when the request
+    follows a re-execution, so that its chain goes on again). With chunks every run
+    carries them all (the next stages split the same way) and its own number; the
+    ``plate_chain`` sensor starts the next stage when every chunk of this one has
+    succeeded.
     """
     name, _, per_well = PLATE_CHAIN[position]
     if chain.plate is None or chain.wells is None or chain.upload is None:
         raise ValueError(f"a chain run needs a plate, its wells and an upload: {chain}")
-    key = f"{chain.plate}:{chain.upload}:{name}"
+    key = f"{chain.plate}:{chain.upload}:{name}" + (f":after-{after[:8]}" if after else "")
     config = stage_config(position, chain.settings)
     base = chain.but(chunk=None, run_range=None)
     if not per_well:
@@ -159,3 +163,78 @@ def chain_of(plate: str, wells: list[str], upload: str, **fields: object) -> Run
     """The tags of a new chain over ``plate``'s wells with images (first and last in grid order)."""
     span = well_range(wells)
     return RunTags(plate=plate, upload=upload, wells=(span[0], span[-1]), **fields)  # type: ignore[arg-type]
+
+
+# The chain id of the runs that bring a plate's downstream assets back in line after a run
+# outside the chain (a backfill, a launchpad run, a re-execution of part of a stage).
+SYNC_PREFIX = "sync-"
+CHAIN_ASSETS = tuple(asset for _, assets, _ in PLATE_CHAIN for asset in assets)
+
+
+def continues_chain(job_name: str, chain: RunTags, selection: set[str] | None) -> bool:
+    """Whether the ``plate_chain`` sensor carries this successful run's chain on.
+
+    A run of a chain job that carries a chain's tags and ran its whole stage (or the
+    part ``downstream_sync`` asked for) is followed by the next stage. Any other run
+    (a backfill, a launchpad run, a re-execution of one asset of a stage) is left to
+    ``downstream_sync``, which re-runs what that run's new artifacts reach.
+    """
+    position = chain_position(job_name)
+    if position is None or not (chain.plate and chain.upload and chain.wells):
+        return False
+    whole = selection is None or set(PLATE_CHAIN[position][1]) <= selection
+    return whole or chain.upload.startswith(SYNC_PREFIX)
+
+
+def downstream_of(changed: set[str], parents: dict[str, set[str]]) -> set[str]:
+    """The chain assets that read, directly or not, one of ``changed`` (``changed`` excluded)."""
+    reached = set(changed)
+    grew = True
+    while grew:
+        grew = False
+        for asset in CHAIN_ASSETS:
+            if asset not in reached and parents.get(asset, set()) & reached:
+                reached.add(asset)
+                grew = True
+    return reached - changed
+
+
+def sync_request(
+    plate: str,
+    stale: set[str],
+    changed_wells: list[str],
+    plate_wells: tuple[str, str],
+    source_run: str,
+    experiment: str | None = None,
+) -> dg.RunRequest | None:
+    """The first run that brings ``plate``'s ``stale`` assets up to date, or None.
+
+    ``stale`` are the chain assets downstream of what ``source_run`` changed. The
+    run covers the first chain stage holding any of them, with exactly those of its
+    assets (an asset the source run made itself is not run again: a backfill with a
+    changed config must not be undone). A well stage covers the changed wells (all
+    the plate's wells when a plate-level asset changed: ``changed_wells`` empty).
+    The run carries a chain id ``sync-<source run>``, so ``plate_chain`` carries the
+    later stages on over the plate's wells (``plate_wells``: first and last).
+    """
+    for name, assets, per_well in PLATE_CHAIN:
+        chosen = [asset for asset in assets if asset in stale]
+        if not chosen:
+            continue
+        chain = RunTags(
+            experiment=experiment,
+            plate=plate,
+            upload=f"{SYNC_PREFIX}{source_run[:8]}",
+            wells=plate_wells,
+        )
+        span = well_range(changed_wells) if changed_wells else list(plate_wells)
+        run_range = (span[0], span[-1])
+        tags = (chain.but(run_range=run_range) if per_well else chain).to_tags()
+        return dg.RunRequest(
+            run_key=f"{plate}:{chain.upload}:{name}",
+            job_name=name,
+            partition_key=None if per_well else plate,
+            asset_selection=[dg.AssetKey(asset) for asset in chosen],
+            tags=tags,
+        )
+    return None

@@ -32,6 +32,8 @@ CHUNK_TAG = "cell_assets/chunk"  # "2/8": this run's chunk
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 PARTITION_TAG = "dagster/partition"
+# What a run's partitions became, summed over its asset steps: "computed 3, reused 17".
+ARTIFACTS_TAG = "cell_assets/artifacts"
 
 WellSpan = tuple[str, str]
 
@@ -128,3 +130,19 @@ class RunTags:
     def but(self, **changes: Any) -> RunTags:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+
+def artifact_counts(text: str | None) -> dict[str, int]:
+    """``{"computed": 3, "reused": 17}`` from an :data:`ARTIFACTS_TAG` value (None: empty)."""
+    counts: dict[str, int] = {}
+    for part in (text or "").split(","):
+        status, _, number = part.strip().rpartition(" ")
+        if status and number.isdigit():
+            counts[status] = counts.get(status, 0) + int(number)
+    return counts
+
+
+def artifact_counts_text(counts: Mapping[str, int]) -> str:
+    """The :data:`ARTIFACTS_TAG` value of ``counts``, computed first (short: a person reads it)."""
+    order = sorted(counts, key=lambda status: (status != "computed", status))
+    return ", ".join(f"{status} {counts[status]}" for status in order if counts[status])

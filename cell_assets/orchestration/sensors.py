@@ -5,10 +5,18 @@
   partition and its first job, ``plate_intake``, is requested with the run key
   ``<plate>:<upload hash>:plate_intake`` — a tick that runs twice, or a daemon
   restart that loses the cursor, requests nothing twice. Plates not ready yet,
-  and folders that cannot be used, are reported in the tick's log with the reason.
+  and folders that cannot be used, are reported in the tick's log with the reason;
+  while an upload stays rejected or stalled, every tick with nothing else to do
+  fails with the reasons (:class:`UploadsNeedAttention`), so the Automation page
+  is not green while uploads are stuck.
 * ``plate_chain`` follows each successful run of an upload's chain
   (:data:`~cell_assets.orchestration.jobs.PLATE_CHAIN`) with the next job of the same
   plate, again with a run key.
+* ``downstream_sync`` follows every other successful run (a backfill, a launchpad
+  run, a re-execution of part of a stage): for each plate whose artifacts it changed,
+  it requests the chain assets downstream of them that the run did not make itself,
+  then ``plate_chain`` carries the chain on. Nothing stays on top of a superseded
+  artifact, and nobody has to ask.
 
 Why sensors and not declarative automation conditions: the sensor knows which
 wells of the 384-well grid a plate has (its ``index.csv``), so each stage is one
@@ -20,19 +28,36 @@ from __future__ import annotations
 
 import dagster as dg
 
+from cell_assets.identifiers import well_range
 from cell_assets.orchestration.jobs import (
     JOBS,
     PLATE_CHAIN,
     chain_of,
     chain_position,
     chunk_ranges,
+    continues_chain,
+    downstream_of,
     plate_run_requests,
+    sync_request,
 )
-from cell_assets.orchestration.partitions import plates_partitions
+from cell_assets.orchestration.partitions import plates_partitions, split_key
 from cell_assets.orchestration.resources import ChainSettingsResource, RawPlatesResource
-from cell_assets.orchestration.run_tags import PLATE_TAG, UPLOAD_CONTENT_TAG, UPLOAD_TAG, RunTags
+from cell_assets.orchestration.run_tags import (
+    PLATE_TAG,
+    UPLOAD_CONTENT_TAG,
+    UPLOAD_TAG,
+    WELL_RANGE_TAG,
+    RunTags,
+)
 
 NEW_PLATES_INTERVAL_S = 15
+
+
+class UploadsNeedAttention(Exception):
+    """Uploads that were rejected or stalled (each with its reason), raised by a tick that has
+    nothing else to do: Dagster shows the tick failed, with this message, until they change."""
+
+
 CHAIN_INTERVAL_S = 2
 
 
@@ -135,10 +160,20 @@ def new_plates(
         context.log.info(f"not ready: {line}")
     if not requests and not new_partitions:
         reason = "; ".join(waiting) if waiting else "no new or changed plate"
-        if state.rejected:  # said again on every tick, so the UI's last tick shows it
-            refused = "; ".join(f"{p}: {r['reason']}" for p, r in sorted(state.rejected.items()))
-            reason += f" (rejected until their files change: {refused})"
-        context.update_cursor(state.to_cursor())
+        refused = [f"{p}: {r['reason']}" for p, r in sorted(state.rejected.items())] + [
+            f"skipped: {problem}" for problem in problems
+        ]
+        if refused:  # said again on every tick, so the UI's last tick shows it
+            reason += f" (rejected until their files change: {'; '.join(refused)})"
+        cursor = state.to_cursor()
+        if refused and cursor == context.cursor:
+            # Nothing left to remember: fail the tick, so that the Automation page shows the
+            # sensor red, with the reasons, for as long as an upload is stuck.
+            raise UploadsNeedAttention(
+                f"{len(refused)} upload(s) need attention: {'; '.join(refused)}"
+                + (f" (not ready yet: {'; '.join(waiting)})" if waiting else "")
+            )
+        context.update_cursor(cursor)
         return dg.SkipReason(reason)
     return dg.SensorResult(
         run_requests=requests,
@@ -163,6 +198,8 @@ def plate_chain(context: dg.RunStatusSensorContext, plate_chain_settings: ChainS
     run = context.dagster_run
     chain = RunTags.from_tags(run.tags)
     position = chain_position(run.job_name)
+    if not continues_chain(run.job_name, chain, _selection(run)):
+        return dg.SkipReason(f"run {run.run_id} is not a whole stage of a chain: downstream_sync")
     # A daemon that watches some plates still carries on any chain launched by hand: a second
     # `cell-assets materialize` uses the daemon the first one started.
     if not plate_chain_settings.watches(chain.plate) and not chain.launched_by_hand:
@@ -189,7 +226,114 @@ def plate_chain(context: dg.RunStatusSensorContext, plate_chain_settings: ChainS
             )
     # Several chunks may finish within one tick: their requests share run keys, so each
     # next-stage run is launched once.
-    return plate_run_requests(position + 1, chain.but(upload_content=None))
+    # A re-executed stage goes on too: its next stage's run key must differ from the one the
+    # first run's chain used (Dagster requests a run key once).
+    parent = run.tags.get(PARENT_RUN_TAG)
+    return plate_run_requests(position + 1, chain.but(upload_content=None), after=parent)
 
 
-SENSORS = [new_plates, plate_chain]
+PARENT_RUN_TAG = "dagster/parent_run_id"
+BACKFILL_TAG = "dagster/backfill"
+UNCHANGED = ("reused", "no images")  # materialization statuses whose artifact id is as before
+
+
+def _selection(run: dg.DagsterRun) -> set[str] | None:
+    return {key.to_user_string() for key in run.asset_selection} if run.asset_selection else None
+
+
+def _asset_parents() -> dict[str, set[str]]:
+    from cell_assets.assets import ALL_ASSETS
+
+    return {
+        key.to_user_string(): {dep.to_user_string() for dep in asset.asset_deps[key]}
+        for asset in ALL_ASSETS
+        for key in asset.keys
+    }
+
+
+def changed_by_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, set[str]]]:
+    """``{plate: {asset: wells}}`` whose artifact the run computed anew (a plate asset: no wells).
+
+    Reused artifacts and wells without images keep their artifact id, so they change
+    nothing downstream.
+    """
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    changed: dict[str, dict[str, set[str]]] = {}
+    for record in records:
+        event = record.event_log_entry.asset_materialization
+        if event is None or event.partition is None:
+            continue
+        status = event.metadata.get("status")
+        if status is not None and status.value in UNCHANGED:
+            continue
+        parts = split_key(str(event.partition))
+        wells = changed.setdefault(parts[0], {}).setdefault(event.asset_key.to_user_string(), set())
+        wells.update(parts[1:])
+    return changed
+
+
+def _plate_wells(
+    instance: dg.DagsterInstance, plate: str, raw_plates: RawPlatesResource
+) -> tuple[str, str]:
+    """The plate's first and last well with images, as its last chain said (else its index)."""
+    for record in instance.get_run_records(dg.RunsFilter(tags={PLATE_TAG: plate}), limit=20):
+        span = record.dagster_run.tags.get(WELL_RANGE_TAG, "")
+        if ":" in span:
+            first, last = span.split(":", 1)
+            return first, last
+    span = well_range(raw_plates.open().open(plate).index.wells)
+    return span[0], span[-1]
+
+
+@dg.run_status_sensor(
+    name="downstream_sync",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    request_jobs=JOBS,
+    minimum_interval_seconds=CHAIN_INTERVAL_S,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After a run outside an upload's chain (backfill, launchpad, re-execution of "
+    "part of a stage) changes artifacts, re-runs what reads them, plate by plate.",
+)
+def downstream_sync(
+    context: dg.RunStatusSensorContext,
+    raw_plates: RawPlatesResource,
+    plate_chain_settings: ChainSettingsResource,
+):
+    run = context.dagster_run
+    chain = RunTags.from_tags(run.tags)
+    if continues_chain(run.job_name, chain, _selection(run)):
+        return dg.SkipReason(f"run {run.run_id} is a stage of a chain: plate_chain goes on")
+    changed = changed_by_run(context.instance, run.run_id)
+    # What the run's backfill will make itself is not requested twice.
+    made = set(_selection(run) or ())
+    backfill = run.tags.get(BACKFILL_TAG)
+    if backfill and (found := context.instance.get_backfill(backfill)) is not None:
+        made |= {key.to_user_string() for key in (found.asset_selection or [])}
+    parents = _asset_parents()
+    requests, said = [], []
+    for plate, assets in sorted(changed.items()):
+        if not plate_chain_settings.watches(plate):
+            continue
+        stale = downstream_of(set(assets), parents) - made
+        # A plate asset that changed reaches every well; well assets reach their wells.
+        wells = set() if any(not w for w in assets.values()) else set().union(*assets.values())
+        request = sync_request(
+            plate,
+            stale,
+            sorted(wells),
+            _plate_wells(context.instance, plate, raw_plates),
+            run.run_id,
+            experiment=chain.experiment,
+        )
+        if request is not None:
+            requests.append(request)
+            said.append(f"{plate}: {', '.join(sorted(stale))}")
+    if not requests:
+        return dg.SkipReason(f"run {run.run_id} changed nothing that another asset reads")
+    context.log.info(f"run {run.run_id} changed artifacts; re-running " + "; ".join(said))
+    return requests
+
+
+SENSORS = [new_plates, plate_chain, downstream_sync]

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 
 SETTLE_SECONDS = 10.0
 # A plate whose metadata names files that are absent is "still uploading" while its folder
-# changes; once nothing in it changed for this long, it is rejected as a stalled upload.
-STALLED_SECONDS = 1800.0
+# changes; once nothing in it changed for the plate's `stall_after_min` (settings.yaml,
+# default 60), it is rejected as a stalled upload.
 
 
 @dataclass
@@ -88,7 +88,7 @@ def look_at(
     settle_seconds: float = SETTLE_SECONDS,
     now: float | None = None,
     listing: dict[str, RawFile] | None = None,
-    stalled_seconds: float = STALLED_SECONDS,
+    stalled_seconds: float | None = None,
 ) -> Look:
     """Whether ``entry``'s plate is completely uploaded and readable (module docstring).
 
@@ -121,6 +121,8 @@ def look_at(
         plate_files = raw_plates.plate_files(entry, files)
         index = read_plate(plate_files, settings)
     except FilesMissing as exc:  # still uploading, or stalled: looked at every tick
+        if stalled_seconds is None:
+            stalled_seconds = settings.stall_after_min * 60
         if now - since >= stalled_seconds:
             return Look(
                 False,

@@ -63,6 +63,57 @@ def _what_was_decided(
     return [*lines, ""] if lines else []
 
 
+def illumination_lines(illumination: ArtifactHandle) -> tuple[list[str], dict[str, str]]:
+    """Report lines on how the plate was corrected, and each channel's panel note.
+
+    A channel whose function is flat (identity) says so and why, so "1.00–1.00" is
+    never left to be read as a correction.
+    """
+    meta = illumination.metadata
+    per_channel = meta.get("per_channel", {})
+    notes: dict[str, str] = {}
+    for channel in meta.get("channels", []):
+        info = per_channel.get(channel, {})
+        low, high = info.get("function_min"), info.get("function_max")
+        if info.get("note"):
+            notes[channel] = f"not corrected: {info['note']}"
+        elif low is not None and high is not None and abs(high - low) < 1e-6:
+            notes[channel] = "not corrected: the function is flat (identity)"
+    line = (
+        f"- illumination: {meta.get('method', '?')} from {meta.get('images_per_channel', '?')} "
+        "image(s) per channel"
+        + (f", dark-field {', '.join(meta['darkfield'])}" if meta.get("darkfield") else "")
+    )
+    lines = [line] + [f"- illumination **{ch}**: {note}" for ch, note in notes.items()]
+    return lines, notes
+
+
+def check_table(outcomes: list[dict]) -> list[str]:
+    """Markdown: one row per well (and one for the plate), one column per check, ✓ or ✗.
+
+    A well a check did not evaluate shows "–"; failed rows come first.
+    """
+    if not outcomes:
+        return ["No check has been evaluated for this plate yet.", ""]
+    columns = sorted({(o["asset"], o["check"]) for o in outcomes})
+    rows: dict[str, dict[tuple[str, str], bool]] = {}
+    for outcome in outcomes:
+        row = outcome["well"] or "(plate)"
+        rows.setdefault(row, {})[(outcome["asset"], outcome["check"])] = outcome["passed"]
+    failing = sorted(r for r, cells in rows.items() if not all(cells.values()))
+    passing = sorted(r for r in rows if r not in failing)
+    header = "| well | " + " | ".join(f"{a}: {c}" for a, c in columns) + " |"
+    lines = [header, "|---" * (len(columns) + 1) + "|"]
+    for row in failing + passing:
+        cells = rows[row]
+        lines.append(
+            f"| {row} | "
+            + " | ".join("–" if k not in cells else ("✓" if cells[k] else "✗") for k in columns)
+            + " |"
+        )
+    return [*lines, ""]
+
+
 def plate_qc(
     plate: str,
     illumination: ArtifactHandle,
@@ -85,10 +136,12 @@ def plate_qc(
     channels = list(illumination.metadata.get("channels", []))
     with staging_area("plate_qc", staging_root) as staging:
         write_plate_heatmap(staging / CELLS_PER_WELL, plate, counts, rows, columns, flagged)
+        illumination_said, panel_notes = illumination_lines(illumination)
         write_illumination_panel(
             staging / ILLUMINATION,
             plate,
             {channel: read_correction(illumination, channel)[0] for channel in channels},
+            panel_notes,
         )
         tiles = []
         sites = [(w, s) for w in sorted(masks) for s in masks[w].metadata.get("sites", {})]
@@ -119,15 +172,18 @@ def plate_qc(
             f"{len(failed)} failed check(s) of {len(check_outcomes)}.",
             "",
         ]
+        lines += illumination_said
         lines += _what_was_decided(masks, profiles)
         if failed:
-            lines += ["| check | partition | outcome |", "|---|---|---|"]
+            lines += ["| failed check | partition | why |", "|---|---|---|"]
             lines += [
                 f"| {o['asset']}: {o['check']} | {o['partition'] or '(run)'} | "
                 f"{o['description'] or 'failed'} |"
                 for o in failed[:40]
             ]
             lines.append("")
+        lines += ["**Checks per well** (✓ passed, ✗ failed, – not evaluated)", ""]
+        lines += check_table(check_outcomes)
         report = "\n".join(lines)
         (staging / REPORT).write_text(
             report + "\n" + "\n".join(f"![{title}]({name})" for name, title in figures) + "\n"

@@ -88,6 +88,7 @@ def profile_plate(
                 readout_feature,
                 rho,
                 plate,
+                controls=control_wells(profiles.aggregated, control_query).index,
             )
     summary = {
         "wells": len(profiles.aggregated),

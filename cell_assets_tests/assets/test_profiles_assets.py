@@ -244,3 +244,7 @@ def test_the_qc_report_says_what_the_run_decided(dose_plate):
     report = store.load("plate_qc", (PLATE,)).path("plate_qc.md").read_text()
     assert "channel roles: nuclei **DNA**" in report
     assert "profiles normalised to" in report and "control well(s)" in report
+    assert "- illumination: basic from 12 image(s) per channel" in report
+    # Every check's outcome per well, as a table (the plate's row for plate checks).
+    assert "**Checks per well**" in report
+    assert "| B01 |" in report and "cell_features: table_complete" in report
