@@ -100,7 +100,7 @@ SENSOR_TICKS = """
 query Ticks($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
     __typename
-    ... on Sensor { sensorState { ticks(limit: 3) { status skipReason error { message }
+    ... on Sensor { sensorState { ticks(limit: 3) { status skipReason error { causes { message } }
                                                    logEvents { events { message } } } } }
   }
 }

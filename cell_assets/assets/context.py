@@ -10,7 +10,7 @@ never again in that run: a 384-well run opens its plate once, not once per well.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cell_assets.errors import ImageLocation
@@ -48,6 +48,9 @@ class PartitionContext:
         The run's logger (``info``, ``debug``, ``warning``).
     instance : DagsterInstance or None
     run_id : str
+    failed_wells : dict of well → str
+        For a plate partition: the plate's wells whose upstream artifact is a failed
+        well's (``"<asset>: <reason>"``); they are left out of its inputs.
     """
 
     plate: str
@@ -56,6 +59,7 @@ class PartitionContext:
     log: Any
     instance: Any = None
     run_id: str = ""
+    failed_wells: dict[str, str] = field(default_factory=dict)
 
     @property
     def raw(self) -> RawPlate:

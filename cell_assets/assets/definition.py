@@ -37,7 +37,7 @@ import dagster as dg
 from dagster._core.errors import DagsterInvalidPropertyError
 
 from cell_assets.assets.context import PartitionContext, PlatesOfRun
-from cell_assets.errors import ArtifactError
+from cell_assets.errors import ArtifactError, PlateInputError
 from cell_assets.orchestration.io_manager import ArtifactStoreResource
 from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions, split_key
 from cell_assets.orchestration.resources import RawPlatesResource
@@ -49,7 +49,15 @@ from cell_assets.orchestration.run_tags import (
     artifact_counts_text,
 )
 from cell_assets.orchestration.worker_threads import threads_for_run
-from cell_assets.storage.artifacts import NO_IMAGES, STATUS_FILE, is_empty_well
+from cell_assets.storage.artifacts import (
+    FAILED,
+    NO_IMAGES,
+    STATUS_FILE,
+    failure_of,
+    holds_no_cells,
+    is_empty_well,
+    is_failed_well,
+)
 
 ARTIFACT_IO_MANAGER = "artifact_io_manager"
 CODE_VERSION = "2"
@@ -148,7 +156,9 @@ def _select_inputs(
         if name in fan_in:  # a plate asset reading a well asset: {well: handle} of this plate
             parts = {split_key(k): h for k, h in value.items()}
             chosen[name] = {
-                part[1]: h for part, h in parts.items() if part[0] == plate and not is_empty_well(h)
+                part[1]: h
+                for part, h in parts.items()
+                if part[0] == plate and not holds_no_cells(h)
             }
         elif isinstance(value, Mapping):  # a run over several partitions: pick this one's
             chosen[name] = value.get(plate) if per_plate else value.get(key)
@@ -197,6 +207,7 @@ def _partitioned_asset(
             extra = key_extra(config, kwargs["artifact_store"]) if key_extra else ""
             threads = threads_for_run(context.instance)
             statuses: dict[str, int] = {}
+            refused: list = []  # (partition, error, arguments) of wells refused as bad input
             for done, key in enumerate(keys, start=1):
                 parts = split_key(key)
                 started = time.perf_counter()
@@ -209,13 +220,20 @@ def _partitioned_asset(
                     context.run_id,
                 )
                 mine = _select_inputs(inputs, str(key), partition.plate, per_plate, fan_in)
+                partition.failed_wells = _failed_wells(inputs, partition.plate, fan_in)
                 arguments = (
                     {"config": plate_config(config, partition, asset)} if "config" in kwargs else {}
                 )
                 arguments |= {name: kwargs[name] for name in given}
-                metadata = _materialize_one(
-                    partition, body, asset, code_version, reuse, store, arguments, mine, extra
-                )
+                try:
+                    metadata = _materialize_one(
+                        partition, body, asset, code_version, reuse, store, arguments, mine, extra
+                    )
+                except PlateInputError as exc:
+                    if partition.well is None:  # a plate partition has no other wells to go on
+                        raise
+                    refused.append((partition, exc, arguments))
+                    continue
                 metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
                 metadata.setdefault("cpu_threads", threads)
                 context.add_asset_metadata(metadata, partition_key=str(key))
@@ -225,6 +243,14 @@ def _partitioned_asset(
                 # instance's storage, which costs as much as a materialization.
                 if len(keys) > 1 and (done % max(1, len(keys) // 10) == 0 or done == len(keys)):
                     context.log.info(f"{asset}: {done}/{len(keys)} partitions ({key})")
+            if refused and not set(statuses) - {FAILED, NO_IMAGES}:
+                # No well of the run went through: the run fails in one line and the store
+                # keeps what it had (a refused curation zip does not replace the last one).
+                raise refused[0][1]
+            for partition, error, arguments in refused:  # the others go on without them
+                metadata = _commit_failed(partition, asset, error, store, arguments, code_version)
+                context.add_asset_metadata(metadata, partition_key=partition.key)
+                statuses[FAILED] = statuses.get(FAILED, 0) + 1
             _count_artifacts(context, statuses)
             return None
 
@@ -308,6 +334,17 @@ def _materialize_one(
     parts = (partition.plate, partition.well) if partition.well else (partition.plate,)
     staging_root = arguments["artifact_store"].staging_root
     handles = [v for v in inputs.values() if hasattr(v, "artifact_id")]
+    failed = [h for h in handles if is_failed_well(h)]
+    if partition.well and failed:  # passed on, with where and why it failed
+        meta = failed[0].metadata
+        staged = _staged_status(
+            asset, staging_root, [h.artifact_id for h in handles], FAILED,
+            {"failure": meta.get("failure"), "failed_in": meta.get("failed_in")},
+        )  # fmt: skip
+        handle = store.commit(
+            asset, parts, staged, code_version=code_version, run_id=partition.run_id
+        )
+        return staged.metadata | _commit_metadata(handle)
     if partition.well and any(is_empty_well(h) for h in handles):
         staged = _staged_empty(asset, staging_root, [h.artifact_id for h in handles])
         handle = store.commit(
@@ -349,12 +386,58 @@ def _materialize_one(
 
 def _staged_empty(asset: str, staging_root: Any, upstream: list[str]) -> Any:
     """The artifact of a well without images: one status file (see :data:`NO_IMAGES`)."""
+    return _staged_status(asset, staging_root, upstream, NO_IMAGES)
+
+
+def _staged_status(
+    asset: str,
+    staging_root: Any,
+    upstream: list[str],
+    status: str,
+    extra: dict[str, Any] | None = None,
+) -> Any:
+    """A well artifact that is one status file: no images, or failed (with why and where)."""
     from cell_assets.storage import StagedArtifact, staging_area
 
+    said = {"status": status, **(extra or {})}
     with staging_area(asset, staging_root) as staging:
-        (staging / STATUS_FILE).write_text(json.dumps({"status": NO_IMAGES}) + "\n")
-    metadata = {"status": NO_IMAGES, "sites": 0, "cells": 0}
+        (staging / STATUS_FILE).write_text(json.dumps(said, sort_keys=True) + "\n")
+    metadata = {**said, "sites": 0, "cells": 0}
     return StagedArtifact(staging, metadata=metadata, upstream=upstream)
+
+
+def _commit_failed(
+    partition: PartitionContext,
+    asset: str,
+    error: Exception,
+    store: Any,
+    arguments: dict[str, Any],
+    code_version: str,
+) -> dict[str, Any]:
+    """Commit a well whose input was refused as failed, with the one-line reason.
+
+    One bad image fails its well, not the plate: the run's other wells go on, and
+    downstream passes the failure on to plate_qc. Returns the materialization metadata.
+    """
+    partition.log.error(f"{asset} {partition.key} failed: {error}")
+    staged = _staged_status(
+        asset, arguments["artifact_store"].staging_root, [], FAILED,
+        {"failure": str(error), "failed_in": asset},
+    )  # fmt: skip
+    parts = (partition.plate, partition.well)
+    handle = store.commit(asset, parts, staged, code_version=code_version, run_id=partition.run_id)
+    return staged.metadata | _commit_metadata(handle)
+
+
+def _failed_wells(inputs: Mapping[str, Any], plate: str, fan_in: set[str]) -> dict[str, str]:
+    """``{well: "<asset>: <reason>"}`` of ``plate``'s wells that failed upstream (fan-in inputs)."""
+    failed: dict[str, str] = {}
+    for name in sorted(fan_in):
+        for key, handle in inputs[name].items():
+            parts = split_key(key)
+            if parts[0] == plate and len(parts) > 1 and is_failed_well(handle):
+                failed.setdefault(parts[1], failure_of(handle))
+    return failed
 
 
 def _tag_experiment(context: dg.AssetExecutionContext, plates: PlatesOfRun, keys: list) -> None:
@@ -383,9 +466,8 @@ def every_well(context: PartitionContext, handles: Mapping[str, Any], asset: str
     A plate asset that needs all its wells (illumination, profiles) calls this:
     a well with images but no ``asset`` artifact yet is named, not skipped.
     """
-    from cell_assets.errors import PlateInputError
 
-    wells = context.index.wells
+    wells = [well for well in context.index.wells if well not in context.failed_wells]
     missing = [well for well in wells if well not in handles]
     if missing:
         raise PlateInputError(

@@ -38,13 +38,14 @@ def plate_qc(
         well_profiles,
         outcomes,
         staging_root=artifact_store.staging_root,
+        failed_wells=context.failed_wells,
     )
     return dg.Output(
         staged,
         metadata=materialization_metadata(
             staged.metadata,
             time.perf_counter() - started,
-            ["wells", "cells", "checks", "failed_checks"],
+            ["wells", "cells", "checks", "failed_checks", "failed_wells"],
             report=dg.MetadataValue.md(report),
         ),
     )

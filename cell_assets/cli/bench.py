@@ -93,6 +93,31 @@ def bench_dagster_command(
     bench_dagster(parse_wells(wells), sites, size, workdir, timeout, postgres_url)
 
 
+@bench.command("scale")
+@click.option("--plates", default=1000, show_default=True, help="Plates registered.")
+@click.option("--wells", default="A01-P24", show_default=True, help="Wells of every plate.")
+@click.option(
+    "--experiment-plates", default=100, show_default=True, help="Plates the backfill covers."
+)
+@click.option("--postgres-url", required=True, help="An empty PostgreSQL database "
+              "(postgresql+psycopg2://user@host:5432/db) for the instance.")  # fmt: skip
+@click.option("--repeats", default=3, show_default=True, help="Warm calls timed (best shown).")
+@workdir_option
+def bench_scale_command(
+    plates: int,
+    wells: str,
+    experiment_plates: int,
+    postgres_url: str,
+    repeats: int,
+    workdir: Path | None,
+) -> None:
+    """Many finished plates in one instance (no image work): the UI's GraphQL calls (catalog,
+    asset page, backfill dialog), a backfill launch over one experiment and a sensor tick."""
+    from cell_assets.cli.benchmarks.scale import bench_scale
+
+    bench_scale(plates, parse_wells(wells), postgres_url, experiment_plates, repeats, workdir)
+
+
 @bench.command("segment")
 @click.option("--wells", default="A01-A04", show_default=True, help="Wells of the benchmark plate.")
 @click.option("--sites", default=4, show_default=True, help="Sites per well.")

@@ -78,7 +78,9 @@ def write_plate_heatmap(
         axes.text(int(well[1:]) - 1, rows.index(well[0]), "×", ha="center", va="center",
                   color="red", fontsize=11, fontweight="bold")  # fmt: skip
     figure.colorbar(shown, ax=axes, label="cells per well", shrink=0.8)
-    axes.set_title(f"{plate}: cells per well (grey: no images, ×: failed check)", fontsize=9)
+    axes.set_title(
+        f"{plate}: cells per well (grey: no images, ×: failed well or check)", fontsize=9
+    )
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)

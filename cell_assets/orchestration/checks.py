@@ -28,7 +28,7 @@ import dagster as dg
 
 from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions, split_key
 from cell_assets.orchestration.run_tags import RANGE_START
-from cell_assets.storage.artifacts import is_empty_well
+from cell_assets.storage.artifacts import failure_of, is_empty_well, is_failed_well
 
 # Partitioned checks are a Dagster preview feature; we rely on them knowingly.
 warnings.filterwarnings("ignore", message="Specifying a partitions_def on an AssetCheckSpec")
@@ -50,14 +50,25 @@ def _evaluate(
     per_key = handles if isinstance(handles, dict) else {str(keys[0]): handles}
     check = context.check_specs[0]
     outcomes = []
+    failed_wells = set()  # a failed well is shown failed on its partition, and blocks nothing
     for key in keys:
         handle = per_key.get(str(key)) or per_key.get(split_key(key)[0])
         if handle is None or is_empty_well(handle):
             outcomes.append((str(key), True, "no images", {}))
             continue
+        if is_failed_well(handle):
+            failed_wells.add(str(key))
+            outcomes.append((str(key), False, f"the well failed in {failure_of(handle)}", {}))
+            continue
         passed, description, metadata = evaluate(handle)
         outcomes.append((str(key), passed, description, metadata))
     failures = [(k, d) for k, ok, d, _ in outcomes if not ok]
+
+    def severity(keys: set[str]) -> dg.AssetCheckSeverity:
+        """ERROR for a blocking check, except where only failed wells failed it."""
+        blocks = check.blocking and (not keys <= failed_wells or not keys)
+        return dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN
+
     ranged = RANGE_START in context.op_execution_context.run.tags
     if len(keys) > 1 or ranged:  # a range (even of one well): one evaluation per partition
         for key, passed, description, metadata in outcomes:
@@ -68,9 +79,7 @@ def _evaluate(
                     passed=passed,
                     metadata=metadata,
                     description=description,
-                    severity=dg.AssetCheckSeverity.ERROR
-                    if check.blocking
-                    else dg.AssetCheckSeverity.WARN,
+                    severity=severity({key}) if check.blocking else dg.AssetCheckSeverity.WARN,
                     partition=key,
                 )
             )
@@ -83,14 +92,14 @@ def _evaluate(
         return dg.AssetCheckResult(
             passed=not failures,
             description=description,
-            severity=dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN,
+            severity=severity({k for k, _ in failures}),  # no failures: set()
         )
-    _, passed, description, metadata = outcomes[0]
+    key, passed, description, metadata = outcomes[0]
     return dg.AssetCheckResult(
         passed=passed,
         description=description,
         metadata=metadata,
-        severity=dg.AssetCheckSeverity.ERROR if check.blocking else dg.AssetCheckSeverity.WARN,
+        severity=severity({key}),
     )
 
 

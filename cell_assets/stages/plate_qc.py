@@ -122,16 +122,19 @@ def plate_qc(
     profiles: ArtifactHandle | None,
     check_outcomes: list[dict],
     staging_root: Path | None = None,
+    failed_wells: dict[str, str] | None = None,
 ) -> tuple[StagedArtifact, str]:
     """Write the QC figures, report and check outcomes; return the artifact and the report.
 
     ``check_outcomes`` are ``{"check", "asset", "partition", "well", "passed", "description"}``
-    (the latest evaluation per check and partition). The report is Markdown with
-    the figures inline.
+    (the latest evaluation per check and partition). ``failed_wells``: ``{well: "<asset>:
+    <reason>"}`` of wells that failed (an image that cannot be read), shown crossed on the
+    plate and listed with their reason. The report is Markdown with the figures inline.
     """
+    failed_wells = failed_wells or {}
     counts = {well: float(handle.metadata.get("cells", 0)) for well, handle in masks.items()}
     failed = [o for o in check_outcomes if not o["passed"]]
-    flagged = {o["well"] for o in failed if o.get("well")}
+    flagged = {o["well"] for o in failed if o.get("well")} | set(failed_wells)
     rows, columns = plate_layout(list(counts) or ["A01"])
     channels = list(illumination.metadata.get("channels", []))
     with staging_area("plate_qc", staging_root) as staging:
@@ -169,9 +172,15 @@ def plate_qc(
         write_json(staging / CHECKS_FILE, check_outcomes)
         lines = [
             f"**{plate}**: {len(counts)} wells with images, {int(sum(counts.values()))} cells, "
-            f"{len(failed)} failed check(s) of {len(check_outcomes)}.",
+            f"{len(failed)} failed check(s) of {len(check_outcomes)}"
+            + (f", **{len(failed_wells)} failed well(s)**" if failed_wells else "")
+            + ".",
             "",
         ]
+        if failed_wells:
+            lines += ["| failed well | where and why |", "|---|---|"]
+            lines += [f"| {well} | {why} |" for well, why in sorted(failed_wells.items())]
+            lines.append("")
         lines += illumination_said
         lines += _what_was_decided(masks, profiles)
         if failed:
@@ -194,6 +203,7 @@ def plate_qc(
         "cells": int(sum(counts.values())),
         "checks": len(check_outcomes),
         "failed_checks": len(failed),
+        "failed_wells": sorted(failed_wells),
         "figures": [name for name, _ in figures],
     }
     upstream = [illumination.artifact_id] + [h.artifact_id for h in masks.values()]

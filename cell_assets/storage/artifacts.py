@@ -234,9 +234,31 @@ NO_IMAGES = "no images"
 STATUS_FILE = "well_status.json"
 
 
+# The artifact of a well whose stage refused its input (an image that cannot be read): the
+# same status file with the one-line reason, so that the plate's other wells go on and the
+# well is shown failed, with why, downstream and in plate_qc.
+FAILED = "failed"
+
+
 def is_empty_well(handle: Any) -> bool:
     """True for the artifact of a well without images (see :data:`NO_IMAGES`)."""
     return getattr(handle, "metadata", {}).get("status") == NO_IMAGES
+
+
+def is_failed_well(handle: Any) -> bool:
+    """True for the artifact of a well that failed (see :data:`FAILED`)."""
+    return getattr(handle, "metadata", {}).get("status") == FAILED
+
+
+def holds_no_cells(handle: Any) -> bool:
+    """A well artifact with no data to read: no images, or failed."""
+    return is_empty_well(handle) or is_failed_well(handle)
+
+
+def failure_of(handle: Any) -> str:
+    """``"<asset>: <reason>"`` of a failed well's artifact."""
+    meta = getattr(handle, "metadata", {})
+    return f"{meta.get('failed_in', '?')}: {meta.get('failure', 'failed')}"
 
 
 class ArtifactHandle:
