@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import base64
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +115,8 @@ def write_illumination_panel(
 ) -> None:
     """Each channel's flat-field (downsampled for display), one panel per channel, PNG.
 
-    ``notes``: per channel, why it was not corrected (shown instead of its range).
+    ``notes``: per channel, why it was not corrected: the panel says "not corrected"
+    instead of its range (the report gives the reason in full).
     """
     plt = _pyplot()
     notes = notes or {}
@@ -127,11 +127,11 @@ def write_illumination_panel(
         low, high = illumination_scale(function)
         shown = ax.imshow(function[::step, ::step], cmap="magma", vmin=low, vmax=high)
         title = (
-            f"{channel}: {notes[channel]}"
+            f"{channel}: not corrected (see the report)"
             if channel in notes
             else f"{channel}: {function.min():.2f}–{function.max():.2f}"
         )
-        ax.set_title(textwrap.fill(title, 34), fontsize=8)
+        ax.set_title(title, fontsize=8)
         ax.axis("off")
         figure.colorbar(shown, ax=ax, shrink=0.75)
     figure.suptitle(f"{plate}: illumination functions (divide by them)", fontsize=10)
