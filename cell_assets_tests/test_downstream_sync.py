@@ -157,3 +157,16 @@ def test_a_re_executed_stage_goes_on_with_a_run_key_of_its_own(instance):
     (request,) = plate_chain(context)
     assert request.job_name == PLATE_CHAIN[1][0]
     assert request.run_key == plate_run_requests(1, chain)[0].run_key + ":after-feedbeef"
+
+
+def test_a_plate_whose_wells_cannot_be_told_is_left_alone_not_a_failed_tick(instance):
+    instance.add_dynamic_partitions(plates_partitions.name, ["GONE"])
+
+    @dg.asset(name="illumination_functions", partitions_def=plates_partitions)
+    def illumination_functions() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"status": "computed"})
+
+    # No chain ever ran for GONE, and its upload is not under the raw root any more.
+    result = dg.materialize([illumination_functions], instance=instance, partition_key="GONE")
+    skipped = _after(instance, result.dagster_run, raw_root="/nonexistent/raw")
+    assert isinstance(skipped, dg.SkipReason)

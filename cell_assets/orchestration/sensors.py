@@ -276,15 +276,19 @@ def changed_by_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[
 
 def _plate_wells(
     instance: dg.DagsterInstance, plate: str, raw_plates: RawPlatesResource
-) -> tuple[str, str]:
-    """The plate's first and last well with images, as its last chain said (else its index)."""
+) -> tuple[str, str] | None:
+    """The plate's first and last well with images, as its last chain said (else its index;
+    None when neither can tell)."""
     for record in instance.get_run_records(dg.RunsFilter(tags={PLATE_TAG: plate}), limit=20):
         span = record.dagster_run.tags.get(WELL_RANGE_TAG, "")
         if ":" in span:
             first, last = span.split(":", 1)
             return first, last
-    span = well_range(raw_plates.open().open(plate).index.wells)
-    return span[0], span[-1]
+    try:
+        span = well_range(raw_plates.open().open(plate).index.wells)
+    except Exception:  # the upload is gone or unreadable now: the wells the run changed
+        return None
+    return (span[0], span[-1]) if span else None
 
 
 @dg.run_status_sensor(
@@ -317,13 +321,19 @@ def downstream_sync(
         if not plate_chain_settings.watches(plate):
             continue
         stale = downstream_of(set(assets), parents) - made
+        if not stale:
+            continue
         # A plate asset that changed reaches every well; well assets reach their wells.
         wells = set() if any(not w for w in assets.values()) else set().union(*assets.values())
+        span = _plate_wells(context.instance, plate, raw_plates)
+        if span is None and not wells:
+            context.log.warning(f"{plate}: its wells cannot be told; nothing re-run")
+            continue
         request = sync_request(
             plate,
             stale,
             sorted(wells),
-            _plate_wells(context.instance, plate, raw_plates),
+            span or (min(wells), max(wells)),
             run.run_id,
             experiment=chain.experiment,
         )
