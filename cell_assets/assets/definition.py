@@ -30,6 +30,7 @@ import inspect
 import json
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -206,7 +207,7 @@ def _partitioned_asset(
             _tag_experiment(context, plates, keys)
             extra = key_extra(config, kwargs["artifact_store"]) if key_extra else ""
             threads = threads_for_run(context.instance)
-            statuses: dict[str, int] = {}
+            statuses: Counter[str] = Counter()
             refused: list = []  # (partition, error, arguments) of wells refused as bad input
             for done, key in enumerate(keys, start=1):
                 parts = split_key(key)
@@ -237,8 +238,7 @@ def _partitioned_asset(
                 metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
                 metadata.setdefault("cpu_threads", threads)
                 context.add_asset_metadata(metadata, partition_key=str(key))
-                status = str(metadata.get("status", "computed"))
-                statuses[status] = statuses.get(status, 0) + 1
+                statuses[str(metadata.get("status", "computed"))] += 1
                 # Progress about ten times per step: every log line is an event in the
                 # instance's storage, which costs as much as a materialization.
                 if len(keys) > 1 and (done % max(1, len(keys) // 10) == 0 or done == len(keys)):
@@ -250,7 +250,7 @@ def _partitioned_asset(
             for partition, error, arguments in refused:  # the others go on without them
                 metadata = _commit_failed(partition, asset, error, store, arguments, code_version)
                 context.add_asset_metadata(metadata, partition_key=partition.key)
-                statuses[FAILED] = statuses.get(FAILED, 0) + 1
+                statuses[FAILED] += 1
             _count_artifacts(context, statuses)
             return None
 
@@ -284,13 +284,11 @@ def _partitioned_asset(
     return decorate
 
 
-def _count_artifacts(context: dg.AssetExecutionContext, statuses: dict[str, int]) -> None:
+def _count_artifacts(context: dg.AssetExecutionContext, statuses: Counter[str]) -> None:
     """Add this step's computed/reused counts to the run's tag, so the runs list (a
     backfill's included) tells reused work from computed work at a glance."""
     run = context.instance.get_run_by_id(context.run_id)
-    counts = artifact_counts(run.tags.get(ARTIFACTS_TAG) if run else None)
-    for status, number in statuses.items():
-        counts[status] = counts.get(status, 0) + number
+    counts = artifact_counts(run.tags.get(ARTIFACTS_TAG) if run else None) + Counter(statuses)
     context.instance.add_run_tags(context.run_id, {ARTIFACTS_TAG: artifact_counts_text(counts)})
 
 
@@ -334,23 +332,17 @@ def _materialize_one(
     parts = (partition.plate, partition.well) if partition.well else (partition.plate,)
     staging_root = arguments["artifact_store"].staging_root
     handles = [v for v in inputs.values() if hasattr(v, "artifact_id")]
+    upstream = [h.artifact_id for h in handles]
     failed = [h for h in handles if is_failed_well(h)]
     if partition.well and failed:  # passed on, with where and why it failed
         meta = failed[0].metadata
-        staged = _staged_status(
-            asset, staging_root, [h.artifact_id for h in handles], FAILED,
-            {"failure": meta.get("failure"), "failed_in": meta.get("failed_in")},
-        )  # fmt: skip
-        handle = store.commit(
-            asset, parts, staged, code_version=code_version, run_id=partition.run_id
-        )
-        return staged.metadata | _commit_metadata(handle)
+        why = {"failure": meta.get("failure"), "failed_in": meta.get("failed_in")}
+        return _commit_status(partition, asset, store, staging_root, code_version, upstream,
+                              FAILED, why)  # fmt: skip
     if partition.well and any(is_empty_well(h) for h in handles):
-        staged = _staged_empty(asset, staging_root, [h.artifact_id for h in handles])
-        handle = store.commit(
-            asset, parts, staged, code_version=code_version, run_id=partition.run_id
+        return _commit_status(
+            partition, asset, store, staging_root, code_version, upstream, NO_IMAGES
         )
-        return {"status": NO_IMAGES, **_commit_metadata(handle)}
     input_key = _input_key(asset, code_version, arguments.get("config"), inputs, extra)
     damage = None
     if reuse:
@@ -406,6 +398,24 @@ def _staged_status(
     return StagedArtifact(staging, metadata=metadata, upstream=upstream)
 
 
+def _commit_status(
+    partition: PartitionContext,
+    asset: str,
+    store: Any,
+    staging_root: Any,
+    code_version: str,
+    upstream: list[str],
+    status: str,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Commit a well artifact that is one status file (no images, failed); return the
+    materialization metadata: the status, ``extra`` and the commit's."""
+    staged = _staged_status(asset, staging_root, upstream, status, extra)
+    parts = (partition.plate, partition.well)
+    handle = store.commit(asset, parts, staged, code_version=code_version, run_id=partition.run_id)
+    return {"status": status, **(extra or {})} | _commit_metadata(handle)
+
+
 def _commit_failed(
     partition: PartitionContext,
     asset: str,
@@ -420,13 +430,9 @@ def _commit_failed(
     downstream passes the failure on to plate_qc. Returns the materialization metadata.
     """
     partition.log.error(f"{asset} {partition.key} failed: {error}")
-    staged = _staged_status(
-        asset, arguments["artifact_store"].staging_root, [], FAILED,
-        {"failure": str(error), "failed_in": asset},
-    )  # fmt: skip
-    parts = (partition.plate, partition.well)
-    handle = store.commit(asset, parts, staged, code_version=code_version, run_id=partition.run_id)
-    return staged.metadata | _commit_metadata(handle)
+    staging_root = arguments["artifact_store"].staging_root
+    why = {"failure": str(error), "failed_in": asset}
+    return _commit_status(partition, asset, store, staging_root, code_version, [], FAILED, why)
 
 
 def _failed_wells(inputs: Mapping[str, Any], plate: str, fan_in: set[str]) -> dict[str, str]:
@@ -466,7 +472,6 @@ def every_well(context: PartitionContext, handles: Mapping[str, Any], asset: str
     A plate asset that needs all its wells (illumination, profiles) calls this:
     a well with images but no ``asset`` artifact yet is named, not skipped.
     """
-
     wells = [well for well in context.index.wells if well not in context.failed_wells]
     missing = [well for well in wells if well not in handles]
     if missing:

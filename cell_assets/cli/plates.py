@@ -315,6 +315,8 @@ def backfill_command(
 
 def _artifacts_said(url: str, backfill_id: str) -> str:
     """ ": computed 3, reused 17" over the backfill's runs (their artifacts tags)."""
+    from collections import Counter
+
     from cell_assets.cli.graphql_client import backfill_run_tags
     from cell_assets.orchestration.run_tags import (
         ARTIFACTS_TAG,
@@ -322,10 +324,10 @@ def _artifacts_said(url: str, backfill_id: str) -> str:
         artifact_counts_text,
     )
 
-    total: dict[str, int] = {}
-    for tags in backfill_run_tags(url, backfill_id):
-        for status, number in artifact_counts(tags.get(ARTIFACTS_TAG)).items():
-            total[status] = total.get(status, 0) + number
+    total = sum(
+        (artifact_counts(tags.get(ARTIFACTS_TAG)) for tags in backfill_run_tags(url, backfill_id)),
+        Counter(),
+    )
     return f": artifacts {artifact_counts_text(total)}" if total else ""
 
 

@@ -66,7 +66,7 @@ def _evaluate(
 
     def severity(keys: set[str]) -> dg.AssetCheckSeverity:
         """ERROR for a blocking check, except where only failed wells failed it."""
-        blocks = check.blocking and (not keys <= failed_wells or not keys)
+        blocks = check.blocking and not (keys and keys <= failed_wells)
         return dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN
 
     ranged = RANGE_START in context.op_execution_context.run.tags

@@ -10,6 +10,7 @@ has them.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -132,13 +133,14 @@ class RunTags:
         return replace(self, **changes)
 
 
-def artifact_counts(text: str | None) -> dict[str, int]:
-    """``{"computed": 3, "reused": 17}`` from an :data:`ARTIFACTS_TAG` value (None: empty)."""
-    counts: dict[str, int] = {}
+def artifact_counts(text: str | None) -> Counter[str]:
+    """``{"computed": 3, "reused": 17}`` from an :data:`ARTIFACTS_TAG` value (None: empty);
+    counts add up with ``+``."""
+    counts: Counter[str] = Counter()
     for part in (text or "").split(","):
         status, _, number = part.strip().rpartition(" ")
         if status and number.isdigit():
-            counts[status] = counts.get(status, 0) + int(number)
+            counts[status] += int(number)
     return counts
 
 

@@ -49,6 +49,7 @@ from cell_assets.orchestration.run_tags import (
     WELL_RANGE_TAG,
     RunTags,
 )
+from cell_assets.storage.artifacts import NO_IMAGES
 
 NEW_PLATES_INTERVAL_S = 15
 
@@ -234,7 +235,7 @@ def plate_chain(context: dg.RunStatusSensorContext, plate_chain_settings: ChainS
 
 PARENT_RUN_TAG = "dagster/parent_run_id"
 BACKFILL_TAG = "dagster/backfill"
-UNCHANGED = ("reused", "no images")  # materialization statuses whose artifact id is as before
+UNCHANGED = ("reused", NO_IMAGES)  # materialization statuses whose artifact id is as before
 
 
 def _selection(run: dg.DagsterRun) -> set[str] | None:

@@ -88,7 +88,6 @@ def look_at(
     settle_seconds: float = SETTLE_SECONDS,
     now: float | None = None,
     listing: dict[str, RawFile] | None = None,
-    stalled_seconds: float | None = None,
 ) -> Look:
     """Whether ``entry``'s plate is completely uploaded and readable (module docstring).
 
@@ -121,9 +120,7 @@ def look_at(
         plate_files = raw_plates.plate_files(entry, files)
         index = read_plate(plate_files, settings)
     except FilesMissing as exc:  # still uploading, or stalled: looked at every tick
-        if stalled_seconds is None:
-            stalled_seconds = settings.stall_after_min * 60
-        if now - since >= stalled_seconds:
+        if now - since >= settings.stall_after_min * 60:
             return Look(
                 False,
                 f"upload stalled: {exc.problem}, and nothing in the folder changed for "

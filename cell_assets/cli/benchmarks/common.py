@@ -47,6 +47,22 @@ def best_of(repeats: int, *runs: Callable[[], None]) -> list[float]:
     return best
 
 
+def timed(work: Callable[[], object]) -> float:
+    """Wall time (s) of one call of ``work``."""
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a benchmark starts)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextmanager
 def s3_server(endpoint_url: str | None = None) -> Iterator[tuple[str, dict[str, str]]]:
     """``(endpoint URL, boto3 credentials)`` of an S3 server: ``endpoint_url`` with the AWS
@@ -54,13 +70,9 @@ def s3_server(endpoint_url: str | None = None) -> Iterator[tuple[str, dict[str, 
     if endpoint_url is not None:
         yield endpoint_url, {}
         return
-    import socket
-
     from moto.server import ThreadedMotoServer
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one log line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -13,7 +13,7 @@ per plate. Then, with ``dagster-webserver`` serving that instance:
   (the partition keys per dimension, and the same statuses);
 * a **backfill launch** over one experiment of ``experiment_plates`` plates (the
   ranges ``cell-assets backfill`` sends: every well stage over each plate's wells),
-  timed to the backfill's creation, then cancelled before any run starts;
+  timed to the backfill's creation (no daemon serves the instance: it never runs);
 * a **sensor tick** of ``new_plates`` against this instance over a raw root of as
   many small plate folders (hard links), once they are all known: what the daemon
   pays every interval.
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import click
 
+from cell_assets.cli.benchmarks.common import free_port, timed
 from cell_assets.cli.instance import LOCAL_INSTANCE_YAML, open_instance, prepare_home
 from cell_assets.terminal import table_row
 
@@ -153,16 +154,10 @@ def record_finished_plates(
     return written
 
 
-def _timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
-
-
 def _cold_and_warm(call: Callable[[], object], repeats: int) -> tuple[float, float, float]:
     """(first call, best of ``repeats`` after it, spread of those) in seconds."""
-    cold = _timed(call)
-    warm = [_timed(call) for _ in range(repeats)]
+    cold = timed(call)
+    warm = [timed(call) for _ in range(repeats)]
     return cold, min(warm), max(warm) - min(warm)
 
 
@@ -211,7 +206,7 @@ def _sensor_tick(instance, plates: list[str], scratch: Path, repeats: int) -> tu
     cursor, times = None, []
     for tick in range(2 + repeats):  # two ticks to know every upload, then the steady ones
         context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-        seconds = _timed(lambda context=context: _evaluate(new_plates, context))
+        seconds = timed(lambda context=context: _evaluate(new_plates, context))
         cursor = context.cursor if context.cursor else cursor
         if tick >= 2:
             times.append(seconds)
@@ -271,7 +266,7 @@ def bench_scale(
         env = instance_environment(
             home, Deployment(raw_root=str(scratch / "raw"), store_root=str(scratch / "store"))
         )
-        port = _free_port()
+        port = free_port()
         web = _webserver(home, env, port, scratch / "webserver.log")
         url = f"http://127.0.0.1:{port}"
         key = {"path": ["cell_features"]}
@@ -286,7 +281,7 @@ def bench_scale(
             chosen = {plate: wells for plate in ids[:experiment_plates]}
             ranges = backfill_ranges(chosen, None)
             launched: list[str] = []
-            seconds = _timed(
+            seconds = timed(
                 lambda: launched.append(
                     launch_backfill(url, ranges, {}, f"{len(chosen)} plates (bench scale)")
                 )
@@ -301,14 +296,6 @@ def bench_scale(
             figures["sensor tick"] = (best, best, spread)
     _print(figures, plates, experiment_plates)
     return figures
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _print(figures: dict[str, tuple], plates: int, experiment_plates: int) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import click
 import dagster as dg
 
-from cell_assets.cli.benchmarks.common import s3_server
+from cell_assets.cli.benchmarks.common import s3_server, timed
 from cell_assets.orchestration.resources import ChainSettingsResource, RawPlatesResource
 from cell_assets.orchestration.sensors import new_plates
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
@@ -84,12 +84,6 @@ def _best_ticks(
     ]  # fmt: skip
 
 
-def _timed(work) -> float:
-    started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
-
-
 def bench_sensor(
     plates: int, size: int, workdir: Path | None, endpoint_url: str | None, repeats: int
 ) -> None:
@@ -124,7 +118,7 @@ def bench_sensor(
         sum(len(names) for _, _, names in os.walk(local_root))
 
     rows = []
-    bare = min(_timed(walk) for _ in range(repeats))
+    bare = min(timed(walk) for _ in range(repeats))
     rows.append(("local", bare, _best_ticks(repeats, str(local_root), None, scratch / "c1")))
 
     with ExitStack() as servers:
@@ -153,7 +147,7 @@ def bench_sensor(
                 )
                 sum(len(page.get("Contents", [])) for page in pages)
 
-            bare = min(_timed(listing) for _ in range(repeats))
+            bare = min(timed(listing) for _ in range(repeats))
             # S3 objects are as old as the upload: wait out the settle time once.
             time.sleep(11)
             ticks = _best_ticks(repeats, f"s3://{bucket}/raw", url, scratch / "c2")
