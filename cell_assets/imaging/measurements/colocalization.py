@@ -125,24 +125,18 @@ def measure_colocalization(
     area = objects.area.to(torch.float64)
     present = objects.present
     # Pearson and slope over all pixels (numpy's corrcoef and cov/var, ddof = 1).
-    mean_f, mean_s = objects.mean(f), objects.mean(s)
+    mean_f, mean_s = objects.mean(torch.stack([f, s], 1)).unbind(1)
     df, ds = f - objects.expand(mean_f), s - objects.expand(mean_s)
-    sfs, sff, sss = objects.sum(df * ds), objects.sum(df * df), objects.sum(ds * ds)
+    sfs, sff, sss = objects.sum(torch.stack([df * ds, df * df, ds * ds], 1)).unbind(1)
     correlation = sfs / (sff * sss).sqrt()
     slope = sfs / sff
 
     above_f, above_s = _thresholded(objects, f, s, threshold)
     both = above_f & above_s
-    any_both = _Subset(objects, both).count > 0
+    any_both = torch.zeros(objects.count, dtype=torch.bool, device=both.device)
+    any_both[objects.segment[both]] = True
     total_f = _Subset(objects, above_f).sum(f)
     total_s = _Subset(objects, above_s).sum(s)
-    joint = _Subset(objects, both)
-    f_joint, s_joint = joint.sum(f), joint.sum(s)
-    ff, ss, fs = joint.sum(f * f), joint.sum(s * s), joint.sum(f * s)
-    overlap = fs / (ff * ss).sqrt()
-    k1, k2 = fs / ff, fs / ss
-    m1, m2 = f_joint / total_f, s_joint / total_s
-
     rank_f, rank_s = ranks or (dense_ranks(objects, f), dense_ranks(objects, s))
     levels = (
         torch.maximum(
@@ -152,7 +146,14 @@ def measure_colocalization(
         + 1
     )
     weight = (objects.expand(levels) - (rank_f - rank_s).abs()) / objects.expand(levels)
-    rwc1, rwc2 = joint.sum(f * weight) / total_f, joint.sum(s * weight) / total_s
+    # Every sum over the pixels above both thresholds in one segmented reduction.
+    sums = _Subset(objects, both).sum(torch.stack([f, s, f * f, s * s, f * s, f * weight,
+                                                   s * weight], 1))  # fmt: skip
+    f_joint, s_joint, ff, ss, fs, f_weighted, s_weighted = sums.unbind(1)
+    overlap = fs / (ff * ss).sqrt()
+    k1, k2 = fs / ff, fs / ss
+    m1, m2 = f_joint / total_f, s_joint / total_s
+    rwc1, rwc2 = f_weighted / total_f, s_weighted / total_s
 
     def gated(value: torch.Tensor) -> torch.Tensor:
         return torch.where(present, torch.where(any_both, value, 0.0), torch.nan)
@@ -185,17 +186,16 @@ def costes(objects: ObjectPixels, f: torch.Tensor, s: torch.Tensor, scale: int):
     nonzero = (f > 0) | (s > 0)
     nz = _Subset(objects, nonzero)
     count = nz.count.to(dtype)
-    varies = (nz.extreme(f, "max") != nz.extreme(f, "min")) & (
-        nz.extreme(s, "max") != nz.extreme(s, "min")
-    )
+    pair = torch.stack([f, s], 1)
+    varies = (nz.extreme(pair, "max") != nz.extreme(pair, "min")).all(1)
     valid = (objects.area >= 3) & (nz.count >= 3) & varies
     # Orthogonal regression of s on f over the non-zero pixels (ddof = 1 variances).
-    mean_x, mean_y = nz.sum(f) / count, nz.sum(s) / count
-    dx, dy = f - objects.expand(mean_x), s - objects.expand(mean_y)
-    xvar, yvar = nz.sum(dx * dx) / (count - 1), nz.sum(dy * dy) / (count - 1)
     z = f + s
-    dz = z - objects.expand(nz.sum(z) / count)
-    zvar = nz.sum(dz * dz) / (count - 1)
+    mean_x, mean_y, mean_z = (nz.sum(torch.stack([f, s, z], 1)) / count[:, None]).unbind(1)
+    dx, dy = f - objects.expand(mean_x), s - objects.expand(mean_y)
+    dz = z - objects.expand(mean_z)
+    squares = nz.sum(torch.stack([dx * dx, dy * dy, dz * dz], 1)) / (count - 1)[:, None]
+    xvar, yvar, zvar = squares.unbind(1)
     covar = 0.5 * (zvar - (xvar + yvar))
     num = (yvar - xvar) + ((yvar - xvar) ** 2 + 4 * covar**2).sqrt()
     a = num / (2 * covar)
@@ -252,11 +252,11 @@ def costes(objects: ObjectPixels, f: torch.Tensor, s: torch.Tensor, scale: int):
     both = (f > thr_f) & (s > thr_s)
     total_f = _Subset(objects, f >= thr_f).sum(f)
     total_s = _Subset(objects, s >= thr_s).sum(s)
-    joint = _Subset(objects, both)
+    joint_f, joint_s = _Subset(objects, both).sum(pair).unbind(1)
     okay = torch.as_tensor(ok, device=f.device) & (total_f > 0) & (total_s > 0)
     return (
-        torch.where(okay, joint.sum(f) / total_f, torch.nan),
-        torch.where(okay, joint.sum(s) / total_s, torch.nan),
+        torch.where(okay, joint_f / total_f, torch.nan),
+        torch.where(okay, joint_s / total_s, torch.nan),
     )
 
 
@@ -268,11 +268,10 @@ class _Ranked:
         dtype = key.dtype
         self.count = objects.count
         finite = torch.nan_to_num(key, nan=-np.inf)
-        usable = torch.isfinite(finite)
-        self.low = float(finite[usable].min()) if bool(usable.any()) else 0.0
-        self.high = float(finite[usable].max()) if bool(usable.any()) else 1.0
-        order = torch.argsort(objects.segment.to(dtype) + self._unit(finite))
-        self.key = (objects.segment.to(dtype) + self._unit(finite))[order]
+        usable = finite[torch.isfinite(finite)]
+        self.low = float(usable.min()) if usable.numel() else 0.0
+        self.high = float(usable.max()) if usable.numel() else 1.0
+        self.key, order = torch.sort(objects.segment.to(dtype) + self._unit(finite))
         self.start = torch.cumsum(objects.area, 0) - objects.area
         self.stop = self.start + objects.area
         zero = torch.zeros(1, moments.shape[1], dtype=dtype, device=key.device)
@@ -345,11 +344,16 @@ class _SortedBackground:
         self.totals = objects.sum(moments)
         self.rising = a > 0
         self.first = _Ranked(objects, torch.where(rising, m, f), moments, f, s)
-        # The second and third orderings serve objects with a < 0 only (rare).
-        self.falling = bool((use & ~self.rising).any())
+        # The second and third orderings serve objects with a < 0 only (rare): built over
+        # their pixels alone, the other objects have none there.
+        falling = use & ~self.rising
+        self.falling = bool(falling.any())
         if self.falling:
-            self.second = _Ranked(objects, torch.where(rising, f, m), moments, f, s)
-            self.third = _Ranked(objects, torch.where(rising, f, h), moments, f, s)
+            keep = objects.pixels_of(falling)
+            few = objects.restrict(falling)
+            fk, sk, mk = f[keep], s[keep], moments[keep]
+            self.second = _Ranked(few, m[keep], mk, fk, sk)
+            self.third = _Ranked(few, h[keep], mk, fk, sk)
 
     def __call__(self, threshold: torch.Tensor) -> torch.Tensor:
         rising = self.rising[:, None]
