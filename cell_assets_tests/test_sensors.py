@@ -22,6 +22,7 @@ from cell_assets.orchestration.run_tags import (
     SETTINGS_TAG,
     UPLOAD_TAG,
     RunTags,
+    settings_of,
 )
 from cell_assets.orchestration.sensors import UploadsNeedAttention, new_plates
 from cell_assets.orchestration.uploads import UploadState, look_at
@@ -200,7 +201,12 @@ def test_plate_run_requests_carry_range_settings_and_stage_config():
     (illumination,) = plate_run_requests(1, chain)
     assert illumination.partition_key == "P1"
     assert illumination.run_config == stage_config(1, settings)
-    assert json.loads(illumination.tags[SETTINGS_TAG]) == settings
+    # What a person reads on the run is the values set, not run config JSON; read back exactly.
+    assert illumination.tags[SETTINGS_TAG] == (
+        'illumination_functions.camera_offset=100.0; segmentation_masks.method="classical"'
+    )
+    assert settings_of(illumination.tags[SETTINGS_TAG]) == settings
+    assert settings_of(json.dumps(settings)) == settings  # runs of earlier versions
     assert RunTags.from_tags(illumination.tags) == chain
     (wells,) = plate_run_requests(2, chain)
     assert wells.run_config == {

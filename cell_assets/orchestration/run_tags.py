@@ -3,8 +3,9 @@
 Jobs, sensors, the ``cell-assets`` command and the asset decorator all go
 through :class:`RunTags`: ``to_tags`` gives what Dagster stores, ``from_tags``
 reads it back. Tags a person reads in the UI are short (ids, well ranges,
-``i/n``); the chain's settings travel as a separate JSON tag only when a plate
-has them.
+``i/n``); the chain's settings travel as a separate tag only when a plate has
+them, written ``asset.field=value; …`` (:func:`settings_text`) rather than as run
+config JSON, so that its chip reads as what was set.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class RunTags:
             tags[RANGE_START] = join_key(self.plate, self.run_range[0])
             tags[RANGE_END] = join_key(self.plate, self.run_range[1])
         if self.settings:
-            tags[SETTINGS_TAG] = json.dumps(self.settings, sort_keys=True)
+            tags[SETTINGS_TAG] = settings_text(self.settings)
         return tags
 
     @classmethod
@@ -125,12 +126,47 @@ class RunTags:
             chunks=tuple(s for s in (_span(p) for p in chunks.split(",")) if s) if chunks else None,
             chunk=tuple(int(n) for n in chunk.split("/", 1)) if "/" in chunk else None,  # type: ignore[arg-type]
             run_range=run_range,
-            settings=json.loads(tags[SETTINGS_TAG]) if tags.get(SETTINGS_TAG) else None,
+            settings=settings_of(tags[SETTINGS_TAG]) if tags.get(SETTINGS_TAG) else None,
         )
 
     def but(self, **changes: Any) -> RunTags:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+
+def settings_text(settings: Mapping[str, Any]) -> str:
+    """Run config ``{"ops": {asset: {"config": {field: value}}}}`` as the short text a person
+    reads on a run: ``asset.field=value; …`` (values as compact JSON). Config of any other
+    shape stays JSON."""
+    ops = settings.get("ops") if set(settings) == {"ops"} else None
+    entries = []
+    for asset, entry in (ops or {}).items() if isinstance(ops, Mapping) else ():
+        if not isinstance(entry, Mapping) or set(entry) != {"config"}:
+            return json.dumps(settings, sort_keys=True)
+        for name, value in sorted((entry["config"] or {}).items()):
+            entries.append(f"{asset}.{name}=" + json.dumps(value, separators=(",", ":")))
+    if not entries:
+        return json.dumps(settings, sort_keys=True)
+    return "; ".join(sorted(entries))
+
+
+def settings_of(text: str) -> dict[str, Any]:
+    """The run config :func:`settings_text` wrote (JSON too: runs of earlier versions)."""
+    if text.lstrip().startswith("{"):
+        return json.loads(text)
+    decoder = json.JSONDecoder()
+    ops: dict[str, Any] = {}
+    at = 0
+    while at < len(text):
+        equals = text.index("=", at)
+        asset, name = text[at:equals].strip().split(".", 1)
+        value, at = decoder.raw_decode(text, equals + 1)
+        ops.setdefault(asset, {"config": {}})["config"][name] = value
+        if text.startswith("; ", at):
+            at += 2
+        elif at != len(text):
+            raise ValueError(f"settings tag: expected '; ' at character {at} of {text!r}")
+    return {"ops": ops}
 
 
 def artifact_counts(text: str | None) -> Counter[str]:
