@@ -50,6 +50,49 @@ def test_backfill_ranges_cover_each_plates_wells_and_refuse_unknown_assets(synth
         backfill_ranges({PLATE: raw.index.wells}, ["nonsense"])
 
 
+# What cell_assets wrote before the run limit and pools followed the machine (stop 31).
+PREVIOUS_LOCAL_YAML = """\
+# A cell_assets Dagster instance (local SQLite storage). Production settings: deploy/.
+telemetry:
+  enabled: false
+run_coordinator:
+  module: cell_assets.orchestration.run_queue
+  class: ValidatingRunCoordinator
+  config:
+    # 2-core machines: more than two runs at once only thrash.
+    max_concurrent_runs: 2
+    dequeue_interval_seconds: 1
+run_launcher:
+  # Dagster's default launcher, plus a health check of its workers (run monitoring below).
+  module: cell_assets.orchestration.run_launcher
+  class: LocalRunLauncher
+run_monitoring:
+  # A run whose worker died (killed, out of memory) is marked failed within a poll or two,
+  # and its run slot and pool claims are released, instead of staying STARTED for ever.
+  enabled: true
+  poll_interval_seconds: 15
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 300
+  max_resume_run_attempts: 0
+  free_slots_after_run_end_seconds: 30
+run_retries:
+  # A run whose worker died is run again once (its partitions, from the steps that had not
+  # succeeded); a run that failed because an asset failed (bad input) fails once, with its line.
+  enabled: true
+  max_retries: 1
+  retry_on_asset_or_op_failure: false
+concurrency:
+  pools:
+    # Assets in a pool ("segmentation", "gpu") run one step at a time unless raised
+    # with `dagster instance concurrency set <pool> N`.
+    default_limit: 1
+    # Enforced when a run is dequeued, not inside it: in Dagster 1.13 a step that waits
+    # for a slot inside its run busy-waits (interval_to_next_pending_claim_check returns
+    # min(0, …)), spinning a core and slowing the step it waits on 4-5x on two cores.
+    granularity: run
+"""
+
+
 def test_a_new_home_gets_the_local_instance_settings(tmp_path):
     home = prepare_home(tmp_path / "home")
     assert (home / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
@@ -60,16 +103,11 @@ def test_a_new_home_gets_the_local_instance_settings(tmp_path):
     (home / "dagster.yaml").write_text(own)
     prepare_home(home)  # a deployment's own settings are kept
     assert (home / "dagster.yaml").read_text() == own
-    # a home made by the previous version (run monitoring, no retries) gets the retries
-    before_retries = (
-        LOCAL_INSTANCE_YAML.split("run_retries:")[0]
-        + "concurrency:"
-        + (LOCAL_INSTANCE_YAML.split("concurrency:", 1)[1])
-    )
-    (home / "dagster.yaml").write_text(before_retries)
+    # a home made by the previous version (two runs, pools of one) gets the machine's limits
+    (home / "dagster.yaml").write_text(PREVIOUS_LOCAL_YAML)
     prepare_home(home)
     assert (home / "dagster.yaml").read_text() == LOCAL_INSTANCE_YAML
-    (home / "dagster.yaml").write_text(before_retries + "# edited by hand\n")
+    (home / "dagster.yaml").write_text(PREVIOUS_LOCAL_YAML + "# edited by hand\n")
     prepare_home(home)  # edited: the lab's own now, kept
     assert (home / "dagster.yaml").read_text().endswith("# edited by hand\n")
 

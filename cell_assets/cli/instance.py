@@ -3,8 +3,8 @@
 Every command that touches an instance (``register``, ``materialize``,
 ``backfill``, the curation commands, the demo, the benchmarks) goes through
 :func:`prepare_home` and :func:`open_instance`, so an instance always has the
-project's run queue (config validated at submission, two runs at a time) and
-pools, whichever command made it first.
+project's run queue (config validated at submission, runs at once as the machine
+allows) and pools, whichever command made it first.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 
-# The local instance: run queue with launch-time config validation, 2 runs at a time, pools of 1.
+# The local instance: run queue with launch-time config validation, runs and pools as the machine
+# allows (run_queue.ValidatingRunCoordinator).
 LOCAL_INSTANCE_YAML = """\
 # A cell_assets Dagster instance (local SQLite storage). Production settings: deploy/.
 telemetry:
@@ -26,8 +27,8 @@ run_coordinator:
   module: cell_assets.orchestration.run_queue
   class: ValidatingRunCoordinator
   config:
-    # 2-core machines: more than two runs at once only thrash.
-    max_concurrent_runs: 2
+    # max_concurrent_runs left out: one run per core and per 3 GiB of memory of this machine
+    # (cell_assets.orchestration.worker_threads.machine_run_limit); set it to override.
     dequeue_interval_seconds: 1
 run_launcher:
   # Dagster's default launcher, plus a health check of its workers (run monitoring below).
@@ -50,9 +51,9 @@ run_retries:
   retry_on_asset_or_op_failure: false
 concurrency:
   pools:
-    # Assets in a pool ("segmentation", "gpu") run one step at a time unless raised
-    # with `dagster instance concurrency set <pool> N`.
-    default_limit: 1
+    # No default limit: on a machine without a GPU the pools ("segmentation", "gpu") do not
+    # hold runs back (the run limit does, and each run takes its share of the cores); with
+    # GPUs each gets one step per GPU. `dagster instance concurrency set <pool> N` overrides.
     # Enforced when a run is dequeued, not inside it: in Dagster 1.13 a step that waits
     # for a slot inside its run busy-waits (interval_to_next_pending_claim_check returns
     # min(0, …)), spinning a core and slowing the step it waits on 4-5x on two cores.
@@ -64,6 +65,7 @@ _TELEMETRY_ONLY_YAML = "telemetry:\n  enabled: false\n"
 # dagster.yaml, which the README once said to copy): a home holding one of them, unedited,
 # was made by an earlier cell_assets and is upgraded (run monitoring, retries, pools).
 _EARLIER_LOCAL_YAML_SHA256 = frozenset({
+    "699827ee563cc904e18f681e893919728239ea1d26c88ad39563bf3189b843c9",  # 2 runs, pools of 1
     "251068b637e26fb38a6e0295b2bd64b595e3b42768fddd72e4d67b8558ca5a6d",  # run monitoring
     "79a2975cf82b08257955df3fcf8d5ce3b3f288a17775e8f02f9cd74ef0120507",  # pools at dequeue
     "e40058816e9c502f1cd72ee4af0e9f85a3d13a40498895f30b2f94ed7bb3ab43",  # queue + pools

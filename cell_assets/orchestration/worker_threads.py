@@ -1,16 +1,26 @@
-"""How many CPU threads one run's numeric work uses: the worker's cores shared among the runs the
-instance lets run at once.
+"""How many runs a worker takes at once and how many CPU threads each run's numeric work uses:
+the machine's cores and memory decide, unless the instance's settings say otherwise.
 
 torch, OpenMP and BLAS each start one thread per core by default. With two runs on a 2-core
 worker that is four compute threads spinning on two cores, and torch's kernels lost an order
 of magnitude that way (issue 26). Each step therefore sets its process's pools to
 ``cores // run limit`` (at least 1) before its work, from the instance's own queue settings, so
 raising the run limit or moving to a bigger worker changes the count with no other setting.
+
+The run limit itself, where the instance's settings leave it out (the local instance's do),
+is one run per core and per :data:`RUN_MEMORY_GIB` of memory (:func:`machine_run_limit`):
+two copies of the feature work at once with one thread each measured 1.77× the throughput of
+one copy alone on 2 cores, while one copy's second thread bought only 1.36× (issue 26).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+# Memory one run may need at its peak: the run's process (Dagster, torch: ~0.6 GiB) plus a
+# 1080² five-channel site's features (1.0-1.4 GiB measured by `bench site`), with room.
+RUN_MEMORY_GIB = 3
 
 
 def worker_cores() -> int:
@@ -19,6 +29,34 @@ def worker_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def machine_memory_bytes() -> int:
+    """Memory this process may use: the machine's, or its cgroup's limit when lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def machine_run_limit(cores: int | None = None, memory_bytes: int | None = None) -> int:
+    """Runs at once on this machine: one per core and per :data:`RUN_MEMORY_GIB`, at least 1."""
+    cores = worker_cores() if cores is None else cores
+    memory_bytes = machine_memory_bytes() if memory_bytes is None else memory_bytes
+    return max(1, min(cores, memory_bytes // (RUN_MEMORY_GIB * 2**30)))
+
+
+def cuda_devices() -> int:
+    """NVIDIA GPUs the driver lists (``/proc/driver/nvidia/gpus``), without importing torch."""
+    try:
+        return sum(1 for _ in Path("/proc/driver/nvidia/gpus").iterdir())
+    except OSError:
+        return 0
 
 
 def threads_per_run(cores: int, concurrent_runs: int | None) -> int:

@@ -52,7 +52,9 @@ def bench_dagster(
     for folder in (raw_root, store_root, home):
         folder.mkdir(parents=True, exist_ok=True)
     # The run limit at 1: one run at a time, so the wall time is the sum of the runs.
-    settings = LOCAL_INSTANCE_YAML.replace("max_concurrent_runs: 2", "max_concurrent_runs: 1")
+    settings = LOCAL_INSTANCE_YAML.replace(
+        "    dequeue_interval_seconds", "    max_concurrent_runs: 1\n    dequeue_interval_seconds"
+    )
     if postgres_url:
         settings += f"storage:\n  postgres:\n    postgres_url: {postgres_url}\n"
     prepare_home(home, fresh=True, settings=settings)
