@@ -28,3 +28,14 @@ def test_every_stage_timed_beside_its_peer_on_the_real_site(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "a plate of 3456 sites (384 wells × 9)" in printed
     assert "DNA, ER, AGP, Mito, RNA" in printed
+
+
+def test_concurrent_copies_report_sites_per_hour_per_machine(capsys):
+    from cell_assets.cli.benchmarks.site import bench_site_concurrent
+
+    results = bench_site_concurrent(None, copies=2, repeats=1, crop=160)
+    [(name, rates)] = results.items()
+    assert name.startswith("synthetic 160²")
+    assert set(rates) == {1, 2} and all(rate > 0 for rate in rates.values())
+    printed = capsys.readouterr().out
+    assert "scaling 1 → 2 copies" in printed and "sites/h per machine" in printed

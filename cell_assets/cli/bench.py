@@ -228,12 +228,24 @@ def bench_segmentation_quality_command(
 @real_data_option("The realdata/ folder: time the real pediatric-atlas site (five stains) too.")
 @click.option("--crop", default=None, type=int, help="Centre crop side in px (default: whole).")
 @repeats_option
-def bench_site_command(real_data: Path | None, crop: int | None, repeats: int) -> None:
+@click.option(
+    "--concurrent",
+    default=0,
+    show_default=True,
+    help="N > 0: run 1 and N copies of our stages at once (processes, cores shared out as "
+    "runs share a worker) and print sites per hour per machine.",
+)
+def bench_site_command(
+    real_data: Path | None, crop: int | None, repeats: int, concurrent: int
+) -> None:
     """One 1080² site through every well stage in one process, each beside its peer or floor
     (seconds, spread, cores used, peak memory), and the 384-well × 9-site plate it projects to."""
-    from cell_assets.cli.benchmarks.site import bench_site
+    from cell_assets.cli.benchmarks.site import bench_site, bench_site_concurrent
 
-    bench_site(real_data, repeats, crop)
+    if concurrent > 0:
+        bench_site_concurrent(real_data, concurrent, repeats, crop)
+    else:
+        bench_site(real_data, repeats, crop)
 
 
 @bench.command("gpu")

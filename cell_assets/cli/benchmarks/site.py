@@ -18,6 +18,11 @@ features (per family)  cp_measure, CellProfiler's own measurement code
 
 Each stage is timed ``repeats`` times (best and spread printed) with the CPU seconds of its
 best pass (cores used = CPU / wall) and the process's peak memory after it.
+
+``--concurrent N`` runs N copies of our stages at once, each in its own process with its share
+of the cores (as runs share a worker, :mod:`cell_assets.orchestration.worker_threads`), and
+prints sites per hour per machine at 1 and N copies: the throughput a worker gets when runs
+share it, which one process on an idle machine does not show.
 """
 
 from __future__ import annotations
@@ -113,8 +118,8 @@ def _repeat(repeats: int, run: Callable[[], object]) -> tuple[float, float, floa
     return min(walls), max(walls) - min(walls), best_cpu, result
 
 
-def time_site(site: RawSite, repeats: int, folder: Path) -> list[StageTiming]:
-    """Every stage of one site, ours and its peer (see the module's docstring)."""
+def time_site(site: RawSite, repeats: int, folder: Path, peers: bool = True) -> list[StageTiming]:
+    """Every stage of one site, ours and (``peers``) its peer (see the module's docstring)."""
     import h5py
     import tifffile
 
@@ -144,7 +149,7 @@ def time_site(site: RawSite, repeats: int, folder: Path) -> list[StageTiming]:
 
     def stage(name: str, ours: Callable[[], object], peer: str, floor: Callable[[], object]):
         seconds, spread, cpu, result = _repeat(repeats, ours)
-        peer_seconds = _repeat(repeats, floor)[0] if floor else float("nan")
+        peer_seconds = _repeat(repeats, floor)[0] if floor and peers else float("nan")
         timings.append(StageTiming(name, seconds, spread, cpu, peer, peer_seconds, _peak_mib()))
         return result
 
@@ -266,4 +271,75 @@ def bench_site(root: Path | None, repeats: int, crop: int | None = None) -> dict
             timings = time_site(site, repeats, Path(folder))
         print_site(site, timings)
         results[site.name] = timings
+    return results
+
+
+def _copy_of_the_site(site: RawSite, repeats: int, threads: int, start) -> list[StageTiming]:
+    """One of the concurrent copies (its own process): our stages, no peers."""
+    from cell_assets.orchestration.worker_threads import use_threads
+
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    use_threads(threads)
+    start.wait()  # every copy starts its timed work together
+    with tempfile.TemporaryDirectory() as folder:
+        return time_site(site, repeats, Path(folder), peers=False)
+
+
+def bench_site_concurrent(
+    root: Path | None, copies: int, repeats: int, crop: int | None = None
+) -> dict[str, dict[int, float]]:
+    """Sites per hour per machine with 1 and ``copies`` copies of every stage at once."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cell_assets.orchestration.worker_threads import threads_per_run, worker_cores
+
+    cores = worker_cores()
+    sites = [synthetic_site(crop or 1080)]
+    if root is not None:
+        sites.insert(0, pediatric_site(root, crop))
+    context = multiprocessing.get_context("spawn")
+    results: dict[str, dict[int, float]] = {}
+    for site in sites:
+        click.echo(
+            f"\n{site.name}: every stage, 1 and {copies} copies at once, {cores} cores shared "
+            f"out (threads per copy = cores // copies); best of {repeats} per stage"
+        )
+        click.echo(
+            table_row(
+                ("copies", ">6"),
+                ("threads", ">8"),
+                ("s per site", ">11"),
+                ("slowest stage", ">28"),
+                ("sites/h per machine", ">20"),
+            )  # fmt: skip
+        )
+        results[site.name] = {}
+        for n in sorted({1, copies}):
+            threads = threads_per_run(cores, n)
+            with context.Manager() as manager, ProcessPoolExecutor(n, mp_context=context) as pool:
+                start = manager.Barrier(n)
+                futures = [
+                    pool.submit(_copy_of_the_site, site, repeats, threads, start) for _ in range(n)
+                ]
+                timings = [f.result() for f in futures]
+            per_copy = [sum(t.seconds for t in copy) for copy in timings]
+            slowest = max(timings[0], key=lambda t: t.seconds)
+            rate = n * 3600 / max(per_copy)
+            results[site.name][n] = rate
+            click.echo(
+                table_row(
+                    (n, ">6"),
+                    (threads, ">8"),
+                    (max(per_copy), ">11.2f"),
+                    (f"{slowest.stage} {slowest.seconds:.2f} s", ">28"),
+                    (rate, ">20.0f"),
+                )  # fmt: skip
+            )
+        if copies > 1:
+            scaling = results[site.name][copies] / results[site.name][1]
+            click.echo(
+                f"scaling 1 → {copies} copies: {scaling:.2f}×; a plate of {PLATE_SITES} sites: "
+                f"{PLATE_SITES / results[site.name][copies]:.1f} h on this machine"
+            )
     return results
