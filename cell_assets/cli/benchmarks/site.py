@@ -310,7 +310,7 @@ def bench_site_concurrent(
                 ("copies", ">6"),
                 ("threads", ">8"),
                 ("s per site", ">11"),
-                ("slowest stage", ">28"),
+                ("slowest stage", ">36"),
                 ("sites/h per machine", ">20"),
             )  # fmt: skip
         )
@@ -332,7 +332,7 @@ def bench_site_concurrent(
                     (n, ">6"),
                     (threads, ">8"),
                     (max(per_copy), ">11.2f"),
-                    (f"{slowest.stage} {slowest.seconds:.2f} s", ">28"),
+                    (f"{slowest.stage} {slowest.seconds:.2f} s", ">36"),
                     (rate, ">20.0f"),
                 )  # fmt: skip
             )
