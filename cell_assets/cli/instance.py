@@ -43,6 +43,13 @@ run_monitoring:
   cancel_timeout_seconds: 300
   max_resume_run_attempts: 0
   free_slots_after_run_end_seconds: 30
+retention:
+  # Sensors tick every few seconds: skipped ticks go after a day, failed ones (an upload
+  # that needs attention fails every tick until it changes) after two weeks.
+  sensor:
+    purge_after_days:
+      skipped: 1
+      failure: 14
 run_retries:
   # A run whose worker died is run again once (its partitions, from the steps that had not
   # succeeded); a run that failed because an asset failed (bad input) fails once, with its line.
