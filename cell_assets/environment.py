@@ -18,7 +18,8 @@ variable                            meaning (default)
                                     ({"nvidia.com/gpu.present": "true"})
 ``CELL_ASSETS_GPU_TOLERATIONS``     JSON tolerations of GPU step pods (the nvidia.com/gpu taint)
 ``CELL_ASSETS_GPUS_PER_STEP``       GPUs a GPU step pod asks for (1)
-``CELL_ASSETS_WELLS_PER_RUN``       wells with images per run of a well stage (one run per plate)
+``CELL_ASSETS_WELLS_PER_RUN``       wells with images per run of a well stage (the sensors: a
+                                    plate fills the run slots, ≥ 8 wells a chunk)
 ``CELL_ASSETS_SENSOR_PLATES``       comma-separated plates the sensors start and carry on
                                     (all); ``cell-assets materialize P`` gives the daemon it
                                     starts ``P``, so that it leaves the root's other plates alone

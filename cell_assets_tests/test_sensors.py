@@ -349,6 +349,37 @@ def test_the_sensor_splits_an_upload_when_asked(plate_copy, instance):
         Deployment.from_environment({"CELL_ASSETS_WELLS_PER_RUN": "zero"})
 
 
+def test_a_plate_fills_the_run_slots_by_default_and_small_plates_run_whole(
+    plate_copy, tmp_path, monkeypatch
+):
+    from cell_assets.cli.instance import LOCAL_INSTANCE_YAML
+    from cell_assets.orchestration import jobs
+    from cell_assets.orchestration.jobs import default_wells_per_run
+
+    # As many chunks as runs at once, at least MIN_WELLS_PER_CHUNK wells each.
+    assert default_wells_per_run(384, 2) == 192
+    assert default_wells_per_run(384, 16) == 24
+    assert default_wells_per_run(20, 16) == 10  # two chunks of at least 8
+    assert default_wells_per_run(12, 2) is None  # 12 < 2 × 8: one run
+    assert default_wells_per_run(384, 1) is None and default_wells_per_run(384, None) is None
+    # The sensor asks the instance how many runs it takes at once.
+    monkeypatch.setattr(jobs, "MIN_WELLS_PER_CHUNK", 1)
+    raw_root, plate_dir = plate_copy
+    _age(plate_dir)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text(
+        LOCAL_INSTANCE_YAML.replace(
+            "    dequeue_interval_seconds",
+            "    max_concurrent_runs: 2\n    dequeue_interval_seconds",
+        )
+    )
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as queued:
+        _, cursor = _tick(queued, raw_root, None)
+        result, _ = _tick(queued, raw_root, cursor)
+    ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in result.run_requests]
+    assert ranges == [(f"{PLATE}|A01", f"{PLATE}|A02"), (f"{PLATE}|A12", f"{PLATE}|A12")]
+
+
 def _two_looks(raw, plate_dir: Path):
     _age(plate_dir)
     entry = PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri())

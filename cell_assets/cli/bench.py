@@ -76,6 +76,15 @@ def bench_executors_command(
     help="An empty PostgreSQL database for the instance's storage "
     "(postgresql+psycopg2://user@host:5432/db); default SQLite files.",
 )
+@click.option(
+    "--run-limit",
+    default=1,
+    show_default=True,
+    help="Runs at once (above 1 runs overlap: compare the upload → plate_qc wall only).",
+)
+@click.option(
+    "--wells-per-run", default=None, type=int, help="Chunk size (default: the sensors' own)."
+)
 def bench_dagster_command(
     wells: str,
     sites: int,
@@ -84,13 +93,17 @@ def bench_dagster_command(
     workdir: Path | None,
     timeout: int,
     postgres_url: str | None,
+    run_limit: int,
+    wells_per_run: int | None,
 ) -> None:
     """A plate upload through the sensors and the daemon (run limit 1): Dagster's cost per well."""
     from cell_assets.cli.benchmarks.dagster_cost import bench_dagster
 
     if realistic:
         sites, size = 9, 1080
-    bench_dagster(parse_wells(wells), sites, size, workdir, timeout, postgres_url)
+    bench_dagster(
+        parse_wells(wells), sites, size, workdir, timeout, postgres_url, run_limit, wells_per_run
+    )
 
 
 @bench.command("scale")

@@ -381,11 +381,23 @@ def launch_chain(
     for every call, so a plate can be processed again on request.
     ``upload_content`` (:func:`cell_assets.orchestration.uploads.upload_id`) tells the
     ``new_plates`` sensor that this upload is being processed already. The
-    deployment's ``wells_per_run`` splits well stages into chunks.
+    deployment's ``wells_per_run`` splits well stages into chunks; without it a plate fills
+    the instance's run slots, as the sensors split it.
     """
-    from cell_assets.orchestration.jobs import chain_of, chunk_ranges, plate_run_requests
+    from cell_assets.cli.instance import open_instance
+    from cell_assets.orchestration.jobs import (
+        chain_of,
+        chunk_ranges,
+        default_wells_per_run,
+        plate_run_requests,
+    )
+    from cell_assets.orchestration.worker_threads import run_limit
 
     check_chain_config(run_config)
+    per_run = deployment.wells_per_run
+    if per_run is None:
+        with open_instance(home) as instance:
+            per_run = default_wells_per_run(len(wells), run_limit(instance))
     upload = f"{BY_HAND_PREFIX}{uuid.uuid4().hex[:12]}"
     chain = chain_of(
         plate,
@@ -394,7 +406,7 @@ def launch_chain(
         experiment=experiment,
         upload_content=upload_content,
         settings=run_config,
-        chunks=chunk_ranges(wells, deployment.wells_per_run),
+        chunks=chunk_ranges(wells, per_run),
     )
     for request in plate_run_requests(start, chain):
         run_tags = dict(request.tags)

@@ -60,7 +60,8 @@ class ChainSettingsResource(dg.ConfigurableResource):
         default=None,
         ge=1,
         description="Wells with images per run of a well stage, so that several workers share "
-        "a plate; empty = one run per plate and stage.",
+        "a plate; empty = split so that one plate fills the instance's run slots (chunks of at "
+        "least 8 wells; smaller plates run whole).",
     )
     plates: list[str] | None = Field(
         default=None,

@@ -41,6 +41,8 @@ def bench_dagster(
     workdir: Path | None,
     timeout_s: float,
     postgres_url: str | None = None,
+    run_limit: int = 1,
+    wells_per_run: int | None = None,
 ) -> dict[str, float]:
     """Upload one plate into a fresh instance and measure Dagster's cost per well (see module).
 
@@ -51,9 +53,11 @@ def bench_dagster(
     raw_root, store_root, home = scratch / "raw", scratch / "store", scratch / "home"
     for folder in (raw_root, store_root, home):
         folder.mkdir(parents=True, exist_ok=True)
-    # The run limit at 1: one run at a time, so the wall time is the sum of the runs.
+    # The run limit at 1 by default: one run at a time, so the wall time is the sum of the runs
+    # (with more, runs overlap and only the upload → plate_qc wall compares).
     settings = LOCAL_INSTANCE_YAML.replace(
-        "    dequeue_interval_seconds", "    max_concurrent_runs: 1\n    dequeue_interval_seconds"
+        "    dequeue_interval_seconds",
+        f"    max_concurrent_runs: {run_limit}\n    dequeue_interval_seconds",
     )
     if postgres_url:
         settings += f"storage:\n  postgres:\n    postgres_url: {postgres_url}\n"
@@ -61,13 +65,16 @@ def bench_dagster(
     storage = "PostgreSQL" if postgres_url else "SQLite"
     click.echo(
         f"plate {PLATE}: {len(wells)} wells × {sites} sites × 3 channels, {size} px; "
-        f"instance storage {storage}, run limit 1"
+        f"instance storage {storage}, run limit {run_limit}, wells per run "
+        f"{wells_per_run or 'the default (the plate fills the run slots)'}"
     )
     started = time.perf_counter()
     spec = SyntheticPlateSpec(EXPERIMENT, PLATE, tuple(wells), sites=sites, size=size, seed=5)
     plate_dir, _ = make_plate(spec, scratch / "upload", scratch / "truth")
     click.echo(f"  written in {time.perf_counter() - started:.0f} s (not counted)")
-    deployment = Deployment(raw_root=str(raw_root), store_root=str(store_root))
+    deployment = Deployment(
+        raw_root=str(raw_root), store_root=str(store_root), wells_per_run=wells_per_run
+    )
     with daemon_running(home, deployment, log=scratch / "daemon.log"):
         time.sleep(5)  # the daemon's first sensor tick sees an empty raw root
         (raw_root / EXPERIMENT).mkdir(exist_ok=True)
