@@ -129,6 +129,10 @@ def bench_dagster(
     click.echo(f"Σ compute (assets' seconds)    {compute:8.1f} s")
     click.echo(f"runs                           {len(runs):8d}")
     click.echo(f"processes that ran steps       {len(pids):8d}  (steps run in their run's process)")
+    if run_limit > 1:
+        click.echo(f"runs overlapped (run limit {run_limit}): compare the upload → plate_qc wall")
+        click.echo(f"scratch: {scratch}")
+        return figures
     click.echo(
         f"Dagster's cost per well        {figures['cost_per_well_s']:8.2f} s  "
         "((first run queued → plate_qc − Σ compute) / wells)"
