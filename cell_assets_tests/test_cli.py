@@ -187,3 +187,22 @@ def test_materialize_refuses_a_later_stages_bad_config_before_queueing(
     assert result.exit_code == 1
     assert "error: configuration refused: " in result.output and problem in result.output
     assert not (home / "daemon.log").exists()  # refused before a daemon was started
+
+
+def test_a_backfill_refuses_a_plate_whose_settings_yaml_was_edited_out_of_range(plate_copy):
+    from cell_assets.cli.plates import backfill_wells
+    from cell_assets.errors import PlateInputError
+    from cell_assets.storage import open_raw_plates
+    from cell_assets_tests.helpers import PLATE, WELLS
+
+    raw_root, plate_dir = plate_copy
+    opened = open_raw_plates(str(raw_root))
+    (folder,) = opened.plate_folders()[0]
+    assert sorted(backfill_wells(opened, folder)) == sorted(WELLS)
+    # Edited after the sensor accepted the upload: refused before any run is created.
+    (plate_dir / "settings.yaml").write_text(
+        "ops:\n  compressed_images:\n    config:\n      png_compress_level: 12\n"
+    )
+    with pytest.raises(PlateInputError, match="png_compress_level") as refused:
+        backfill_wells(opened, folder)
+    assert str(refused.value).startswith(f"plate {PLATE}") and "settings.yaml" in str(refused.value)

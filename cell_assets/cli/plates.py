@@ -290,7 +290,7 @@ def backfill_command(
                        "ticks for why)", err=True)  # fmt: skip
             continue
         try:
-            usable[folder.plate] = opened.index_of(folder).wells
+            usable[folder.plate] = backfill_wells(opened, folder)
         except PlateInputError as exc:
             click.echo(f"skipped   {folder.plate}: {exc}", err=True)
     if not usable:
@@ -311,6 +311,27 @@ def backfill_command(
     click.echo(f"  {url.rstrip('/')}/runs/b/{backfill_id}")
     if wait:
         _follow_backfill(url, backfill_id, timeout)
+
+
+def backfill_wells(opened, folder) -> list[str]:
+    """The wells with images of a registered plate, to backfill.
+
+    Raises
+    ------
+    PlateInputError
+        Found before any run is created: its index does not read, or its ``settings.yaml``
+        holds a value the assets refuse (edited since the sensor accepted the upload).
+    """
+    from cell_assets.errors import ImageLocation, PlateInputError
+    from cell_assets.formats.plate_settings import SETTINGS_FILE
+    from cell_assets.orchestration.run_queue import config_problems
+
+    wells = opened.index_of(folder).wells
+    problems = config_problems(opened.settings(folder).run_config)
+    if problems:
+        where = ImageLocation(plate=folder.plate, file=SETTINGS_FILE)
+        raise PlateInputError("refused: " + "; ".join(problems), where)
+    return wells
 
 
 def _artifacts_said(url: str, backfill_id: str) -> str:
