@@ -39,3 +39,13 @@ def test_concurrent_copies_report_sites_per_hour_per_machine(capsys):
     assert set(rates) == {1, 2} and all(rate > 0 for rate in rates.values())
     printed = capsys.readouterr().out
     assert "scaling 1 → 2 copies" in printed and "sites/h per machine" in printed
+
+
+def test_cp_measure_runs_with_its_numba_accelerator_and_is_left_as_it_was():
+    import cp_measure
+
+    from cell_assets.cli.benchmarks.features import cp_measure_family, synthetic_sites
+
+    [(images, compartments)] = synthetic_sites(128, 1)
+    cp_measure_family("intensity", "numba")(images, compartments)  # numba's own kernels
+    assert cp_measure._ACCELERATOR is None

@@ -248,8 +248,19 @@ def bench_segmentation_quality_command(
     help="N > 0: run 1 and N copies of our stages at once (processes, cores shared out as "
     "runs share a worker) and print sites per hour per machine.",
 )
+@click.option(
+    "--cp-measure-accelerator",
+    type=click.Choice(["numba"]),
+    default=None,
+    help="Time cp_measure with its accelerator (numba: intensity, texture, Feret; best of the "
+    "repeats leaves its compilation out).",
+)
 def bench_site_command(
-    real_data: Path | None, crop: int | None, repeats: int, concurrent: int
+    real_data: Path | None,
+    crop: int | None,
+    repeats: int,
+    concurrent: int,
+    cp_measure_accelerator: str | None,
 ) -> None:
     """One 1080² site through every well stage in one process, each beside its peer or floor
     (seconds, spread, cores used, peak memory), and the 384-well × 9-site plate it projects to."""
@@ -258,7 +269,7 @@ def bench_site_command(
     if concurrent > 0:
         bench_site_concurrent(real_data, concurrent, repeats, crop)
     else:
-        bench_site(real_data, repeats, crop)
+        bench_site(real_data, repeats, crop, cp_measure_accelerator)
 
 
 @bench.command("gpu")

@@ -38,15 +38,22 @@ def synthetic_sites(size: int, sites: int, seed: int = 0):
     return made
 
 
-def cp_measure_family(family: str) -> Callable[[dict, dict], None]:
+def cp_measure_family(family: str, accelerator: str | None = None) -> Callable[[dict, dict], None]:
     """Run cp_measure's functions of one family on a site, as CellProfiler would (every
     compartment, every channel of the site's images or every pair of them; shape on the first
-    channel)."""
+    channel). ``accelerator``: cp_measure's own (``"numba"`` in 0.3.0 replaces intensity,
+    texture and Feret; "fastest" is not implemented there)."""
+    import cp_measure
     from cp_measure.bulk import get_core_measurements, get_correlation_measurements
     from cp_measure.core.measurecolocalization import get_correlation_overlap
 
-    core = get_core_measurements(legacy=True)
-    correlation = get_correlation_measurements()
+    previous = cp_measure._ACCELERATOR  # its registries are chosen when fetched
+    cp_measure.set_accelerator(accelerator)
+    try:
+        core = get_core_measurements(legacy=True)
+        correlation = get_correlation_measurements()
+    finally:
+        cp_measure.set_accelerator(previous)
     per_channel = {
         "intensity": ["intensity"],
         "texture": ["texture"],

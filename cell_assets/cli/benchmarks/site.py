@@ -118,8 +118,15 @@ def _repeat(repeats: int, run: Callable[[], object]) -> tuple[float, float, floa
     return min(walls), max(walls) - min(walls), best_cpu, result
 
 
-def time_site(site: RawSite, repeats: int, folder: Path, peers: bool = True) -> list[StageTiming]:
-    """Every stage of one site, ours and (``peers``) its peer (see the module's docstring)."""
+def time_site(
+    site: RawSite,
+    repeats: int,
+    folder: Path,
+    peers: bool = True,
+    cp_accelerator: str | None = None,
+) -> list[StageTiming]:
+    """Every stage of one site, ours and (``peers``) its peer (see the module's docstring);
+    ``cp_accelerator``: cp_measure's accelerator for the features' peer (``"numba"``)."""
     import h5py
     import tifffile
 
@@ -215,8 +222,8 @@ def time_site(site: RawSite, repeats: int, folder: Path, peers: bool = True) -> 
         stage(
             f"features: {family.value}",
             lambda s=settings: measure_site(corrected, compartments, s),
-            "cp_measure",
-            lambda f=family: cp_measure_family(f.value)(corrected, compartments),
+            f"cp_measure ({cp_accelerator})" if cp_accelerator else "cp_measure",
+            lambda f=family: cp_measure_family(f.value, cp_accelerator)(corrected, compartments),
         )
     return timings
 
@@ -259,7 +266,9 @@ def print_site(site: RawSite, timings: list[StageTiming]) -> None:
     )
 
 
-def bench_site(root: Path | None, repeats: int, crop: int | None = None) -> dict[str, list]:
+def bench_site(
+    root: Path | None, repeats: int, crop: int | None = None, cp_accelerator: str | None = None
+) -> dict[str, list]:
     """Time every stage on the real site (when ``root`` is given) and the synthetic one."""
     sites = [synthetic_site(crop or 1080)]
     if root is not None:
@@ -268,7 +277,7 @@ def bench_site(root: Path | None, repeats: int, crop: int | None = None) -> dict
     results = {}
     for site in sites:
         with tempfile.TemporaryDirectory() as folder:
-            timings = time_site(site, repeats, Path(folder))
+            timings = time_site(site, repeats, Path(folder), cp_accelerator=cp_accelerator)
         print_site(site, timings)
         results[site.name] = timings
     return results
