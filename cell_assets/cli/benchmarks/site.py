@@ -311,8 +311,10 @@ def bench_site_concurrent(
     results: dict[str, dict[int, float]] = {}
     for site in sites:
         click.echo(
-            f"\n{site.name}: every stage, 1 and {copies} copies at once, {cores} cores shared "
-            f"out (threads per copy = cores // copies); best of {repeats} per stage"
+            f"\n{site.name}: every stage, "
+            f"{'one copy' if copies == 1 else f'1 and {copies} copies at once'}, "
+            f"{cores} cores shared out (threads per copy = cores // copies); "
+            f"best of {repeats} per stage"
         )
         click.echo(
             table_row(
