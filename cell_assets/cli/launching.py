@@ -385,19 +385,11 @@ def launch_chain(
     the instance's run slots, as the sensors split it.
     """
     from cell_assets.cli.instance import open_instance
-    from cell_assets.orchestration.jobs import (
-        chain_of,
-        chunk_ranges,
-        default_wells_per_run,
-        plate_run_requests,
-    )
-    from cell_assets.orchestration.worker_threads import run_limit
+    from cell_assets.orchestration.jobs import chain_of, plate_chunks, plate_run_requests
 
     check_chain_config(run_config)
-    per_run = deployment.wells_per_run
-    if per_run is None:
-        with open_instance(home) as instance:
-            per_run = default_wells_per_run(len(wells), run_limit(instance))
+    with open_instance(home) as instance:
+        chunks = plate_chunks(wells, deployment.wells_per_run, instance)
     upload = f"{BY_HAND_PREFIX}{uuid.uuid4().hex[:12]}"
     chain = chain_of(
         plate,
@@ -406,7 +398,7 @@ def launch_chain(
         experiment=experiment,
         upload_content=upload_content,
         settings=run_config,
-        chunks=chunk_ranges(wells, per_run),
+        chunks=chunks,
     )
     for request in plate_run_requests(start, chain):
         run_tags = dict(request.tags)

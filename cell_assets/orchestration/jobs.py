@@ -102,6 +102,16 @@ def default_wells_per_run(wells: int, run_limit: int | None) -> int | None:
     return -(-wells // chunks)
 
 
+def plate_chunks(
+    wells: list[str], per_run: int | None, instance
+) -> tuple[tuple[str, str], ...] | None:
+    """:func:`chunk_ranges` of a plate's chain: ``per_run`` wells a run when set, else
+    :func:`default_wells_per_run` for ``instance``'s run limit (the sensors and the CLI alike)."""
+    from cell_assets.orchestration.worker_threads import run_limit
+
+    return chunk_ranges(wells, per_run or default_wells_per_run(len(wells), run_limit(instance)))
+
+
 def chunk_ranges(
     wells: list[str], per_run: int | None, gap: int = GAP_WELLS
 ) -> tuple[tuple[str, str], ...] | None:

@@ -34,10 +34,9 @@ from cell_assets.orchestration.jobs import (
     PLATE_CHAIN,
     chain_of,
     chain_position,
-    chunk_ranges,
     continues_chain,
-    default_wells_per_run,
     downstream_of,
+    plate_chunks,
     plate_run_requests,
     sync_request,
 )
@@ -50,7 +49,6 @@ from cell_assets.orchestration.run_tags import (
     WELL_RANGE_TAG,
     RunTags,
 )
-from cell_assets.orchestration.worker_threads import run_limit
 from cell_assets.storage.artifacts import NO_IMAGES
 
 # A settled upload (unchanged at two looks, newest file SETTLE_SECONDS old) is noticed at most
@@ -140,10 +138,8 @@ def new_plates(
                 look.upload,
                 experiment=entry.experiment,
                 settings=look.settings,
-                chunks=chunk_ranges(
-                    look.wells,
-                    plate_chain_settings.wells_per_run
-                    or default_wells_per_run(len(look.wells), run_limit(context.instance)),
+                chunks=plate_chunks(
+                    look.wells, plate_chain_settings.wells_per_run, context.instance
                 ),
             )
             requests += plate_run_requests(0, chain)
