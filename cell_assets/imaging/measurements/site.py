@@ -32,7 +32,11 @@ from cell_assets.imaging.measurements.radial import (
     radial_geometry,
 )
 from cell_assets.imaging.measurements.sizeshape import measure_sizeshape
-from cell_assets.imaging.measurements.texture import CooccurringPixels, measure_texture
+from cell_assets.imaging.measurements.texture import (
+    CooccurringPixels,
+    grey_levels,
+    measure_texture,
+)
 from cell_assets.imaging.measurements.zernike import (
     ZernikeBasis,
     measure_intensity_zernike,
@@ -67,6 +71,7 @@ class Site:
     pairs: Sequence[tuple[str, str]]
     scale: int
     _spectra: dict[str, object] = field(default_factory=dict)
+    _grey: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
 
     @property
     def channels(self) -> list[str]:
@@ -84,6 +89,12 @@ class Site:
                 s.granularity_length,
             )
         return self._spectra[channel]
+
+    def grey(self, channel: str, levels: int) -> np.ndarray:
+        """The channel quantised to ``levels`` grey levels for texture (once per site)."""
+        if (channel, levels) not in self._grey:
+            self._grey[channel, levels] = grey_levels(self.images[channel], levels)
+        return self._grey[channel, levels]
 
 
 @dataclass
@@ -117,8 +128,12 @@ def _intensity(site: Site, part: Compartment) -> Columns:
 
 
 def _texture(site: Site, part: Compartment) -> Columns:
+    # Off the CPU the co-occurring pairs are found once per scale for every channel; on it the
+    # compiled per-object pass finds them itself.
+    on_cpu = part.objects.device.type == "cpu"
     pairs = {
-        scale: CooccurringPixels.of(part.objects, scale) for scale in site.settings.texture_scales
+        scale: None if on_cpu else CooccurringPixels.of(part.objects, scale)
+        for scale in site.settings.texture_scales
     }
     for channel in site.channels:
         for scale in site.settings.texture_scales:
@@ -128,6 +143,7 @@ def _texture(site: Site, part: Compartment) -> Columns:
                 scale,
                 site.settings.texture_levels,
                 pairs[scale],
+                site.grey(channel, site.settings.texture_levels),
             )
             for name, values in found.items():
                 yield naming.with_channel_inside(name, channel), values

@@ -11,9 +11,11 @@ objects are counted at once; only the pairs' grey levels are needed, because
 the matrix is symmetric (its row and column marginals are equal) and every
 feature but two is linear in the matrix. The two that are not (angular second
 moment, entropy) are sums over the matrix's distinct entries, found with one
-sort. Mahotas' own conventions are kept: DifferenceVariance is the variance of
-the difference *probabilities* over the object's ``max grey level + 1`` bins;
-an object without pairs in some direction gets NaN everywhere.
+sort. On the CPU one compiled pass per object does the same (numba; counting into one
+``levels × levels`` matrix that is cleared entry by entry), because a sort of every pair costs
+more than CellProfiler's own per-object loop. Mahotas' own conventions are kept:
+DifferenceVariance is the variance of the difference *probabilities* over the object's
+``max grey level + 1`` bins; an object without pairs in some direction gets NaN everywhere.
 
 Results are ``(N,)`` float64 per feature and direction, NaN for empty objects.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 
@@ -105,6 +108,7 @@ def measure_texture(
     scale: int = 3,
     levels: int = 256,
     pairs: CooccurringPixels | None = None,
+    grey: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """Haralick features of every object at one scale.
 
@@ -117,7 +121,10 @@ def measure_texture(
     levels : int
         Grey levels (CellProfiler 3 and later: 256).
     pairs : CooccurringPixels, optional
-        ``CooccurringPixels.of(objects, scale)``, when several channels share it.
+        ``CooccurringPixels.of(objects, scale)``, when several channels share it (used off
+        the CPU only).
+    grey : (H, W) uint8 ndarray, optional
+        ``grey_levels(image, levels)``, when several compartments share it.
 
     Returns
     -------
@@ -125,33 +132,66 @@ def measure_texture(
         ``Texture_<feature>_<scale>_<direction:02d>_<levels>`` → ``(N,)`` float64
         (the caller inserts the channel name after the feature).
     """
+    if scale < 1:
+        raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
+    grey = grey if grey is not None else grey_levels(image, levels)
+    if objects.device.type == "cpu":
+        counted, values = haralick_by_object(objects, grey, scale, levels)
+        per_direction = [
+            (torch.from_numpy(counted[d]), list(torch.from_numpy(values[d]).unbind(1)))
+            for d in range(len(DIRECTIONS))
+        ]
+    else:
+        per_direction = _haralick_from_cooccurring(objects, grey, scale, levels, pairs)
+    return _texture_columns(objects, per_direction, scale, levels)
+
+
+def _texture_columns(
+    objects: ObjectPixels,
+    per_direction: list[tuple[torch.Tensor, list[torch.Tensor]]],
+    scale: int,
+    levels: int,
+) -> dict[str, torch.Tensor]:
+    """Column name → ``(N,)`` values, NaN for objects without pairs in some direction."""
+    device = objects.device
+    nan = torch.tensor(torch.nan, dtype=torch.float64, device=device)
+    empty_somewhere = torch.zeros(objects.count, dtype=torch.bool, device=device)
+    for counted, _ in per_direction:
+        empty_somewhere |= counted.to(device) == 0
+    valid = objects.present & ~empty_somewhere
+    features = {}
+    for index, (_, values) in enumerate(per_direction):
+        for name, value in zip(HARALICK, values, strict=True):
+            features[f"Texture_{name}_{scale}_{index:02d}_{levels}"] = torch.where(
+                valid, value.to(device), nan
+            )
+    return features
+
+
+def _haralick_from_cooccurring(
+    objects: ObjectPixels,
+    grey: np.ndarray,
+    scale: int,
+    levels: int,
+    pairs: CooccurringPixels | None,
+) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+    """Per direction, the pairs per object and the 13 features, with torch (any device)."""
     pairs = pairs if pairs is not None else CooccurringPixels.of(objects, scale)
     if pairs.scale != scale:
         raise ValueError(f"pairs are for scale {pairs.scale}, not {scale}")
     device = objects.device
     n = objects.count
-    quantised = torch.as_tensor(grey_levels(image, levels).astype(np.int64), device=device)
-    grey = quantised.reshape(-1)[objects.flat]
+    quantised = torch.as_tensor(grey.astype(np.int64), device=device)
+    inside = quantised.reshape(-1)[objects.flat]
     # Mahotas sizes the matrix by the crop's largest grey level (DifferenceVariance uses it).
-    bins = objects.reduce(grey.to(torch.float64), "max") + 1
-    nan = torch.tensor(torch.nan, dtype=torch.float64, device=device)
-    empty_somewhere = torch.zeros(n, dtype=torch.bool, device=device)
+    bins = objects.reduce(inside.to(torch.float64), "max") + 1
     per_direction = []
     for first, other, segment in zip(pairs.first, pairs.other, pairs.segment, strict=True):
-        a, b = grey[first], quantised.reshape(-1)[other]
+        a, b = inside[first], quantised.reshape(-1)[other]
         keep = (a > 0) & (b > 0)
         a, b, kept = a[keep], b[keep], segment[keep]
         per_direction.append(_haralick_from_pairs(a, b, kept, n, levels, bins))
-        empty_somewhere |= per_direction[-1][0] == 0
-    features = {}
-    for index, (counted, values) in enumerate(per_direction):
-        del counted
-        for name, value in zip(HARALICK, values, strict=True):
-            valid = objects.present & ~empty_somewhere
-            features[f"Texture_{name}_{scale}_{index:02d}_{levels}"] = torch.where(
-                valid, value, nan
-            )
-    return features
+    return per_direction
 
 
 def _haralick_from_pairs(
@@ -238,3 +278,138 @@ def _haralick_from_pairs(
         info2,
     ]
     return pairs, features
+
+
+def haralick_by_object(
+    objects: ObjectPixels, grey: np.ndarray, scale: int, levels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 13 features per object and direction on the CPU, in one compiled pass per object.
+
+    Parameters
+    ----------
+    objects : ObjectPixels
+        On the CPU.
+    grey : (H, W) uint8 ndarray
+        :func:`grey_levels` of the channel.
+
+    Returns
+    -------
+    counted : (4, N) int64 ndarray
+        Co-occurring pairs per direction and object (0: the object's features are meaningless).
+    values : (4, N, 13) float64 ndarray
+        :data:`HARALICK` per direction and object.
+    """
+    labels = np.ascontiguousarray(objects.labels, dtype=np.int32)
+    area = objects.area.numpy()
+    starts = np.cumsum(area) - area
+    return _haralick_kernel(
+        labels, np.ascontiguousarray(grey, np.uint8).reshape(-1), objects.flat.numpy(),
+        starts, area, np.asarray(DIRECTIONS, np.int64), scale, levels,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True)
+def _entropy_term(p: float) -> float:
+    return -p * np.log2(p) if p > 0 else 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def _haralick_kernel(labels, grey, flat, starts, area, directions, scale, levels):  # noqa: PLR0915
+    height, width = labels.shape
+    flat_labels = labels.reshape(-1)
+    n, ndir = area.shape[0], directions.shape[0]
+    counted = np.zeros((ndir, n), np.int64)
+    values = np.zeros((ndir, n, 13), np.float64)
+    # Unordered pairs (low, high), cleared entry by entry: int32 keeps the matrix in L2.
+    matrix = np.zeros((levels, levels), np.int32)
+    touched = np.empty(levels * levels, np.int32)
+    marginal = np.zeros(levels, np.int64)
+    sums = np.zeros(2 * levels, np.int64)
+    differences = np.zeros(levels, np.int64)
+    rows, cols = flat // width, flat % width
+    for i in range(n):
+        first, last = starts[i], starts[i] + area[i]
+        top = 0
+        for k in range(first, last):
+            top = max(top, grey[flat[k]])
+        bins = top + 1.0  # mahotas sizes the matrix by the crop's largest grey level
+        for d in range(ndir):
+            dy, dx = directions[d, 0] * scale, directions[d, 1] * scale
+            step = dy * width + dx
+            pairs, distinct = 0, 0
+            for k in range(first, last):
+                r, c = rows[k] + dy, cols[k] + dx
+                if r >= height or c < 0 or c >= width:
+                    continue
+                p = flat[k]
+                q = p + step
+                if flat_labels[q] != i + 1:
+                    continue
+                a, b = np.int64(grey[p]), np.int64(grey[q])
+                if a == 0 or b == 0:
+                    continue
+                pairs += 1
+                low, high = min(a, b), max(a, b)
+                if matrix[low, high] == 0:
+                    touched[distinct] = low * levels + high
+                    distinct += 1
+                matrix[low, high] += 1
+                marginal[a] += 1
+                marginal[b] += 1
+                sums[a + b] += 1
+                differences[high - low] += 1
+            counted[d, i] = pairs
+            if pairs == 0:
+                continue
+            total = 2.0 * pairs  # symmetric matrix: (a, b) and (b, a)
+            # Every sum linear in the matrix, from the three histograms (exact integer sums).
+            both = squares_ab = sum_squares = contrast = idm = 0.0
+            hx = sum_entropy = difference_entropy = difference_squares = 0.0
+            for v in range(levels):
+                if marginal[v]:
+                    both += v * marginal[v]
+                    squares_ab += v * v * marginal[v]
+                    hx += _entropy_term(marginal[v] / total)
+                    marginal[v] = 0
+                if differences[v]:
+                    contrast += 2.0 * v * v * differences[v]
+                    idm += 2.0 * differences[v] / (1.0 + v * v)
+                    share = 2.0 * differences[v] / total
+                    difference_entropy += _entropy_term(share)
+                    difference_squares += share * share
+                    differences[v] = 0
+            for v in range(2 * levels):
+                if sums[v]:
+                    sum_squares += v * v * sums[v]
+                    sum_entropy += _entropy_term(2.0 * sums[v] / total)
+                    sums[v] = 0
+            cross = sum_squares - squares_ab  # Σ 2ab = Σ (a + b)² − Σ (a² + b²)
+            mean = both / total
+            variance = squares_ab / total - mean * mean
+            sd = np.sqrt(max(variance, 0.0))
+            correlation = 1.0 if sd == 0 else (cross / total - mean * mean) / (sd * sd)
+            sum_average = 2 * mean
+            sum_variance = 2 * (squares_ab / total + cross / total) - sum_average * sum_average
+            asm = entropy = 0.0
+            for t in range(distinct):
+                low, high = touched[t] // levels, touched[t] % levels
+                count = matrix[low, high]
+                matrix[low, high] = 0
+                # Off-diagonal entries appear twice in the matrix, diagonal ones once (2·count).
+                if low == high:
+                    share = 2.0 * count / total
+                    asm += share * share
+                    entropy += _entropy_term(share)
+                else:
+                    share = count / total
+                    asm += 2.0 * share * share
+                    entropy += 2.0 * _entropy_term(share)
+            # HXY1 = HXY2 = 2·HX for a symmetric matrix (mahotas' InfoMeas formulas).
+            info1 = entropy - 2 * hx if hx == 0 else (entropy - 2 * hx) / hx
+            info2 = np.sqrt(max(1.0 - np.exp(-2.0 * (2 * hx - entropy)), 0.0))
+            row = values[d, i]
+            row[0], row[1], row[2], row[3] = asm, contrast / total, correlation, variance
+            row[4], row[5], row[6], row[7] = idm / total, sum_average, sum_variance, sum_entropy
+            row[8], row[9] = entropy, (difference_squares - 1 / bins) / bins
+            row[10], row[11], row[12] = difference_entropy, info1, info2
+    return counted, values
