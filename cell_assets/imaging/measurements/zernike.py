@@ -8,14 +8,18 @@ disk), and summed per object — unweighted for shape, weighted by intensity for
 the radial Zernikes. Shape: ``|Σ V| / (π r²)``. Intensity: magnitude
 ``|Σ w·V| / area`` and phase ``atan2(Re, Im)`` (CellProfiler's argument order).
 
-The basis depends only on the label image, so it is built once per object set
-(:class:`ZernikeBasis`) and reused for shape and for every channel.
+The pixels' positions in their disks depend only on the label image, so they are found once
+per object set (:class:`ZernikeBasis`) and reused for shape and for every channel. On the CPU
+the polynomials are evaluated and summed pixel by pixel by compiled code; a ``(P, K)`` basis
+(hundreds of MB on a 1080² site) is built only on other devices.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
+import numba
 import numpy as np
 import torch
 
@@ -26,11 +30,24 @@ ZERNIKE_DEGREE = 9
 
 @dataclass(frozen=True)
 class ZernikeBasis:
-    """``V_nm`` at every object pixel: ``real`` and ``imag`` ``(P, K)``; circle radii ``(N,)``."""
+    """Every object pixel in its unit disk, and the sums ``Σ w·V_nm`` per object.
 
-    indexes: np.ndarray  # (K, 2) n, m
-    real: torch.Tensor
-    imag: torch.Tensor
+    Attributes
+    ----------
+    indexes : (K, 2) int ndarray
+        ``n, m`` of each polynomial.
+    y, x : (P,) float64 tensors
+        The pixel relative to its object's circle centre, over the radius.
+    outside : (P,) bool tensor
+        Outside the disk (or a one-pixel object's empty disk): ``V = 0``.
+    radii : (N,) float64 tensor
+        Minimum enclosing circle radii.
+    """
+
+    indexes: np.ndarray
+    y: torch.Tensor
+    x: torch.Tensor
+    outside: torch.Tensor
     radii: torch.Tensor
 
     @classmethod
@@ -51,41 +68,101 @@ class ZernikeBasis:
         centre = torch.as_tensor(centres, dtype=dtype, device=device)[objects.segment]
         radius = torch.as_tensor(radii, dtype=dtype, device=device)[objects.segment]
         # A one-pixel object has radius 0: it lies outside its (empty) disk. Dividing by 1
-        # there instead keeps every value finite, so the (P, K) basis needs no NaN pass.
+        # there instead keeps every value finite, so the sums need no NaN pass.
         degenerate = radius <= 0
         radius = torch.where(degenerate, 1.0, radius)
         y = (objects.rows - centre[:, 0]) / radius
         x = (objects.cols - centre[:, 1]) / radius
+        outside = (x * x + y * y > 1) | degenerate
+        return cls(indexes, y, x, outside, torch.as_tensor(radii, dtype=dtype, device=device))
+
+    @cached_property
+    def coefficients(self) -> np.ndarray:
+        """``(K, terms)`` coefficients of each radial polynomial in ``r²``, highest first."""
+        from centrosome import zernike
+
+        return zernike.construct_zernike_lookuptable(self.indexes).astype(np.float64)
+
+    def sums(
+        self, objects: ObjectPixels, weights: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``Σ w·V_nm`` per object, real and imaginary parts ``(N, K)`` (``w = 1`` without
+        ``weights``, a ``(P,)`` tensor).
+
+        On the CPU each pixel's polynomials are evaluated and summed by compiled code as it
+        goes; elsewhere the ``(P, K)`` basis is built once (:attr:`basis`) and reduced.
+        """
+        if self.y.device.type == "cpu":
+            real, imag = _zernike_sums(
+                self.y.numpy(), self.x.numpy(), self.outside.numpy(), objects.segment.numpy(),
+                None if weights is None else weights.to(torch.float64).numpy(),
+                objects.count, self.indexes.astype(np.int64), self.coefficients,
+            )  # fmt: skip
+            return torch.from_numpy(real), torch.from_numpy(imag)
+        real, imag = self.basis
+        if weights is not None:
+            real, imag = real * weights[:, None], imag * weights[:, None]
+        return objects.sum(real), objects.sum(imag)
+
+    @cached_property
+    def basis(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``V_nm`` at every object pixel, real and imaginary ``(P, K)``."""
+        y, x = self.y, self.x
         r2 = x * x + y * y
-        outside = (r2 > 1) | degenerate
-        coefficients = torch.as_tensor(
-            zernike.construct_zernike_lookuptable(indexes), dtype=dtype, device=device
-        )
+        coefficients = torch.as_tensor(self.coefficients, device=y.device)
         # Powers of z = y + i·x, by repeated multiplication.
         powers_re, powers_im = [torch.ones_like(x)], [torch.zeros_like(x)]
-        for _ in range(int(indexes[:, 1].max())):
+        for _ in range(int(self.indexes[:, 1].max())):
             re, im = powers_re[-1], powers_im[-1]
             powers_re.append(re * y - im * x)
             powers_im.append(re * x + im * y)
         real, imag = [], []
-        for index, (order, repetition) in enumerate(indexes):
+        for index, (order, repetition) in enumerate(self.indexes):
             radial = torch.zeros_like(x)
             for c in coefficients[index, : (order - repetition) // 2 + 1]:  # Horner in r²
                 radial = radial * r2 + c
-            radial = torch.where(outside, 0.0, radial)
+            radial = torch.where(self.outside, 0.0, radial)
             real.append(radial * powers_re[repetition])
             imag.append(radial * powers_im[repetition])
-        return cls(
-            indexes,
-            torch.stack(real, 1),
-            torch.stack(imag, 1),
-            torch.as_tensor(radii, dtype=dtype, device=device),
-        )
+        return torch.stack(real, 1), torch.stack(imag, 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _zernike_sums(y, x, outside, segment, weights, count, indexes, coefficients):
+    """:meth:`ZernikeBasis.sums` on the CPU, one pass over the pixels."""
+    k_count = indexes.shape[0]
+    highest = 0
+    for k in range(k_count):
+        highest = max(highest, indexes[k, 1])
+    real = np.zeros((count, k_count))
+    imag = np.zeros((count, k_count))
+    powers_re = np.empty(highest + 1)
+    powers_im = np.empty(highest + 1)
+    for p in range(y.shape[0]):
+        if outside[p]:
+            continue
+        w = 1.0 if weights is None else weights[p]
+        r2 = x[p] * x[p] + y[p] * y[p]
+        powers_re[0], powers_im[0] = 1.0, 0.0
+        for m in range(1, highest + 1):
+            re, im = powers_re[m - 1], powers_im[m - 1]
+            powers_re[m] = re * y[p] - im * x[p]
+            powers_im[m] = re * x[p] + im * y[p]
+        o = segment[p]
+        for k in range(k_count):
+            order, repetition = indexes[k, 0], indexes[k, 1]
+            radial = 0.0
+            for t in range((order - repetition) // 2 + 1):  # Horner in r²
+                radial = radial * r2 + coefficients[k, t]
+            radial *= w
+            real[o, k] += radial * powers_re[repetition]
+            imag[o, k] += radial * powers_im[repetition]
+    return real, imag
 
 
 def measure_shape_zernike(objects: ObjectPixels, basis: ZernikeBasis) -> dict[str, torch.Tensor]:
     """``AreaShape_Zernike_<n>_<m>`` → ``(N,)`` float64."""
-    real, imag = objects.sum(basis.real), objects.sum(basis.imag)
+    real, imag = basis.sums(objects)
     area = torch.pi * basis.radii**2
     score = (real**2 + imag**2).sqrt() / area[:, None]
     present = objects.present
@@ -100,8 +177,7 @@ def measure_intensity_zernike(
 ) -> dict[str, torch.Tensor]:
     """``RadialDistribution_Zernike{Magnitude,Phase}_<n>_<m>`` on one image (channel name to be
     inserted after Magnitude/Phase by the caller)."""
-    weights = objects.values(image).to(torch.float64)[:, None]
-    real, imag = objects.sum(basis.real * weights), objects.sum(basis.imag * weights)
+    real, imag = basis.sums(objects, objects.values(image))
     magnitude = (real**2 + imag**2).sqrt() / objects.area.to(torch.float64)[:, None]
     phase = torch.atan2(real, imag)
     present = objects.present
