@@ -20,10 +20,10 @@ both thresholds), NaN where it is undefined.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import torch
 
+from cell_assets.imaging.measurements.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels, segment_reduce
 
 # Fast background correlations closer to 0 than this are re-evaluated directly (only their
@@ -124,7 +124,33 @@ def measure_colocalization(
     """
     f = objects.values(first).to(torch.float64)
     s = objects.values(second).to(torch.float64)
-    area = objects.area.to(torch.float64)
+    rank_f, rank_s = ranks or (dense_ranks(objects, f), dense_ranks(objects, s))
+    if f.device.type == "cpu":
+        area = objects.area.numpy()
+        found = _colocalization_by_object(
+            f.numpy(), s.numpy(), rank_f.numpy(), rank_s.numpy(), np.cumsum(area) - area, area,
+            float(threshold),
+        )  # fmt: skip
+        results = dict(zip(_THRESHOLDED, torch.from_numpy(found).unbind(1), strict=True))
+    else:
+        results = _thresholded_in_torch(objects, f, s, rank_f, rank_s, threshold)
+    costes_1, costes_2 = costes(objects, f, s, scale)
+    present = objects.present
+    return results | {
+        "Costes_1": torch.where(present, costes_1, torch.nan),
+        "Costes_2": torch.where(present, costes_2, torch.nan),
+    }
+
+
+def _thresholded_in_torch(
+    objects: ObjectPixels,
+    f: torch.Tensor,
+    s: torch.Tensor,
+    rank_f: torch.Tensor,
+    rank_s: torch.Tensor,
+    threshold: float,
+) -> dict[str, torch.Tensor]:
+    """Everything but Costes, with torch on any device, from the ``(P,)`` object pixels."""
     present = objects.present
     # Pearson and slope over all pixels (numpy's corrcoef and cov/var, ddof = 1).
     mean_f, mean_s = objects.mean(torch.stack([f, s], 1)).unbind(1)
@@ -139,7 +165,6 @@ def measure_colocalization(
     any_both[objects.segment[both]] = True
     total_f = _Subset(objects, above_f).sum(f)
     total_s = _Subset(objects, above_s).sum(s)
-    rank_f, rank_s = ranks or (dense_ranks(objects, f), dense_ranks(objects, s))
     levels = (
         torch.maximum(
             objects.reduce(rank_f.to(torch.float64), "max"),
@@ -152,29 +177,81 @@ def measure_colocalization(
     sums = _Subset(objects, both).sum(torch.stack([f, s, f * f, s * s, f * s, f * weight,
                                                    s * weight], 1))  # fmt: skip
     f_joint, s_joint, ff, ss, fs, f_weighted, s_weighted = sums.unbind(1)
-    overlap = fs / (ff * ss).sqrt()
-    k1, k2 = fs / ff, fs / ss
-    m1, m2 = f_joint / total_f, s_joint / total_s
-    rwc1, rwc2 = f_weighted / total_f, s_weighted / total_s
 
     def gated(value: torch.Tensor) -> torch.Tensor:
         return torch.where(present, torch.where(any_both, value, 0.0), torch.nan)
 
-    costes_1, costes_2 = costes(objects, f, s, scale)
-    del area
     return {
         "Correlation": torch.where(present, correlation, torch.nan),
         "Slope": torch.where(present, slope, torch.nan),
-        "Overlap": gated(overlap),
-        "K_1": gated(k1),
-        "K_2": gated(k2),
-        "Manders_1": gated(m1),
-        "Manders_2": gated(m2),
-        "RWC_1": gated(rwc1),
-        "RWC_2": gated(rwc2),
-        "Costes_1": torch.where(present, costes_1, torch.nan),
-        "Costes_2": torch.where(present, costes_2, torch.nan),
+        "Overlap": gated(fs / (ff * ss).sqrt()),
+        "K_1": gated(fs / ff),
+        "K_2": gated(fs / ss),
+        "Manders_1": gated(f_joint / total_f),
+        "Manders_2": gated(s_joint / total_s),
+        "RWC_1": gated(f_weighted / total_f),
+        "RWC_2": gated(s_weighted / total_s),
     }
+
+
+# What :func:`_colocalization_by_object` returns, column by column.
+_THRESHOLDED = ("Correlation", "Slope", "Overlap", "K_1", "K_2", "Manders_1", "Manders_2",
+                "RWC_1", "RWC_2")  # fmt: skip
+
+
+@compiled
+def _colocalization_by_object(f, s, rank_f, rank_s, starts, lengths, threshold):
+    """Everything but Costes per object on the CPU, ``(N, 9)`` in :data:`_THRESHOLDED` order:
+    the same definitions as the torch code in :func:`measure_colocalization`."""
+    count = lengths.shape[0]
+    out = np.full((count, len(_THRESHOLDED)), np.nan)
+    for o in range(count):
+        n = lengths[o]
+        if n == 0:
+            continue
+        fo, so = f[starts[o] : starts[o] + n], s[starts[o] : starts[o] + n]
+        ro, qo = rank_f[starts[o] : starts[o] + n], rank_s[starts[o] : starts[o] + n]
+        mean_f, mean_s = fo.mean(), so.mean()
+        sfs = sff = sss = 0.0
+        top_f, top_s = -np.inf, -np.inf
+        levels = 0
+        for i in range(n):
+            df, ds = fo[i] - mean_f, so[i] - mean_s
+            sfs += df * ds
+            sff += df * df
+            sss += ds * ds
+            top_f, top_s = max(top_f, fo[i]), max(top_s, so[i])
+            levels = max(levels, ro[i], qo[i])
+        levels += 1
+        low_f, low_s = threshold / 100 * top_f, threshold / 100 * top_s
+        total_f = total_s = 0.0
+        joint_f = joint_s = ff = ss = fs = weighted_f = weighted_s = 0.0
+        any_both = False
+        for i in range(n):
+            above_f, above_s = fo[i] >= low_f, so[i] >= low_s
+            if above_f:
+                total_f += fo[i]
+            if above_s:
+                total_s += so[i]
+            if above_f and above_s:
+                any_both = True
+                weight = (levels - abs(ro[i] - qo[i])) / levels
+                joint_f += fo[i]
+                joint_s += so[i]
+                ff += fo[i] * fo[i]
+                ss += so[i] * so[i]
+                fs += fo[i] * so[i]
+                weighted_f += fo[i] * weight
+                weighted_s += so[i] * weight
+        row = out[o]
+        row[0], row[1] = sfs / np.sqrt(sff * sss), sfs / sff
+        if any_both:
+            row[2], row[3], row[4] = fs / np.sqrt(ff * ss), fs / ff, fs / ss
+            row[5], row[6] = joint_f / total_f, joint_s / total_s
+            row[7], row[8] = weighted_f / total_f, weighted_s / total_s
+        else:  # no pixel above both thresholds: CellProfiler writes 0
+            row[2:] = 0.0
+    return out
 
 
 def costes(objects: ObjectPixels, f: torch.Tensor, s: torch.Tensor, scale: int):
@@ -399,7 +476,7 @@ class _SortedBackground:
         return torch.where((n < 3) | constant | ~self.use, torch.nan, r)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _background_pearson(f, s, thr_f, thr_s):
     """Two-pass Pearson r over ``f < thr_f or s < thr_s`` (NaN: < 3 pixels or a channel
     constant there), as :func:`_pearson` for one object."""
@@ -426,7 +503,7 @@ def _background_pearson(f, s, thr_f, thr_s):
     return min(max(fs / np.sqrt(ff * ss), -1.0), 1.0)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _costes_line(f, s):
     """Orthogonal regression ``s = a·f + b`` over the pixels where either channel is non-zero
     (ddof = 1), and whether CellProfiler can search the object at all."""
@@ -459,7 +536,7 @@ def _costes_line(f, s):
     return a, b, conditioned and np.isfinite(a) and np.isfinite(b)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _costes_by_object(f, s, starts, lengths, scale, sign_margin):  # noqa: PLR0915
     """Costes M1, M2 per object; ``f``, ``s``: ``(P,)`` object pixels, grouped by object.
 

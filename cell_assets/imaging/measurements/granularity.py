@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 
+from cell_assets.imaging.measurements.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 
@@ -63,7 +63,7 @@ def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return _reconstruct_by_dilation(np.minimum(seed, mask), mask)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _reconstruct_by_dilation(marker: np.ndarray, mask: np.ndarray) -> np.ndarray:  # noqa: PLR0912
     height, width = marker.shape
     out = marker.copy()
@@ -195,7 +195,7 @@ def object_sampling(objects: ObjectPixels, small_shape: tuple[int, int]) -> Obje
     return ObjectSampling(operator)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _sampling_entries(rows, cols, area, height, width):
     """The sampling operator's entries, one per object and grid point it touches, sorted by
     object then grid point (a coalesced COO matrix): the four bilinear neighbours of every

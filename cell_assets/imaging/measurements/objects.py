@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 
+from cell_assets.imaging.measurements.compiled import compiled
 from cell_assets.imaging.segmenter import SegmentationInputError
 
 
@@ -187,7 +187,7 @@ def sort_within(objects: ObjectPixels, values: torch.Tensor) -> torch.Tensor:
     return values[torch.argsort(key)]
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _sort_runs(values: np.ndarray, lengths: np.ndarray) -> None:
     start = 0
     for length in lengths:

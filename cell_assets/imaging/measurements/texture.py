@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import torch
 
+from cell_assets.imaging.measurements.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 HARALICK = (
@@ -308,12 +308,12 @@ def haralick_by_object(
     )  # fmt: skip
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _entropy_term(p: float) -> float:
     return -p * np.log2(p) if p > 0 else 0.0
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _haralick_kernel(labels, grey, flat, starts, area, directions, scale, levels):  # noqa: PLR0915
     height, width = labels.shape
     flat_labels = labels.reshape(-1)

@@ -19,10 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-import numba
 import numpy as np
 import torch
 
+from cell_assets.imaging.measurements.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 ZERNIKE_DEGREE = 9
@@ -127,7 +127,7 @@ class ZernikeBasis:
         return torch.stack(real, 1), torch.stack(imag, 1)
 
 
-@numba.njit(cache=True, nogil=True)
+@compiled
 def _zernike_sums(y, x, outside, segment, weights, count, indexes, coefficients):
     """:meth:`ZernikeBasis.sums` on the CPU, one pass over the pixels."""
     k_count = indexes.shape[0]
