@@ -24,7 +24,11 @@ import numpy as np
 import torch
 
 from cell_assets.imaging.measurements.compiled import compiled
-from cell_assets.imaging.measurements.objects import ObjectPixels, segment_reduce
+from cell_assets.imaging.measurements.objects import (
+    ObjectPixels,
+    argsort_runs,
+    segment_reduce,
+)
 
 # Fast background correlations closer to 0 than this are re-evaluated directly (only their
 # sign steers Costes' search, and one-pass sums over small subsets lose digits).
@@ -35,6 +39,10 @@ def dense_ranks(objects: ObjectPixels, values: torch.Tensor) -> torch.Tensor:
     """Dense rank (0 = smallest, ties share a rank) of each pixel's value within its object."""
     if values.shape[0] == 0:
         return values.to(torch.int64)
+    if values.device.type == "cpu":
+        area = objects.area.numpy()
+        ordered = values.numpy()
+        return torch.from_numpy(_dense_ranks(ordered, argsort_runs(ordered, area), area))
     low, high = values.min(), values.max()
     scale = 0.5 / torch.clamp(high - low, min=torch.finfo(torch.float64).tiny)
     order = torch.argsort(objects.segment.to(torch.float64) + (values - low) * scale)
@@ -48,6 +56,22 @@ def dense_ranks(objects: ObjectPixels, values: torch.Tensor) -> torch.Tensor:
     dense = running - start[torch.cumsum(new_object.to(torch.int64), 0) - 1]
     ranks = torch.empty_like(dense)
     ranks[order] = dense
+    return ranks
+
+
+@compiled
+def _dense_ranks(values, order, lengths):
+    """:func:`dense_ranks` from each run's ascending ``order`` (:func:`argsort_runs`)."""
+    ranks = np.empty(values.shape[0], np.int64)
+    start = 0
+    for length in lengths:
+        rank = -1
+        for i in range(start, start + length):
+            here = order[i]
+            if i == start or values[here] != values[order[i - 1]]:
+                rank += 1
+            ranks[here] = rank
+        start += length
     return ranks
 
 
@@ -262,8 +286,12 @@ def costes(objects: ObjectPixels, f: torch.Tensor, s: torch.Tensor, scale: int):
     """
     if f.device.type == "cpu":
         area = objects.area.numpy()
+        starts = np.cumsum(area) - area
+        fn, sn = f.numpy(), s.numpy()
+        a, b, key = _costes_lines(fn, sn, starts, area)
+        order = argsort_runs(key, area, a > 0)
         m1, m2 = _costes_by_object(
-            f.numpy(), s.numpy(), np.cumsum(area) - area, area, float(scale), SIGN_MARGIN
+            fn, sn, key, order, starts, area, a, b, float(scale), SIGN_MARGIN
         )
         return torch.from_numpy(m1), torch.from_numpy(m2)
     return _costes_in_lockstep(objects, f, s, scale)
@@ -537,14 +565,32 @@ def _costes_line(f, s):
 
 
 @compiled
-def _costes_by_object(f, s, starts, lengths, scale, sign_margin):  # noqa: PLR0915
-    """Costes M1, M2 per object; ``f``, ``s``: ``(P,)`` object pixels, grouped by object.
+def _costes_lines(f, s, starts, lengths):
+    """Per object, Costes' line ``s = a·f + b`` (NaN where the object cannot be searched) and,
+    per pixel, the key ``min(f, (s − b)/a)`` whose order the search of ``a > 0`` reads."""
+    count = lengths.shape[0]
+    a, b = np.full(count, np.nan), np.full(count, np.nan)
+    key = np.zeros(f.shape[0])
+    for o in range(count):
+        run = slice(starts[o], starts[o] + lengths[o])
+        slope, intercept, valid = _costes_line(f[run], s[run])
+        if valid:
+            a[o], b[o] = slope, intercept
+            if slope > 0:
+                key[run] = np.minimum(f[run], (s[run] - intercept) / slope)
+    return a, b, key
 
-    For ``a > 0`` the background ``f < t or s < a·t + b`` is ``min(f, (s − b)/a) < t``: a prefix
-    of the pixels sorted by that key, so each step of the search reads prefix sums (centred
-    moments) and prefix extremes at one binary search. A correlation too close to 0 for the
-    one-pass sums to vouch for its sign is recomputed two-pass over the pixels, as are all
-    steps of the rare objects with ``a < 0``.
+
+@compiled
+def _costes_by_object(f, s, key, order, starts, lengths, a, b, scale, sign_margin):  # noqa: PLR0915
+    """Costes M1, M2 per object; ``f``, ``s``, ``key``: ``(P,)`` object pixels, grouped by
+    object, ``order`` sorting each object's run by key; ``a``, ``b`` from :func:`_costes_lines`.
+
+    For ``a > 0`` the background ``f < t or s < a·t + b`` is ``key < t``: a prefix of the pixels
+    in key order, so each step of the search reads prefix sums (centred moments) and prefix
+    extremes at one binary search. A correlation too close to 0 for the one-pass sums to vouch
+    for its sign is recomputed two-pass over the pixels, as are all steps of the rare objects
+    with ``a < 0``.
     """
     count = lengths.shape[0]
     m1 = np.full(count, np.nan)
@@ -553,16 +599,14 @@ def _costes_by_object(f, s, starts, lengths, scale, sign_margin):  # noqa: PLR09
         fo = f[starts[o] : starts[o] + lengths[o]]
         so = s[starts[o] : starts[o] + lengths[o]]
         n = fo.shape[0]
-        a, b, valid = _costes_line(fo, so)
-        if not valid:
+        if not np.isfinite(a[o]):
             continue
-        rising = a > 0
+        rising = a[o] > 0
         if rising:
-            key = np.minimum(fo, (so - b) / a)
-            order = np.argsort(key)
-            key = key[order]
-            x = fo[order] - fo.mean()  # centred: the prefix-sum formulas lose nothing
-            y = so[order] - so.mean()
+            ordered = order[starts[o] : starts[o] + n]
+            sorted_key = key[ordered]
+            x = f[ordered] - fo.mean()  # centred: the prefix-sum formulas lose nothing
+            y = s[ordered] - so.mean()
             prefix = np.zeros((n + 1, 5))
             low = np.empty((n + 1, 2))
             high = np.empty((n + 1, 2))
@@ -583,10 +627,10 @@ def _costes_by_object(f, s, starts, lengths, scale, sign_margin):  # noqa: PLR09
             if lastmid == mid:
                 break
             thr_f = mid / scale
-            thr_s = a * thr_f + b
+            thr_s = a[o] * thr_f + b[o]
             r = np.nan
             if rising:
-                k = np.searchsorted(key, thr_f)  # pixels with key < thr_f: the background
+                k = np.searchsorted(sorted_key, thr_f)  # pixels with key < thr_f: the background
                 constant = low[k, 0] == high[k, 0] or low[k, 1] == high[k, 1]
                 if k >= 3 and not constant:
                     sx, sy = prefix[k, 0], prefix[k, 1]
@@ -605,7 +649,7 @@ def _costes_by_object(f, s, starts, lengths, scale, sign_margin):  # noqa: PLR09
         if not np.isfinite(found):
             continue
         thr_f = (found - 1) / scale
-        thr_s = a * thr_f + b
+        thr_s = a[o] * thr_f + b[o]
         if not np.isfinite(_background_pearson(fo, so, thr_f, thr_s)):
             continue
         total_f = total_s = joint_f = joint_s = 0.0

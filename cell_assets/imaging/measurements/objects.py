@@ -195,6 +195,22 @@ def _sort_runs(values: np.ndarray, lengths: np.ndarray) -> None:
         start += length
 
 
+def argsort_runs(
+    values: np.ndarray, lengths: np.ndarray, chosen: np.ndarray | None = None
+) -> np.ndarray:
+    """``(P,)`` positions that order each run of ``lengths`` consecutive ``values`` ascending
+    (runs stay in place; with ``chosen``, ``(N,)`` bool, the other runs keep their order).
+
+    numpy's sort per run: on the CPU about twice as fast as numba's, and exact (no shared key).
+    """
+    starts = np.cumsum(lengths) - lengths
+    order = np.arange(len(values))
+    for run in range(len(lengths)) if chosen is None else np.flatnonzero(chosen):
+        start, stop = starts[run], starts[run] + lengths[run]
+        order[start:stop] = start + np.argsort(values[start:stop])
+    return order
+
+
 def offsets(lengths: torch.Tensor) -> torch.Tensor:
     """Start of each segment in the packed list, ``(N,)`` int64."""
     return torch.cumsum(lengths, 0) - lengths

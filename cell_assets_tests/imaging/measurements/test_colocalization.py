@@ -68,3 +68,18 @@ def test_the_compiled_coefficients_match_the_torch_ones():
         )
     assert compiled["Manders_1"][1] == 0 and np.isnan(compiled["Manders_1"][2])
     assert 0 < compiled["RWC_1"][0] < 1
+
+
+def test_dense_ranks_are_scipys_within_each_object():
+    from scipy.stats import rankdata
+
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 5, (30, 40)).astype(np.int32)
+    image = np.round(rng.random(labels.shape) * 20) / 20  # many ties
+    objects = ObjectPixels.of(labels)
+    values = objects.values(torch.as_tensor(image))
+    ranks = dense_ranks(objects, values).numpy()
+    for label in range(1, 5):
+        inside = objects.segment.numpy() == label - 1
+        expected = rankdata(values.numpy()[inside], method="dense") - 1
+        assert np.array_equal(ranks[inside], expected)
