@@ -28,6 +28,7 @@ import math
 import numpy as np
 import torch
 
+from cell_assets.imaging.measurements.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 # scikit-image's weights of the 3×3 border-pixel codes of ``perimeter(…, neighborhood=4)``.
@@ -150,16 +151,21 @@ def moments(objects: ObjectPixels) -> dict[str, torch.Tensor]:
     Raw moments are in each object's bounding-box frame, as ``regionprops``;
     normalised moments of order < 2 are NaN (scikit-image's convention).
     """
-    top = objects.reduce(objects.rows, "min")
-    left = objects.reduce(objects.cols, "min")
-    local_r = objects.rows - objects.expand(torch.nan_to_num(top))
-    local_c = objects.cols - objects.expand(torch.nan_to_num(left))
-    pr, pc = _powers(local_r), _powers(local_c)
-    raw = objects.sum(pr[:, :, None] * pc[:, None, :])
-    centre_r, centre_c = raw[:, 1, 0] / raw[:, 0, 0], raw[:, 0, 1] / raw[:, 0, 0]
-    qr = _powers(local_r - objects.expand(centre_r))
-    qc = _powers(local_c - objects.expand(centre_c))
-    central = objects.sum(qr[:, :, None] * qc[:, None, :])
+    if objects.device.type == "cpu":
+        raw, central = (torch.from_numpy(m) for m in _moments_by_object(
+            objects.rows.numpy(), objects.cols.numpy(), objects.area.numpy()
+        ))  # fmt: skip
+    else:
+        top = objects.reduce(objects.rows, "min")
+        left = objects.reduce(objects.cols, "min")
+        local_r = objects.rows - objects.expand(torch.nan_to_num(top))
+        local_c = objects.cols - objects.expand(torch.nan_to_num(left))
+        pr, pc = _powers(local_r), _powers(local_c)
+        raw = objects.sum(pr[:, :, None] * pc[:, None, :])
+        centre_r, centre_c = raw[:, 1, 0] / raw[:, 0, 0], raw[:, 0, 1] / raw[:, 0, 0]
+        qr = _powers(local_r - objects.expand(centre_r))
+        qc = _powers(local_c - objects.expand(centre_c))
+        central = objects.sum(qr[:, :, None] * qc[:, None, :])
     mu00 = central[:, 0, 0]
     normalized = torch.full_like(central, torch.nan)
     for p in range(MOMENT_ORDER):
@@ -167,6 +173,38 @@ def moments(objects: ObjectPixels) -> dict[str, torch.Tensor]:
             if p + q >= 2:
                 normalized[:, p, q] = central[:, p, q] / mu00 ** ((p + q) / 2 + 1)
     return {"raw": raw, "central": central, "normalized": normalized, "hu": hu_moments(normalized)}
+
+
+@compiled
+def _moments_by_object(rows, cols, lengths):
+    """Raw (bounding-box frame) and central moments ``(N, 4, 4)`` per object on the CPU."""
+    count = lengths.shape[0]
+    raw = np.zeros((count, MOMENT_ORDER, MOMENT_ORDER))
+    central = np.zeros((count, MOMENT_ORDER, MOMENT_ORDER))
+    start = 0
+    for o in range(count):
+        stop = start + lengths[o]
+        if stop > start:
+            top, left = rows[start:stop].min(), cols[start:stop].min()
+            for k in range(start, stop):
+                _add_powers(raw[o], rows[k] - top, cols[k] - left)
+            centre_r, centre_c = raw[o, 1, 0] / raw[o, 0, 0], raw[o, 0, 1] / raw[o, 0, 0]
+            for k in range(start, stop):
+                _add_powers(central[o], rows[k] - top - centre_r, cols[k] - left - centre_c)
+        start = stop
+    return raw, central
+
+
+@compiled
+def _add_powers(into, r, c):
+    """``into[p, q] += r**p · c**q`` for p, q < 4."""
+    r_power = 1.0
+    for p in range(MOMENT_ORDER):
+        c_power = 1.0
+        for q in range(MOMENT_ORDER):
+            into[p, q] += r_power * c_power
+            c_power *= c
+        r_power *= r
 
 
 def hu_moments(nu: torch.Tensor) -> torch.Tensor:
