@@ -31,7 +31,7 @@ from cell_assets.imaging.measurements.radial import (
     measure_radial_distribution,
     radial_geometry,
 )
-from cell_assets.imaging.measurements.sizeshape import measure_sizeshape
+from cell_assets.imaging.measurements.sizeshape import hull_vertices, measure_sizeshape
 from cell_assets.imaging.measurements.texture import (
     CooccurringPixels,
     grey_levels,
@@ -99,20 +99,24 @@ class Site:
 
 @dataclass
 class Compartment:
-    """One compartment's objects, with its Zernike basis computed once."""
+    """One compartment's objects, with its convex hulls and Zernike basis computed once."""
 
     name: str
     objects: ObjectPixels
     zernike_degree: int
 
     @cached_property
+    def hulls(self) -> tuple[np.ndarray, np.ndarray]:
+        return hull_vertices(self.objects)
+
+    @cached_property
     def zernike(self) -> ZernikeBasis:
-        return ZernikeBasis.of(self.objects, self.zernike_degree)
+        return ZernikeBasis.of(self.objects, self.zernike_degree, self.hulls)
 
 
 def _sizeshape(site: Site, part: Compartment) -> Columns:
     objects = part.objects
-    yield from measure_sizeshape(objects).items()
+    yield from measure_sizeshape(objects, part.hulls).items()
     yield from measure_shape_zernike(objects, part.zernike).items()
     yield "Location_Center_X", objects.mean(objects.cols)
     yield "Location_Center_Y", objects.mean(objects.rows)

@@ -73,48 +73,119 @@ _CROFTON_4 = np.array(
 MOMENT_ORDER = 4  # moments of order 0..3
 
 
-def quad_codes(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every 2×2 window's configuration per object it touches, on the zero-padded image.
+def quad_sums(labels: np.ndarray, count: int) -> np.ndarray:
+    """Euler numbers (8- and 4-connected) and Crofton perimeters of every object, ``(3, N)``.
 
-    Returns
-    -------
-    objects, codes : (M,) int64
-        For each (window, object in it): the object's label and the 4-bit code of
-        which window pixels are that object (8 top-left, 2 top-right, 4
-        bottom-left, 1 bottom-right), as scikit-image's ``euler_number`` and
-        ``perimeter_crofton`` convolve them.
+    Every 2×2 window of the zero-padded image is coded per object it touches (bits: 8
+    top-left, 2 top-right, 4 bottom-left, 1 bottom-right set where the window's pixel is that
+    object) and the code's coefficients summed per object, as scikit-image's
+    ``euler_number`` and ``perimeter_crofton`` convolve them.
     """
-    padded = np.pad(labels, 1)
-    corners = {
-        8: padded[:-1, :-1].ravel(),
-        2: padded[:-1, 1:].ravel(),
-        4: padded[1:, :-1].ravel(),
-        1: padded[1:, 1:].ravel(),
-    }
-    busy = np.flatnonzero(corners[8] | corners[2] | corners[4] | corners[1])
-    quads = {bit: values[busy] for bit, values in corners.items()}
-    found_objects, found_codes = [], []
-    seen: list[np.ndarray] = []
-    for bit, candidate in quads.items():
-        keep = candidate > 0
-        for earlier in seen:
-            keep &= candidate != earlier
-        code = np.zeros(candidate.shape, np.int64)
-        for other_bit, other in quads.items():
-            code += other_bit * (other == candidate)
-        found_objects.append(candidate[keep].astype(np.int64))
-        found_codes.append(code[keep])
-        seen.append(candidate)
-        del bit
-    return np.concatenate(found_objects), np.concatenate(found_codes)
+    table = np.stack([_EULER_8, _EULER_4, _CROFTON_4])
+    return _quad_sums(np.ascontiguousarray(labels, np.int64), count, table)
 
 
-def _per_object(objects_in: np.ndarray, weights: np.ndarray, count: int) -> np.ndarray:
-    return np.bincount(objects_in, weights=weights, minlength=count + 1)[1:]
+@compiled
+def _quad_sums(labels, count, table):
+    height, width = labels.shape
+    sums = np.zeros((3, count + 1))
+    corner = np.zeros(4, np.int64)
+    bits = (8, 2, 4, 1)
+    for r in range(-1, height):
+        for c in range(-1, width):
+            corner[0] = labels[r, c] if r >= 0 and c >= 0 else 0
+            corner[1] = labels[r, c + 1] if r >= 0 and c + 1 < width else 0
+            corner[2] = labels[r + 1, c] if r + 1 < height and c >= 0 else 0
+            corner[3] = labels[r + 1, c + 1] if r + 1 < height and c + 1 < width else 0
+            for k in range(4):
+                label = corner[k]
+                if label == 0:
+                    continue
+                repeated = False
+                for earlier in range(k):
+                    repeated |= corner[earlier] == label
+                if repeated:
+                    continue
+                code = 0
+                for other in range(4):
+                    if corner[other] == label:
+                        code += bits[other]
+                for row in range(3):
+                    sums[row, label] += table[row, code]
+    return sums[:, 1:]
 
 
-def perimeters(objects: ObjectPixels) -> torch.Tensor:
-    """scikit-image ``perimeter(image, 4)`` of every object, ``(N,)`` float64 pixels."""
+def border_pixels(objects: ObjectPixels) -> np.ndarray:
+    """``(P,)`` bool: the object pixel has a 4-neighbour that is not the object, the image's
+    outside included (the pixels a perimeter or a convex hull is made of)."""
+    return _border_pixels(
+        np.ascontiguousarray(objects.labels, np.int64), objects.flat.cpu().numpy()
+    )
+
+
+@compiled
+def _border_pixels(labels, flat):
+    height, width = labels.shape
+    border = np.zeros(flat.shape[0], np.bool_)
+    for k in range(flat.shape[0]):
+        r, c = flat[k] // width, flat[k] % width
+        own = labels[r, c]
+        border[k] = (
+            r == 0 or r == height - 1 or c == 0 or c == width - 1
+            or labels[r - 1, c] != own or labels[r + 1, c] != own
+            or labels[r, c - 1] != own or labels[r, c + 1] != own
+        )  # fmt: skip
+    return border
+
+
+@compiled
+def _perimeters(labels, flat, border, count, weights):
+    height, width = labels.shape
+    is_border = np.zeros(height * width, np.bool_)
+    for k in range(flat.shape[0]):
+        is_border[flat[k]] = border[k]
+    out = np.zeros(count)
+    for k in range(flat.shape[0]):
+        if not border[k]:
+            continue
+        r, c = flat[k] // width, flat[k] % width
+        own = labels[r, c]
+        edges = corners = 0
+        for dr in range(-1, 2):
+            for dc in range(-1, 2):
+                rr, cc = r + dr, c + dc
+                if (dr == 0 and dc == 0) or rr < 0 or rr >= height or cc < 0 or cc >= width:
+                    continue
+                if is_border[rr * width + cc] and labels[rr, cc] == own:
+                    if dr == 0 or dc == 0:
+                        edges += 1
+                    else:
+                        corners += 1
+        out[own - 1] += weights[1 + 2 * edges + 10 * corners]
+    return out
+
+
+def perimeters(objects: ObjectPixels, border: np.ndarray | None = None) -> torch.Tensor:
+    """scikit-image ``perimeter(image, 4)`` of every object, ``(N,)`` float64 pixels.
+
+    ``border``: :func:`border_pixels` of the objects, when already known (CPU only).
+    """
+    if objects.device.type == "cpu":
+        border = border_pixels(objects) if border is None else border
+        weights = np.zeros(64)
+        for code, weight in _PERIMETER_WEIGHTS.items():
+            weights[code] = weight
+        return torch.from_numpy(
+            _perimeters(
+                np.ascontiguousarray(objects.labels, np.int64), objects.flat.numpy(), border,
+                objects.count, weights,
+            )
+        )  # fmt: skip
+    return _perimeters_in_torch(objects)
+
+
+def _perimeters_in_torch(objects: ObjectPixels) -> torch.Tensor:
+    """:func:`perimeters` with torch on any device."""
     labels = torch.as_tensor(objects.labels.astype(np.int64), device=objects.device)
     padded = torch.nn.functional.pad(labels, (1, 1, 1, 1))
     rows, cols = objects.rows.to(torch.int64) + 1, objects.cols.to(torch.int64) + 1
@@ -234,11 +305,14 @@ def hull_vertices(objects: ObjectPixels, points: np.ndarray | None = None):
     from centrosome.cpmorphology import convex_hull_ijv
 
     if points is None:
+        # Only border pixels can be hull vertices: an inner pixel is the midpoint of two of its
+        # neighbours, so strictly inside the hull.
+        border = border_pixels(objects)
         points = np.column_stack(
             [
-                objects.rows.cpu().numpy().astype(np.int64),
-                objects.cols.cpu().numpy().astype(np.int64),
-                objects.segment.cpu().numpy() + 1,
+                objects.rows.cpu().numpy().astype(np.int64)[border],
+                objects.cols.cpu().numpy().astype(np.int64)[border],
+                objects.segment.cpu().numpy()[border] + 1,
             ]
         )
     indexes = np.arange(1, objects.count + 1, dtype=np.int32)
@@ -361,8 +435,12 @@ def radii(objects: ObjectPixels) -> dict[str, torch.Tensor]:
     }
 
 
-def measure_sizeshape(objects: ObjectPixels) -> dict[str, torch.Tensor]:
+def measure_sizeshape(
+    objects: ObjectPixels, hulls: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, torch.Tensor]:
     """Every AreaShape feature of cp_measure's ``get_sizeshape`` and ``get_feret`` (2-D).
+
+    ``hulls``: :func:`hull_vertices` of the objects, when already known.
 
     Returns
     -------
@@ -399,11 +477,8 @@ def measure_sizeshape(objects: ObjectPixels) -> dict[str, torch.Tensor]:
         0.5 * torch.atan2(-2 * it_off, it11 - it00),
     )
 
-    quad_objects, codes = quad_codes(objects.labels)
-    euler_8 = _per_object(quad_objects, _EULER_8[codes], objects.count)
-    euler_4 = _per_object(quad_objects, _EULER_4[codes], objects.count)
-    crofton = _per_object(quad_objects, _CROFTON_4[codes], objects.count)
-    hulls, hull_counts = hull_vertices(objects)
+    euler_8, euler_4, crofton = quad_sums(objects.labels, objects.count)
+    hulls, hull_counts = hulls if hulls is not None else hull_vertices(objects)
     convex = convex_areas(objects, hulls, hull_counts)
     indexes = np.arange(1, objects.count + 1)
     if len(hulls):

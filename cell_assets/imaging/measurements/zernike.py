@@ -51,7 +51,14 @@ class ZernikeBasis:
     radii: torch.Tensor
 
     @classmethod
-    def of(cls, objects: ObjectPixels, degree: int = ZERNIKE_DEGREE) -> ZernikeBasis:
+    def of(
+        cls,
+        objects: ObjectPixels,
+        degree: int = ZERNIKE_DEGREE,
+        hulls: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> ZernikeBasis:
+        """``hulls``: the objects' convex hulls (``sizeshape.hull_vertices``), when known: the
+        enclosing circles are found from them instead of from every pixel."""
         from centrosome import zernike
 
         indexes = zernike.get_zernike_indexes(degree + 1)
@@ -61,7 +68,10 @@ class ZernikeBasis:
         centres = np.zeros((n, 2))
         radii = np.zeros(n)
         if len(labels):
-            found_centres, found_radii = zernike.minimum_enclosing_circle(objects.labels, labels)
+            known = None if hulls is None else (hulls[0], hulls[1][labels - 1])
+            found_centres, found_radii = zernike.minimum_enclosing_circle(
+                objects.labels, labels, known
+            )
             centres[labels - 1] = found_centres
             radii[labels - 1] = found_radii
         device, dtype = objects.device, torch.float64
