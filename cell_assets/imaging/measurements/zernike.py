@@ -138,35 +138,56 @@ class ZernikeBasis:
 
 
 @compiled
-def _zernike_sums(y, x, outside, segment, weights, count, indexes, coefficients):
-    """:meth:`ZernikeBasis.sums` on the CPU, one pass over the pixels."""
+def _zernike_sums(y, x, outside, segment, weights, count, indexes, coefficients):  # noqa: PLR0912
+    """:meth:`ZernikeBasis.sums` on the CPU: each object's pixels in blocks, each polynomial
+    evaluated across a block at once (a loop the compiler vectorises)."""
+    block = 256
     k_count = indexes.shape[0]
     highest = 0
     for k in range(k_count):
         highest = max(highest, indexes[k, 1])
     real = np.zeros((count, k_count))
     imag = np.zeros((count, k_count))
-    powers_re = np.empty(highest + 1)
-    powers_im = np.empty(highest + 1)
-    for p in range(y.shape[0]):
-        if outside[p]:
-            continue
-        w = 1.0 if weights is None else weights[p]
-        r2 = x[p] * x[p] + y[p] * y[p]
-        powers_re[0], powers_im[0] = 1.0, 0.0
+    powers_re = np.empty((highest + 1, block))
+    powers_im = np.empty((highest + 1, block))
+    r2 = np.empty(block)
+    w = np.empty(block)
+    radial = np.empty(block)
+    start = 0
+    while start < y.shape[0]:
+        o = segment[start]
+        stop = start + 1
+        while stop < y.shape[0] and stop - start < block and segment[stop] == o:
+            stop += 1
+        n = stop - start
+        for j in range(n):
+            p = start + j
+            r2[j] = x[p] * x[p] + y[p] * y[p]
+            inside = 0.0 if outside[p] else 1.0
+            w[j] = inside if weights is None else inside * weights[p]
+            powers_re[0, j], powers_im[0, j] = 1.0, 0.0
         for m in range(1, highest + 1):
-            re, im = powers_re[m - 1], powers_im[m - 1]
-            powers_re[m] = re * y[p] - im * x[p]
-            powers_im[m] = re * x[p] + im * y[p]
-        o = segment[p]
+            for j in range(n):
+                p = start + j
+                re, im = powers_re[m - 1, j], powers_im[m - 1, j]
+                powers_re[m, j] = re * y[p] - im * x[p]
+                powers_im[m, j] = re * x[p] + im * y[p]
         for k in range(k_count):
             order, repetition = indexes[k, 0], indexes[k, 1]
-            radial = 0.0
+            for j in range(n):
+                radial[j] = 0.0
             for t in range((order - repetition) // 2 + 1):  # Horner in r²
-                radial = radial * r2 + coefficients[k, t]
-            radial *= w
-            real[o, k] += radial * powers_re[repetition]
-            imag[o, k] += radial * powers_im[repetition]
+                c = coefficients[k, t]
+                for j in range(n):
+                    radial[j] = radial[j] * r2[j] + c
+            sum_re = sum_im = 0.0
+            for j in range(n):
+                term = radial[j] * w[j]
+                sum_re += term * powers_re[repetition, j]
+                sum_im += term * powers_im[repetition, j]
+            real[o, k] += sum_re
+            imag[o, k] += sum_im
+        start = stop
     return real, imag
 
 
