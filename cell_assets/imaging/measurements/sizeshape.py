@@ -393,23 +393,49 @@ def filled_areas(objects: ObjectPixels, euler_4: np.ndarray) -> np.ndarray:
     ``C − E`` holes (8-connected background).
     """
     from scipy import ndimage as ndi
-    from skimage.measure import label
 
     labels = objects.labels
     area = objects.area.cpu().numpy().astype(float)
-    pieces = label(labels, connectivity=1, background=0)
-    owner = np.zeros(int(pieces.max()) + 1, np.int64)
-    owner[pieces.ravel()] = labels.ravel()
-    components = np.bincount(owner[1:], minlength=objects.count + 1)[1:]
+    flat = objects.flat.cpu().numpy()
+    components = _pieces(np.ascontiguousarray(labels, np.int64), flat, objects.count)
     holes = components - np.rint(euler_4).astype(np.int64)
     filled = area.copy()
-    boxes = ndi.find_objects(labels)
     structure = np.ones((3, 3), bool)
+    starts = np.cumsum(objects.area.cpu().numpy()) - objects.area.cpu().numpy()
     for index in np.flatnonzero(holes > 0):
-        box = boxes[index]
-        if box is not None:
-            filled[index] = ndi.binary_fill_holes(labels[box] == index + 1, structure).sum()
+        rows, cols = np.divmod(flat[starts[index] : starts[index] + int(area[index])],
+                               labels.shape[1])  # fmt: skip
+        box = slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+        filled[index] = ndi.binary_fill_holes(labels[box] == index + 1, structure).sum()
     return filled
+
+
+@compiled
+def _pieces(labels, flat, count):
+    """4-connected pieces of every object, ``(N,)``: union-find over the object pixels."""
+    height, width = labels.shape
+    parent = np.arange(height * width)
+
+    def root(p):
+        while parent[p] != p:
+            parent[p] = parent[parent[p]]
+            p = parent[p]
+        return p
+
+    for k in range(flat.shape[0]):
+        p = flat[k]
+        r, c = p // width, p % width
+        for q in (p - width if r > 0 else -1, p - 1 if c > 0 else -1):
+            if q >= 0 and labels[q // width, q % width] == labels[r, c]:
+                a, b = root(p), root(q)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    pieces = np.zeros(count, np.int64)
+    for k in range(flat.shape[0]):
+        p = flat[k]
+        if root(p) == p:
+            pieces[labels[p // width, p % width] - 1] += 1
+    return pieces
 
 
 def radii(objects: ObjectPixels) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ from skimage.measure import euler_number, perimeter_crofton
 from cell_assets.imaging.measurements.objects import ObjectPixels
 from cell_assets.imaging.measurements.sizeshape import (
     _perimeters_in_torch,
+    filled_areas,
     hull_vertices,
     perimeters,
     quad_sums,
@@ -55,3 +56,17 @@ def test_hulls_from_border_pixels_are_the_hulls_of_all_pixels():
     theirs, their_counts = convex_hull_ijv(every, np.arange(1, 8, dtype=np.int32))
     assert np.array_equal(counts, their_counts)
     assert np.array_equal(ours, theirs)
+
+
+def test_filled_areas_fill_the_holes_of_each_object():
+    from scipy import ndimage as ndi
+
+    labels = _awkward_labels()
+    labels[30:36, 70:78] = 8
+    labels[32:34, 72:76] = 0  # a second holed object
+    _, euler_4, _ = quad_sums(labels, int(labels.max()))
+    filled = filled_areas(ObjectPixels.of(labels), euler_4)
+    for label in range(1, int(labels.max()) + 1):
+        expected = ndi.binary_fill_holes(labels == label, np.ones((3, 3), bool)).sum()
+        assert filled[label - 1] == expected, label
+    assert filled[0] > (labels == 1).sum() and filled[7] == 48
