@@ -9,6 +9,7 @@ and the same code runs on CPU and GPU.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -118,6 +119,12 @@ class ObjectPixels:
             cols=self.cols[keep],
             area=torch.where(chosen, self.area, 0),
         )
+
+    @cached_property
+    def labels_int32(self) -> np.ndarray:
+        """:attr:`labels` as a contiguous int32 array: the one layout the compiled loops read
+        (one specialisation each), converted once per object set."""
+        return np.ascontiguousarray(self.labels, dtype=np.int32)
 
     @property
     def device(self) -> torch.device:

@@ -84,7 +84,7 @@ def geodesic_from_centres(
         Each object's centre.
     """
     return _geodesic_from_centres(
-        np.ascontiguousarray(labels, np.int64), np.asarray(flat, np.int64),
+        np.ascontiguousarray(labels, np.int32), np.asarray(flat, np.int64),
         np.asarray(area, np.int64), np.asarray(rows, np.int64), np.asarray(cols, np.int64),
     )  # fmt: skip
 
@@ -184,7 +184,7 @@ def radial_geometry(objects: ObjectPixels, bins: int = 4) -> RadialGeometry:
     rows, cols = first_maximum_positions(to_edge, labels, objects.count)
     flat = objects.flat.cpu().numpy()
     area = objects.area.cpu().numpy()
-    d_centre = geodesic_from_centres(labels, flat, area, rows, cols)
+    d_centre = geodesic_from_centres(objects.labels_int32, flat, area, rows, cols)
     reached = d_centre >= 0
     d_edge = to_edge.ravel()[flat]
     normalised = np.where(reached, d_centre / (d_centre + d_edge + 0.001), 0.0)

@@ -82,7 +82,7 @@ def quad_sums(labels: np.ndarray, count: int) -> np.ndarray:
     ``euler_number`` and ``perimeter_crofton`` convolve them.
     """
     table = np.stack([_EULER_8, _EULER_4, _CROFTON_4])
-    return _quad_sums(np.ascontiguousarray(labels, np.int64), count, table)
+    return _quad_sums(np.ascontiguousarray(labels, np.int32), count, table)
 
 
 @compiled
@@ -118,9 +118,7 @@ def _quad_sums(labels, count, table):
 def border_pixels(objects: ObjectPixels) -> np.ndarray:
     """``(P,)`` bool: the object pixel has a 4-neighbour that is not the object, the image's
     outside included (the pixels a perimeter or a convex hull is made of)."""
-    return _border_pixels(
-        np.ascontiguousarray(objects.labels, np.int64), objects.flat.cpu().numpy()
-    )
+    return _border_pixels(objects.labels_int32, objects.flat.cpu().numpy())
 
 
 @compiled
@@ -177,7 +175,7 @@ def perimeters(objects: ObjectPixels, border: np.ndarray | None = None) -> torch
             weights[code] = weight
         return torch.from_numpy(
             _perimeters(
-                np.ascontiguousarray(objects.labels, np.int64), objects.flat.numpy(), border,
+                objects.labels_int32, objects.flat.numpy(), border,
                 objects.count, weights,
             )
         )  # fmt: skip
@@ -397,7 +395,7 @@ def filled_areas(objects: ObjectPixels, euler_4: np.ndarray) -> np.ndarray:
     labels = objects.labels
     area = objects.area.cpu().numpy().astype(float)
     flat = objects.flat.cpu().numpy()
-    components = _pieces(np.ascontiguousarray(labels, np.int64), flat, objects.count)
+    components = _pieces(objects.labels_int32, flat, objects.count)
     holes = components - np.rint(euler_4).astype(np.int64)
     filled = area.copy()
     structure = np.ones((3, 3), bool)
@@ -503,7 +501,7 @@ def measure_sizeshape(
         0.5 * torch.atan2(-2 * it_off, it11 - it00),
     )
 
-    euler_8, euler_4, crofton = quad_sums(objects.labels, objects.count)
+    euler_8, euler_4, crofton = quad_sums(objects.labels_int32, objects.count)
     hulls, hull_counts = hulls if hulls is not None else hull_vertices(objects)
     convex = convex_areas(objects, hulls, hull_counts)
     indexes = np.arange(1, objects.count + 1)

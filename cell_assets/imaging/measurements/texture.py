@@ -299,7 +299,7 @@ def haralick_by_object(
     values : (4, N, 13) float64 ndarray
         :data:`HARALICK` per direction and object.
     """
-    labels = np.ascontiguousarray(objects.labels, dtype=np.int32)
+    labels = objects.labels_int32
     area = objects.area.numpy()
     starts = np.cumsum(area) - area
     return _haralick_kernel(
