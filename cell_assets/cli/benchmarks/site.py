@@ -63,6 +63,7 @@ class StageTiming:
     cpu_seconds: float
     peer: str
     peer_seconds: float
+    peer_cpu_seconds: float
     peak_mib: float
 
 
@@ -156,8 +157,12 @@ def time_site(
 
     def stage(name: str, ours: Callable[[], object], peer: str, floor: Callable[[], object]):
         seconds, spread, cpu, result = _repeat(repeats, ours)
-        peer_seconds = _repeat(repeats, floor)[0] if floor and peers else float("nan")
-        timings.append(StageTiming(name, seconds, spread, cpu, peer, peer_seconds, _peak_mib()))
+        peer_seconds = peer_cpu = float("nan")
+        if floor and peers:
+            peer_seconds, _, peer_cpu, _ = _repeat(repeats, floor)
+        timings.append(
+            StageTiming(name, seconds, spread, cpu, peer, peer_seconds, peer_cpu, _peak_mib())
+        )
         return result
 
     dark = np.zeros(shape, np.float32)
@@ -239,6 +244,7 @@ def print_site(site: RawSite, timings: list[StageTiming]) -> None:
             ("peer", ">26"),
             ("peer s", ">8"),
             ("× peer", ">7"),
+            ("× CPU", ">7"),
             ("peak MiB", ">9"),
         )  # fmt: skip
     )
@@ -252,6 +258,7 @@ def print_site(site: RawSite, timings: list[StageTiming]) -> None:
                 (t.peer, ">26"),
                 (t.peer_seconds, ">8.3f"),
                 (f"{t.peer_seconds / t.seconds:.1f}×", ">7"),
+                (f"{t.peer_cpu_seconds / t.cpu_seconds:.1f}×" if t.cpu_seconds else "", ">7"),
                 (t.peak_mib, ">9.0f"),
             )  # fmt: skip
         )
@@ -273,7 +280,10 @@ def bench_site(
     sites = [synthetic_site(crop or 1080)]
     if root is not None:
         sites.insert(0, pediatric_site(root, crop))
-    click.echo(f"best of {repeats} per stage; cores = CPU s / wall s of the best pass")
+    click.echo(
+        f"best of {repeats} per stage; cores = CPU s / wall s of the best pass; "
+        "× peer: the peer's wall s over ours; × CPU: its CPU s over ours"
+    )
     results = {}
     for site in sites:
         with tempfile.TemporaryDirectory() as folder:
