@@ -49,6 +49,8 @@ CELLPOSE_SAM = Peer(
         "imagecodecs",
         "roifile",
         "fill-voids",
+        # Ours, as `pip install cell_assets[cellpose-sam]` brings it: the compiled loops.
+        "numba>=0.60",
     ),
     no_deps=("cellpose==4.2.1.1", "segment-anything==1.0"),
 )

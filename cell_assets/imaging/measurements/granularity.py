@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cell_assets.imaging.measurements.compiled import compiled
+from cell_assets.imaging.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 

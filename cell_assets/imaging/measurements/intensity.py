@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cell_assets.imaging.measurements.compiled import compiled
+from cell_assets.imaging.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels, offsets, sort_within
 
 FEATURES = (

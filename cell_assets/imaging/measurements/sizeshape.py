@@ -28,7 +28,7 @@ import math
 import numpy as np
 import torch
 
-from cell_assets.imaging.measurements.compiled import compiled
+from cell_assets.imaging.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 # scikit-image's weights of the 3×3 border-pixel codes of ``perimeter(…, neighborhood=4)``.

@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from cell_assets.imaging.measurements.compiled import compiled
+from cell_assets.imaging.compiled import compiled
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 ZERNIKE_DEGREE = 9
