@@ -81,7 +81,7 @@ def test_the_code_location_imports_fast():
     """Every run process imports it: no torch, cellpose, pandas or scikit-image at import."""
     code = (
         "import sys, cell_assets.definitions; "
-        "print(sorted(m for m in ('torch', 'cellpose', 'pandas', 'skimage', 'h5py') "
+        "print(sorted(m for m in ('torch', 'cellpose', 'pandas', 'skimage', 'h5py', 'numba') "
         "if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cell_assets.imaging.compiled import compiled
+from cell_assets.imaging.geodesic import distances_from_centres
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 
@@ -63,116 +63,6 @@ def first_maximum_positions(image: np.ndarray, labels: np.ndarray, count: int):
     return rows, cols
 
 
-def geodesic_from_centres(
-    labels: np.ndarray, flat: np.ndarray, area: np.ndarray, rows: np.ndarray, cols: np.ndarray
-) -> np.ndarray:
-    """Each object pixel's geodesic distance from its object's centre, ``(P,)`` float64 (−1
-    where the centre cannot reach it: another piece of the object).
-
-    CellProfiler runs centrosome's ``propagate`` (Dijkstra over 8-neighbours, steps 1 and √2 on
-    a zero image) once per colour of a map colouring over the whole image; objects of one
-    colour never touch, so searching each object alone in its bounding box gives the same
-    distances, bit for bit: each is the least float sum of steps over paths to the pixel.
-
-    Parameters
-    ----------
-    labels : (H, W) int ndarray
-    flat : (P,) int ndarray
-        Object pixels, grouped by object (:class:`ObjectPixels` order).
-    area : (N,) int ndarray
-    rows, cols : (N,) int ndarrays
-        Each object's centre.
-    """
-    return _geodesic_from_centres(
-        np.ascontiguousarray(labels, np.int32), np.asarray(flat, np.int64),
-        np.asarray(area, np.int64), np.asarray(rows, np.int64), np.asarray(cols, np.int64),
-    )  # fmt: skip
-
-
-@compiled
-def _geodesic_from_centres(labels, flat, area, rows, cols):  # noqa: PLR0915
-    height, width = labels.shape
-    out = np.full(flat.shape[0], -1.0)
-    diagonal = np.sqrt(2.0)
-    start = 0
-    for o in range(area.shape[0]):
-        stop = start + area[o]
-        if stop == start:
-            continue
-        top, bottom, left, right = height, -1, width, -1
-        for k in range(start, stop):
-            r, c = flat[k] // width, flat[k] % width
-            top, bottom = min(top, r), max(bottom, r)
-            left, right = min(left, c), max(right, c)
-        box_h, box_w = bottom - top + 1, right - left + 1
-        distance = np.full(box_h * box_w, -1.0)
-        done = np.zeros(box_h * box_w, np.bool_)
-        # A binary heap of (distance, position): at most 8 pushes per settled pixel.
-        capacity = 8 * (stop - start) + 1
-        keys = np.empty(capacity)
-        items = np.empty(capacity, np.int64)
-        seed = (rows[o] - top) * box_w + (cols[o] - left)
-        keys[0], items[0], size = 0.0, seed, 1
-        distance[seed] = 0.0
-        while size:
-            d0, here = keys[0], items[0]
-            size -= 1
-            keys[0], items[0] = keys[size], items[size]
-            _sift_down(keys, items, size)
-            if done[here]:
-                continue
-            done[here] = True
-            d0 = distance[here]
-            r, c = here // box_w, here % box_w
-            for dr in range(-1, 2):
-                for dc in range(-1, 2):
-                    rr, cc = r + dr, c + dc
-                    if (dr == 0 and dc == 0) or rr < 0 or rr >= box_h or cc < 0 or cc >= box_w:
-                        continue
-                    there = rr * box_w + cc
-                    if done[there] or labels[top + rr, left + cc] != o + 1:
-                        continue
-                    d = (diagonal if dr != 0 and dc != 0 else 1.0) + d0
-                    if distance[there] == -1 or distance[there] > d:
-                        distance[there] = d
-                        keys[size], items[size] = d, there
-                        size += 1
-                        _sift_up(keys, items, size - 1)
-        for k in range(start, stop):
-            r, c = flat[k] // width - top, flat[k] % width - left
-            if done[r * box_w + c]:
-                out[k] = distance[r * box_w + c]
-        start = stop
-    return out
-
-
-@compiled
-def _sift_up(keys, items, at):
-    while at > 0:
-        parent = (at - 1) // 2
-        if keys[parent] <= keys[at]:
-            break
-        keys[parent], keys[at] = keys[at], keys[parent]
-        items[parent], items[at] = items[at], items[parent]
-        at = parent
-
-
-@compiled
-def _sift_down(keys, items, size):
-    at = 0
-    while True:
-        child = 2 * at + 1
-        if child >= size:
-            break
-        if child + 1 < size and keys[child + 1] < keys[child]:
-            child += 1
-        if keys[at] <= keys[child]:
-            break
-        keys[at], keys[child] = keys[child], keys[at]
-        items[at], items[child] = items[child], items[at]
-        at = child
-
-
 def radial_geometry(objects: ObjectPixels, bins: int = 4) -> RadialGeometry:
     """Rings (scaled to each object) and wedges of the object pixels."""
     import edt
@@ -184,7 +74,7 @@ def radial_geometry(objects: ObjectPixels, bins: int = 4) -> RadialGeometry:
     rows, cols = first_maximum_positions(to_edge, labels, objects.count)
     flat = objects.flat.cpu().numpy()
     area = objects.area.cpu().numpy()
-    d_centre = geodesic_from_centres(objects.labels_int32, flat, area, rows, cols)
+    d_centre = distances_from_centres(objects.labels_int32, flat, area, rows, cols)
     reached = d_centre >= 0
     d_edge = to_edge.ravel()[flat]
     normalised = np.where(reached, d_centre / (d_centre + d_edge + 0.001), 0.0)

@@ -5,8 +5,8 @@ import numpy as np
 from centrosome.cpmorphology import color_labels
 from centrosome.propagate import propagate
 
+from cell_assets.imaging.geodesic import distances_from_centres
 from cell_assets.imaging.measurements.objects import ObjectPixels
-from cell_assets.imaging.measurements.radial import geodesic_from_centres
 
 
 def _centrosome_distances(labels, rows, cols):
@@ -37,7 +37,7 @@ def test_geodesic_distances_are_centrosomes_bit_for_bit():
     rows = np.array([10, 30, 56, 0, 62])
     cols = np.array([28, 62, 30, 0, 72])
     objects = ObjectPixels.of(labels)
-    ours = geodesic_from_centres(labels, objects.flat.numpy(), objects.area.numpy(), rows, cols)
+    ours = distances_from_centres(labels, objects.flat.numpy(), objects.area.numpy(), rows, cols)
     theirs = _centrosome_distances(labels, rows, cols).ravel()[objects.flat.numpy()]
     assert np.array_equal(ours, theirs)
     assert (ours[objects.segment.numpy() == 4] == -1).sum() == 30, "the far piece is unreached"
