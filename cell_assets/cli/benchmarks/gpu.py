@@ -2,7 +2,9 @@
 
 Made for a borrowed GPU machine with minutes to spare: it needs no Dagster, so it runs as
 ``python -m cell_assets.cli.benchmarks.gpu --real-data DIR`` on a machine that has torch and
-scikit-image and nothing of this project installed (see the README, "Scaling").
+scikit-image and nothing of this project installed (see the README, "Scaling"); numba and
+llvmlite must be there too (the feature modules define their compiled CPU loops at import):
+carry their wheels where the machine has no registry.
 
 It prints, on the real Cell Painting sites (CellProfiler's own nuclei and cells as the
 objects, every fluorescence channel):
