@@ -61,6 +61,12 @@ def distances_from_centres(
 
 @compiled
 def _grow_from_seeds(costs, seeds):
+    return _shortest_paths(costs, seeds)[0]
+
+
+@compiled
+def _shortest_paths(costs, seeds):
+    """``(labels, distances)``, ``(H, W)`` each: Dijkstra from every seed pixel at once."""
     height, width = costs.shape
     size = height * width
     flat_costs = costs.reshape(-1)
@@ -95,14 +101,15 @@ def _grow_from_seeds(costs, seeds):
                     best[q] = reached
                     labels[q] = labels[p]
                     count = _push_or_lower(heap, where, best, count, q)
-    return labels.reshape(height, width)
+    return labels.reshape(height, width), best.reshape(height, width)
 
 
 @compiled
 def _distances_from_centres(labels, flat, area, rows, cols):
+    # Each object alone in its bounding box: unit costs inside it (a step then costs exactly 1
+    # or √2: halving and doubling are exact), impassable outside, its centre the one seed.
     height, width = labels.shape
     out = np.full(flat.shape[0], -1.0)
-    diagonal = np.sqrt(2.0)
     start = 0
     for o in range(area.shape[0]):
         stop = start + area[o]
@@ -113,34 +120,15 @@ def _distances_from_centres(labels, flat, area, rows, cols):
             r, c = flat[k] // width, flat[k] % width
             top, bottom = min(top, r), max(bottom, r)
             left, right = min(left, c), max(right, c)
-        box_h, box_w = bottom - top + 1, right - left + 1
-        size = box_h * box_w
-        best = np.full(size, np.inf)
-        done = np.zeros(size, np.bool_)
-        heap = np.empty(size, np.int64)
-        where = np.full(size, -1, np.int64)
-        seed = (rows[o] - top) * box_w + (cols[o] - left)
-        best[seed], heap[0], where[seed], count = 0.0, seed, 0, 1
-        while count:
-            here, count = _pop(heap, where, best, count)
-            done[here] = True
-            r, c = here // box_w, here % box_w
-            for dr in range(-1, 2):
-                for dc in range(-1, 2):
-                    rr, cc = r + dr, c + dc
-                    if (dr == 0 and dc == 0) or rr < 0 or rr >= box_h or cc < 0 or cc >= box_w:
-                        continue
-                    there = rr * box_w + cc
-                    if done[there] or labels[top + rr, left + cc] != o + 1:
-                        continue
-                    d = (diagonal if dr != 0 and dc != 0 else 1.0) + best[here]
-                    if d < best[there]:
-                        best[there] = d
-                        count = _push_or_lower(heap, where, best, count, there)
+        box = labels[top : bottom + 1, left : right + 1]
+        costs = np.where(box == o + 1, 1.0, np.inf)
+        seeds = np.zeros(box.shape, np.int64)
+        seeds[rows[o] - top, cols[o] - left] = 1
+        reached, distance = _shortest_paths(costs, seeds)
         for k in range(start, stop):
             r, c = flat[k] // width - top, flat[k] % width - left
-            if done[r * box_w + c]:
-                out[k] = best[r * box_w + c]
+            if reached[r, c]:
+                out[k] = distance[r, c]
         start = stop
     return out
 
