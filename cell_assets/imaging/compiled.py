@@ -9,6 +9,20 @@ once.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numba
 
+if TYPE_CHECKING:
+    import torch
+
 compiled = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+# The torch passes are what runs off the CPU; a test sets this to check them on the CPU.
+TORCH_EVERYWHERE = False
+
+
+def compiled_on(device: torch.device) -> bool:
+    """Whether the compiled loops run for data on ``device``: on the CPU, unless the torch
+    passes are forced (:data:`TORCH_EVERYWHERE`)."""
+    return device.type == "cpu" and not TORCH_EVERYWHERE

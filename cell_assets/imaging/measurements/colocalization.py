@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cell_assets.imaging.compiled import compiled
+from cell_assets.imaging.compiled import compiled, compiled_on
 from cell_assets.imaging.measurements.objects import (
     ObjectPixels,
     argsort_runs,
@@ -39,7 +39,7 @@ def dense_ranks(objects: ObjectPixels, values: torch.Tensor) -> torch.Tensor:
     """Dense rank (0 = smallest, ties share a rank) of each pixel's value within its object."""
     if values.shape[0] == 0:
         return values.to(torch.int64)
-    if values.device.type == "cpu":
+    if compiled_on(values.device):
         area = objects.area.numpy()
         ordered = values.numpy()
         return torch.from_numpy(_dense_ranks(ordered, argsort_runs(ordered, area), area))
@@ -149,7 +149,7 @@ def measure_colocalization(
     f = objects.values(first).to(torch.float64)
     s = objects.values(second).to(torch.float64)
     rank_f, rank_s = ranks or (dense_ranks(objects, f), dense_ranks(objects, s))
-    if f.device.type == "cpu":
+    if compiled_on(f.device):
         area = objects.area.numpy()
         found = _colocalization_by_object(
             f.numpy(), s.numpy(), rank_f.numpy(), rank_s.numpy(), np.cumsum(area) - area, area,
@@ -284,7 +284,7 @@ def costes(objects: ObjectPixels, f: torch.Tensor, s: torch.Tensor, scale: int):
     On the CPU each object is searched by compiled code (:func:`_costes_by_object`); elsewhere
     all objects step in lockstep, one segmented correlation per step.
     """
-    if f.device.type == "cpu":
+    if compiled_on(f.device):
         area = objects.area.numpy()
         starts = np.cumsum(area) - area
         fn, sn = f.numpy(), s.numpy()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cell_assets.imaging.compiled import compiled
+from cell_assets.imaging.compiled import compiled, compiled_on
 from cell_assets.imaging.measurements.objects import ObjectPixels, offsets, sort_within
 
 FEATURES = (
@@ -95,7 +95,7 @@ def measure_intensity(
     if edge is None:
         edge = edge_pixels(objects)
     values = objects.values(image).to(torch.float64)
-    if values.device.type == "cpu":
+    if compiled_on(values.device):
         area = objects.area.numpy()
         found = _intensity_by_object(
             values.numpy(), sort_within(objects, values).numpy(), edge.numpy(),

@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from cell_assets.imaging.compiled import compiled_on
 from cell_assets.imaging.segmenter import SegmentationInputError
 
 
@@ -183,7 +184,7 @@ def sort_within(objects: ObjectPixels, values: torch.Tensor) -> torch.Tensor:
     """
     if values.shape[0] == 0:
         return values
-    if values.device.type == "cpu":
+    if compiled_on(values.device):
         ordered = values.detach().numpy().copy()
         start = 0
         for length in objects.area.tolist():

@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
+from cell_assets.imaging.compiled import compiled_on
 from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings, naming
 from cell_assets.imaging.measurements.colocalization import dense_ranks, measure_colocalization
 from cell_assets.imaging.measurements.granularity import (
@@ -134,7 +135,7 @@ def _intensity(site: Site, part: Compartment) -> Columns:
 def _texture(site: Site, part: Compartment) -> Columns:
     # Off the CPU the co-occurring pairs are found once per scale for every channel; on it the
     # compiled per-object pass finds them itself.
-    on_cpu = part.objects.device.type == "cpu"
+    on_cpu = compiled_on(part.objects.device)
     pairs = {
         scale: None if on_cpu else CooccurringPixels.of(part.objects, scale)
         for scale in site.settings.texture_scales

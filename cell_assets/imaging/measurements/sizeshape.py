@@ -28,7 +28,7 @@ import math
 import numpy as np
 import torch
 
-from cell_assets.imaging.compiled import compiled
+from cell_assets.imaging.compiled import compiled, compiled_on
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 # scikit-image's weights of the 3×3 border-pixel codes of ``perimeter(…, neighborhood=4)``.
@@ -168,7 +168,7 @@ def perimeters(objects: ObjectPixels, border: np.ndarray | None = None) -> torch
 
     ``border``: :func:`border_pixels` of the objects, when already known (CPU only).
     """
-    if objects.device.type == "cpu":
+    if compiled_on(objects.device):
         border = border_pixels(objects) if border is None else border
         weights = np.zeros(64)
         for code, weight in _PERIMETER_WEIGHTS.items():
@@ -220,7 +220,7 @@ def moments(objects: ObjectPixels) -> dict[str, torch.Tensor]:
     Raw moments are in each object's bounding-box frame, as ``regionprops``;
     normalised moments of order < 2 are NaN (scikit-image's convention).
     """
-    if objects.device.type == "cpu":
+    if compiled_on(objects.device):
         raw, central = (torch.from_numpy(m) for m in _moments_by_object(
             objects.rows.numpy(), objects.cols.numpy(), objects.area.numpy()
         ))  # fmt: skip

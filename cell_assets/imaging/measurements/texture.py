@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from cell_assets.imaging.compiled import compiled
+from cell_assets.imaging.compiled import compiled, compiled_on
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 HARALICK = (
@@ -135,7 +135,7 @@ def measure_texture(
     if scale < 1:
         raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
     grey = grey if grey is not None else grey_levels(image, levels)
-    if objects.device.type == "cpu":
+    if compiled_on(objects.device):
         counted, values = haralick_by_object(objects, grey, scale, levels)
         per_direction = [
             (torch.from_numpy(counted[d]), list(torch.from_numpy(values[d]).unbind(1)))

@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from cell_assets.imaging.compiled import compiled
+from cell_assets.imaging.compiled import compiled, compiled_on
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 ZERNIKE_DEGREE = 9
@@ -102,7 +102,7 @@ class ZernikeBasis:
         On the CPU each pixel's polynomials are evaluated and summed by compiled code as it
         goes; elsewhere the ``(P, K)`` basis is built once (:attr:`basis`) and reduced.
         """
-        if self.y.device.type == "cpu":
+        if compiled_on(self.y.device):
             real, imag = _zernike_sums(
                 self.y.numpy(), self.x.numpy(), self.outside.numpy(), objects.segment.numpy(),
                 None if weights is None else weights.to(torch.float64).numpy(),

@@ -81,3 +81,25 @@ def test_bad_label_images_are_named():
         compartments_of(np.zeros((32, 32)), np.zeros((32, 32)))
     with pytest.raises(SegmentationInputError, match="must be \\(H, W\\)"):
         compartments_of(np.zeros((2, 32, 32), int), np.zeros((2, 32, 32), int))
+
+
+def test_the_torch_passes_that_run_on_a_gpu_give_the_compiled_loops_results(monkeypatch):
+    """Every family, measured with the torch passes (what runs off the CPU, forced here on the
+    CPU) and with the compiled loops: the same table."""
+    from cell_assets.imaging import compiled
+
+    images, compartments = _site()
+    rng = np.random.default_rng(3)
+    images["Noisy"] = np.clip(images["Actin"] + rng.normal(0, 0.1, images["Actin"].shape), 0, 1)
+    compiled_table = measure_site(images, compartments)
+    monkeypatch.setattr(compiled, "TORCH_EVERYWHERE", True)
+    torch_table = measure_site(images, compartments)
+    assert compiled_table.keys() == torch_table.keys()
+    for name, values in compiled_table.items():
+        expected = torch_table[name]
+        if "ZernikePhase" in name:  # the angle of a sum that is 0 up to rounding is noise
+            magnitude = compiled_table[name.replace("ZernikePhase", "ZernikeMagnitude")]
+            values, expected = values[magnitude > 1e-9], expected[magnitude > 1e-9]
+        np.testing.assert_allclose(
+            values, expected, rtol=1e-7, atol=1e-10, equal_nan=True, err_msg=name
+        )
