@@ -28,9 +28,9 @@ def grow_from_seeds(costs: np.ndarray, seeds: np.ndarray) -> np.ndarray:
     seeds : (H, W) int ndarray
         Seed labels (0: none); every seed pixel starts at distance 0.
     """
-    return _grow_from_seeds(
+    return _shortest_paths(
         np.ascontiguousarray(costs, np.float64), np.ascontiguousarray(seeds, np.int64)
-    )
+    )[0]
 
 
 def distances_from_centres(
@@ -57,11 +57,6 @@ def distances_from_centres(
         np.ascontiguousarray(labels, np.int32), np.asarray(flat, np.int64),
         np.asarray(area, np.int64), np.asarray(rows, np.int64), np.asarray(cols, np.int64),
     )  # fmt: skip
-
-
-@compiled
-def _grow_from_seeds(costs, seeds):
-    return _shortest_paths(costs, seeds)[0]
 
 
 @compiled

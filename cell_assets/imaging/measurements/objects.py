@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from cell_assets.imaging.compiled import compiled_on
+from cell_assets.imaging.compiled import compiled, compiled_on
 from cell_assets.imaging.segmenter import SegmentationInputError
 
 
@@ -127,6 +127,12 @@ class ObjectPixels:
         (one specialisation each), converted once per object set."""
         return np.ascontiguousarray(self.labels, dtype=np.int32)
 
+    @cached_property
+    def border(self) -> np.ndarray:
+        """``(P,)`` bool: the pixel has a 4-neighbour that is not its object, the image's outside
+        included (the pixels a perimeter or a convex hull is made of)."""
+        return _border_pixels(self.labels_int32, self.flat.cpu().numpy())
+
     @property
     def device(self) -> torch.device:
         return self.flat.device
@@ -216,3 +222,18 @@ def argsort_runs(
 def offsets(lengths: torch.Tensor) -> torch.Tensor:
     """Start of each segment in the packed list, ``(N,)`` int64."""
     return torch.cumsum(lengths, 0) - lengths
+
+
+@compiled
+def _border_pixels(labels, flat):
+    height, width = labels.shape
+    border = np.zeros(flat.shape[0], np.bool_)
+    for k in range(flat.shape[0]):
+        r, c = flat[k] // width, flat[k] % width
+        own = labels[r, c]
+        border[k] = (
+            r == 0 or r == height - 1 or c == 0 or c == width - 1
+            or labels[r - 1, c] != own or labels[r + 1, c] != own
+            or labels[r, c - 1] != own or labels[r, c + 1] != own
+        )  # fmt: skip
+    return border

@@ -115,27 +115,6 @@ def _quad_sums(labels, count, table):
     return sums[:, 1:]
 
 
-def border_pixels(objects: ObjectPixels) -> np.ndarray:
-    """``(P,)`` bool: the object pixel has a 4-neighbour that is not the object, the image's
-    outside included (the pixels a perimeter or a convex hull is made of)."""
-    return _border_pixels(objects.labels_int32, objects.flat.cpu().numpy())
-
-
-@compiled
-def _border_pixels(labels, flat):
-    height, width = labels.shape
-    border = np.zeros(flat.shape[0], np.bool_)
-    for k in range(flat.shape[0]):
-        r, c = flat[k] // width, flat[k] % width
-        own = labels[r, c]
-        border[k] = (
-            r == 0 or r == height - 1 or c == 0 or c == width - 1
-            or labels[r - 1, c] != own or labels[r + 1, c] != own
-            or labels[r, c - 1] != own or labels[r, c + 1] != own
-        )  # fmt: skip
-    return border
-
-
 @compiled
 def _perimeters(labels, flat, border, count, weights):
     height, width = labels.shape
@@ -163,19 +142,15 @@ def _perimeters(labels, flat, border, count, weights):
     return out
 
 
-def perimeters(objects: ObjectPixels, border: np.ndarray | None = None) -> torch.Tensor:
-    """scikit-image ``perimeter(image, 4)`` of every object, ``(N,)`` float64 pixels.
-
-    ``border``: :func:`border_pixels` of the objects, when already known (CPU only).
-    """
+def perimeters(objects: ObjectPixels) -> torch.Tensor:
+    """scikit-image ``perimeter(image, 4)`` of every object, ``(N,)`` float64 pixels."""
     if compiled_on(objects.device):
-        border = border_pixels(objects) if border is None else border
         weights = np.zeros(64)
         for code, weight in _PERIMETER_WEIGHTS.items():
             weights[code] = weight
         return torch.from_numpy(
             _perimeters(
-                objects.labels_int32, objects.flat.numpy(), border,
+                objects.labels_int32, objects.flat.numpy(), objects.border,
                 objects.count, weights,
             )
         )  # fmt: skip
@@ -305,7 +280,7 @@ def hull_vertices(objects: ObjectPixels, points: np.ndarray | None = None):
     if points is None:
         # Only border pixels can be hull vertices: an inner pixel is the midpoint of two of its
         # neighbours, so strictly inside the hull.
-        border = border_pixels(objects)
+        border = objects.border
         points = np.column_stack(
             [
                 objects.rows.cpu().numpy().astype(np.int64)[border],
