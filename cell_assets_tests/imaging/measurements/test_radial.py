@@ -9,7 +9,7 @@ from cell_assets.imaging.geodesic import distances_from_centres
 from cell_assets.imaging.measurements.objects import ObjectPixels
 
 
-def _centrosome_distances(labels, rows, cols):
+def centrosome_distances(labels, rows, cols):
     centres = np.zeros(labels.shape, np.int64)
     for label, (r, c) in enumerate(zip(rows, cols, strict=True), 1):
         if (labels == label).any():
@@ -38,6 +38,6 @@ def test_geodesic_distances_are_centrosomes_bit_for_bit():
     cols = np.array([28, 62, 30, 0, 72])
     objects = ObjectPixels.of(labels)
     ours = distances_from_centres(labels, objects.flat.numpy(), objects.area.numpy(), rows, cols)
-    theirs = _centrosome_distances(labels, rows, cols).ravel()[objects.flat.numpy()]
+    theirs = centrosome_distances(labels, rows, cols).ravel()[objects.flat.numpy()]
     assert np.array_equal(ours, theirs)
     assert (ours[objects.segment.numpy() == 4] == -1).sum() == 30, "the far piece is unreached"
