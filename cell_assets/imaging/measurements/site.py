@@ -37,6 +37,7 @@ from cell_assets.imaging.measurements.texture import (
     CooccurringPixels,
     grey_levels,
     measure_texture,
+    partner_directions,
 )
 from cell_assets.imaging.measurements.zernike import (
     ZernikeBasis,
@@ -133,13 +134,10 @@ def _intensity(site: Site, part: Compartment) -> Columns:
 
 
 def _texture(site: Site, part: Compartment) -> Columns:
-    # Off the CPU the co-occurring pairs are found once per scale for every channel; on it the
-    # compiled per-object pass finds them itself.
-    on_cpu = compiled_on(part.objects.device)
-    pairs = {
-        scale: None if on_cpu else CooccurringPixels.of(part.objects, scale)
-        for scale in site.settings.texture_scales
-    }
+    # Which pixels pair up is the same for every channel: found once per scale (as partner
+    # directions for the compiled pass on the CPU, as the pairs themselves elsewhere).
+    find = partner_directions if compiled_on(part.objects.device) else CooccurringPixels.of
+    pairs = {scale: find(part.objects, scale) for scale in site.settings.texture_scales}
     for channel in site.channels:
         for scale in site.settings.texture_scales:
             found = measure_texture(

@@ -49,16 +49,36 @@ DIRECTIONS = ((0, 1), (1, 1), (1, 0), (1, -1))  # CellProfiler's _00 … _03, as
 
 
 def grey_levels(image: np.ndarray, levels: int = 256) -> np.ndarray:
-    """CellProfiler's quantisation of an ``(H, W)`` image in [0, 1] to ``levels`` grey levels."""
-    from skimage.exposure import rescale_intensity
-    from skimage.util import img_as_ubyte
+    """CellProfiler's quantisation of an ``(H, W)`` image in [0, 1] to ``levels`` grey levels.
 
-    quantised = img_as_ubyte(np.asarray(image, dtype=np.float64))
+    ``skimage.util.img_as_ubyte`` (x·255 in float64, rounded half to even, clipped), in one
+    compiled pass instead of its three temporary arrays; then, when ``levels != 256``,
+    ``rescale_intensity`` from [0, 255] to [0, levels − 1] as CellProfiler does.
+    """
+    from skimage.exposure import rescale_intensity
+
+    image = np.ascontiguousarray(image)
+    if image.dtype.kind != "f":
+        from skimage.util import img_as_ubyte
+
+        quantised = img_as_ubyte(image)
+    else:
+        if image.size and (image.min() < -1.0 or image.max() > 1.0):
+            raise ValueError("Images of type float must be between -1 and 1.")  # skimage's
+        quantised = _as_ubyte(image.reshape(-1)).reshape(image.shape)
     if levels != 256:
         quantised = rescale_intensity(
             quantised, in_range=(0, 255), out_range=(0, levels - 1)
         ).astype(np.uint8)
     return quantised
+
+
+@compiled
+def _as_ubyte(image):
+    out = np.empty(image.shape[0], np.uint8)
+    for k in range(image.shape[0]):
+        out[k] = np.uint8(min(max(np.rint(np.float64(image[k]) * 255.0), 0.0), 255.0))
+    return out
 
 
 def _entropy_terms(p: torch.Tensor) -> torch.Tensor:
@@ -107,7 +127,7 @@ def measure_texture(
     image: np.ndarray,
     scale: int = 3,
     levels: int = 256,
-    pairs: CooccurringPixels | None = None,
+    pairs: CooccurringPixels | np.ndarray | None = None,
     grey: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """Haralick features of every object at one scale.
@@ -120,9 +140,9 @@ def measure_texture(
         Pixel distance of the co-occurring pairs (CellProfiler's default 3).
     levels : int
         Grey levels (CellProfiler 3 and later: 256).
-    pairs : CooccurringPixels, optional
-        ``CooccurringPixels.of(objects, scale)``, when several channels share it (used off
-        the CPU only).
+    pairs : CooccurringPixels or (P,) uint8 ndarray, optional
+        What several channels share: :func:`partner_directions` ``(objects, scale)`` where the
+        compiled pass runs (the CPU), ``CooccurringPixels.of(objects, scale)`` elsewhere.
     grey : (H, W) uint8 ndarray, optional
         ``grey_levels(image, levels)``, when several compartments share it.
 
@@ -136,11 +156,9 @@ def measure_texture(
         raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
     grey = grey if grey is not None else grey_levels(image, levels)
     if compiled_on(objects.device):
-        counted, values = haralick_by_object(objects, grey, scale, levels)
-        per_direction = [
-            (torch.from_numpy(counted[d]), list(torch.from_numpy(values[d]).unbind(1)))
-            for d in range(len(DIRECTIONS))
-        ]
+        partners = pairs if pairs is not None else partner_directions(objects, scale)
+        counted, values = haralick_by_object(objects, grey, scale, levels, partners)
+        per_direction = torch.from_numpy(counted), torch.from_numpy(values)
     else:
         per_direction = _haralick_from_cooccurring(objects, grey, scale, levels, pairs)
     return _texture_columns(objects, per_direction, scale, levels)
@@ -148,24 +166,20 @@ def measure_texture(
 
 def _texture_columns(
     objects: ObjectPixels,
-    per_direction: list[tuple[torch.Tensor, list[torch.Tensor]]],
+    per_direction: tuple[torch.Tensor, torch.Tensor],
     scale: int,
     levels: int,
 ) -> dict[str, torch.Tensor]:
-    """Column name → ``(N,)`` values, NaN for objects without pairs in some direction."""
-    device = objects.device
-    nan = torch.tensor(torch.nan, dtype=torch.float64, device=device)
-    empty_somewhere = torch.zeros(objects.count, dtype=torch.bool, device=device)
-    for counted, _ in per_direction:
-        empty_somewhere |= counted.to(device) == 0
-    valid = objects.present & ~empty_somewhere
-    features = {}
-    for index, (_, values) in enumerate(per_direction):
-        for name, value in zip(HARALICK, values, strict=True):
-            features[f"Texture_{name}_{scale}_{index:02d}_{levels}"] = torch.where(
-                valid, value.to(device), nan
-            )
-    return features
+    """Column name → ``(N,)`` values, NaN for objects without pairs in some direction, from the
+    pairs ``(4, N)`` and the :data:`HARALICK` features ``(4, N, 13)`` per direction and object."""
+    counted, values = (t.to(objects.device) for t in per_direction)
+    valid = objects.present & (counted > 0).all(0)
+    values = torch.where(valid[None, :, None], values, torch.nan)
+    return {
+        f"Texture_{name}_{scale}_{d:02d}_{levels}": values[d, :, j]
+        for d in range(len(DIRECTIONS))
+        for j, name in enumerate(HARALICK)
+    }
 
 
 def _haralick_from_cooccurring(
@@ -174,8 +188,9 @@ def _haralick_from_cooccurring(
     scale: int,
     levels: int,
     pairs: CooccurringPixels | None,
-) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
-    """Per direction, the pairs per object and the 13 features, with torch (any device)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairs ``(4, N)`` and the 13 features ``(4, N, 13)`` per direction and object, with
+    torch (any device)."""
     pairs = pairs if pairs is not None else CooccurringPixels.of(objects, scale)
     if pairs.scale != scale:
         raise ValueError(f"pairs are for scale {pairs.scale}, not {scale}")
@@ -185,13 +200,15 @@ def _haralick_from_cooccurring(
     inside = quantised.reshape(-1)[objects.flat]
     # Mahotas sizes the matrix by the crop's largest grey level (DifferenceVariance uses it).
     bins = objects.reduce(inside.to(torch.float64), "max") + 1
-    per_direction = []
+    counted, values = [], []
     for first, other, segment in zip(pairs.first, pairs.other, pairs.segment, strict=True):
         a, b = inside[first], quantised.reshape(-1)[other]
         keep = (a > 0) & (b > 0)
         a, b, kept = a[keep], b[keep], segment[keep]
-        per_direction.append(_haralick_from_pairs(a, b, kept, n, levels, bins))
-    return per_direction
+        pairs_found, features = _haralick_from_pairs(a, b, kept, n, levels, bins)
+        counted.append(pairs_found)
+        values.append(torch.stack(features, 1))
+    return torch.stack(counted), torch.stack(values)
 
 
 def _haralick_from_pairs(
@@ -280,8 +297,44 @@ def _haralick_from_pairs(
     return pairs, features
 
 
+def partner_directions(objects: ObjectPixels, scale: int) -> np.ndarray:
+    """Which of the four directions give each object pixel a partner ``scale`` px away inside
+    the image and the same object: the same for every channel, so found once per compartment.
+
+    Returns
+    -------
+    (P,) uint8 ndarray
+        Bit ``d`` set when :data:`DIRECTIONS` ``[d]`` has a partner, in :class:`ObjectPixels`
+        order.
+    """
+    if scale < 1:
+        raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
+    area = objects.area.numpy()
+    return _partner_bits(
+        objects.labels_int32, objects.flat.numpy(), np.cumsum(area) - area, area,
+        np.asarray(DIRECTIONS, np.int64) * scale,
+    )  # fmt: skip
+
+
+@compiled
+def _partner_bits(labels, flat, starts, area, steps):
+    height, width = labels.shape
+    flat_labels = labels.reshape(-1)
+    bits = np.zeros(flat.shape[0], np.uint8)
+    for i in range(area.shape[0]):
+        for k in range(starts[i], starts[i] + area[i]):
+            r, c = flat[k] // width, flat[k] % width
+            found = 0
+            for d in range(steps.shape[0]):
+                r2, c2 = r + steps[d, 0], c + steps[d, 1]
+                if r2 < height and 0 <= c2 < width and flat_labels[r2 * width + c2] == i + 1:
+                    found |= 1 << d
+            bits[k] = found
+    return bits
+
+
 def haralick_by_object(
-    objects: ObjectPixels, grey: np.ndarray, scale: int, levels: int
+    objects: ObjectPixels, grey: np.ndarray, scale: int, levels: int, partners: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The 13 features per object and direction on the CPU, in one compiled pass per object.
 
@@ -291,6 +344,8 @@ def haralick_by_object(
         On the CPU.
     grey : (H, W) uint8 ndarray
         :func:`grey_levels` of the channel.
+    partners : (P,) uint8 ndarray
+        :func:`partner_directions` of the objects at ``scale``.
 
     Returns
     -------
@@ -299,12 +354,12 @@ def haralick_by_object(
     values : (4, N, 13) float64 ndarray
         :data:`HARALICK` per direction and object.
     """
-    labels = objects.labels_int32
+    width = objects.labels.shape[1]
+    steps = np.asarray([dy * scale * width + dx * scale for dy, dx in DIRECTIONS], np.int64)
     area = objects.area.numpy()
-    starts = np.cumsum(area) - area
     return _haralick_kernel(
-        labels, np.ascontiguousarray(grey, np.uint8).reshape(-1), objects.flat.numpy(),
-        starts, area, np.asarray(DIRECTIONS, np.int64), scale, levels,
+        np.ascontiguousarray(grey, np.uint8).reshape(-1), objects.flat.numpy(),
+        np.cumsum(area) - area, area, partners, steps, levels,
     )  # fmt: skip
 
 
@@ -314,54 +369,59 @@ def _entropy_term(p: float) -> float:
 
 
 @compiled
-def _haralick_kernel(labels, grey, flat, starts, area, directions, scale, levels):  # noqa: PLR0915
-    height, width = labels.shape
-    flat_labels = labels.reshape(-1)
-    n, ndir = area.shape[0], directions.shape[0]
+def _haralick_kernel(grey, flat, starts, area, partners, steps, levels):  # noqa: PLR0915
+    n, ndir = area.shape[0], steps.shape[0]
     counted = np.zeros((ndir, n), np.int64)
     values = np.zeros((ndir, n, 13), np.float64)
-    # Unordered pairs (low, high), cleared entry by entry: int32 keeps the matrix in L2.
-    matrix = np.zeros((levels, levels), np.int32)
+    # Unordered pairs (low, high), cleared entry by entry: int32 keeps the matrix in L2. The
+    # pixel loop only counts pairs; the histograms are sums over the matrix's distinct entries.
+    matrix = np.zeros(levels * levels, np.int32)
     touched = np.empty(levels * levels, np.int32)
     marginal = np.zeros(levels, np.int64)
     sums = np.zeros(2 * levels, np.int64)
     differences = np.zeros(levels, np.int64)
-    rows, cols = flat // width, flat % width
     for i in range(n):
         first, last = starts[i], starts[i] + area[i]
         top = 0
         for k in range(first, last):
             top = max(top, grey[flat[k]])
         bins = top + 1.0  # mahotas sizes the matrix by the crop's largest grey level
+        stride = top + 1  # so does this one: a dim object's matrix stays in L1
         for d in range(ndir):
-            dy, dx = directions[d, 0] * scale, directions[d, 1] * scale
-            step = dy * width + dx
+            step, bit = steps[d], np.uint8(1 << d)
             pairs, distinct = 0, 0
             for k in range(first, last):
-                r, c = rows[k] + dy, cols[k] + dx
-                if r >= height or c < 0 or c >= width:
+                if partners[k] & bit == 0:
                     continue
-                p = flat[k]
-                q = p + step
-                if flat_labels[q] != i + 1:
-                    continue
-                a, b = np.int64(grey[p]), np.int64(grey[q])
+                a, b = np.int64(grey[flat[k]]), np.int64(grey[flat[k] + step])
                 if a == 0 or b == 0:
                     continue
                 pairs += 1
-                low, high = min(a, b), max(a, b)
-                if matrix[low, high] == 0:
-                    touched[distinct] = low * levels + high
+                entry = min(a, b) * stride + max(a, b)
+                if matrix[entry] == 0:
+                    touched[distinct] = entry
                     distinct += 1
-                matrix[low, high] += 1
-                marginal[a] += 1
-                marginal[b] += 1
-                sums[a + b] += 1
-                differences[high - low] += 1
+                matrix[entry] += 1
             counted[d, i] = pairs
-            if pairs == 0:
-                continue
             total = 2.0 * pairs  # symmetric matrix: (a, b) and (b, a)
+            asm = entropy = 0.0
+            for t in range(distinct):
+                low, high = touched[t] // stride, touched[t] % stride
+                count = matrix[touched[t]]
+                matrix[touched[t]] = 0
+                marginal[low] += count
+                marginal[high] += count
+                sums[low + high] += count
+                differences[high - low] += count
+                # Off-diagonal entries appear twice in the matrix, diagonal ones once (2·count).
+                if low == high:
+                    share = 2.0 * count / total
+                    asm += share * share
+                    entropy += _entropy_term(share)
+                else:
+                    share = count / total
+                    asm += 2.0 * share * share
+                    entropy += 2.0 * _entropy_term(share)
             # Every sum linear in the matrix, from the three histograms (exact integer sums).
             both = squares_ab = sum_squares = contrast = idm = 0.0
             hx = sum_entropy = difference_entropy = difference_squares = 0.0
@@ -383,6 +443,8 @@ def _haralick_kernel(labels, grey, flat, starts, area, directions, scale, levels
                     sum_squares += v * v * sums[v]
                     sum_entropy += _entropy_term(2.0 * sums[v] / total)
                     sums[v] = 0
+            if pairs == 0:
+                continue
             cross = sum_squares - squares_ab  # Σ 2ab = Σ (a + b)² − Σ (a² + b²)
             mean = both / total
             variance = squares_ab / total - mean * mean
@@ -390,20 +452,6 @@ def _haralick_kernel(labels, grey, flat, starts, area, directions, scale, levels
             correlation = 1.0 if sd == 0 else (cross / total - mean * mean) / (sd * sd)
             sum_average = 2 * mean
             sum_variance = 2 * (squares_ab / total + cross / total) - sum_average * sum_average
-            asm = entropy = 0.0
-            for t in range(distinct):
-                low, high = touched[t] // levels, touched[t] % levels
-                count = matrix[low, high]
-                matrix[low, high] = 0
-                # Off-diagonal entries appear twice in the matrix, diagonal ones once (2·count).
-                if low == high:
-                    share = 2.0 * count / total
-                    asm += share * share
-                    entropy += _entropy_term(share)
-                else:
-                    share = count / total
-                    asm += 2.0 * share * share
-                    entropy += 2.0 * _entropy_term(share)
             # HXY1 = HXY2 = 2·HX for a symmetric matrix (mahotas' InfoMeas formulas).
             info1 = entropy - 2 * hx if hx == 0 else (entropy - 2 * hx) / hx
             info2 = np.sqrt(max(1.0 - np.exp(-2.0 * (2 * hx - entropy)), 0.0))
