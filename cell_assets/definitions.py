@@ -22,7 +22,9 @@ from cell_assets.orchestration.jobs import JOBS, ON_DEMAND_JOBS
 from cell_assets.orchestration.placement import chosen_executor
 from cell_assets.orchestration.resources import pipeline_resources
 from cell_assets.orchestration.sensors import SENSORS
+from cell_assets.orchestration.worker_threads import let_idle_threads_sleep
 
+let_idle_threads_sleep(os.environ)  # before any step imports torch (see worker_threads)
 deployment = Deployment.from_environment(os.environ)
 
 defs = dg.Definitions(

@@ -86,3 +86,33 @@ def test_blas_pools_follow(tmp_path):
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())
     finally:
         use_threads(before)
+
+
+def _environment_after(code: str, **environment: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"} | environment
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_idle_openmp_threads_sleep_in_run_processes_and_commands():
+    """Both edges set OpenMP's wait policy before torch is loaded (libgomp reads it then),
+    and a value a person set is kept."""
+    location = (
+        "import os, sys, cell_assets.definitions; "
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
+    )
+    assert _environment_after(location) == "PASSIVE False"
+    assert _environment_after(location, OMP_WAIT_POLICY="ACTIVE") == "ACTIVE False"
+    command = (
+        "import os, sys; from click.testing import CliRunner; "
+        "from cell_assets.cli.main import main; "
+        "CliRunner().invoke(main, ['bench', '--help'], catch_exceptions=False); "
+        "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)"
+    )
+    assert _environment_after(command) == "PASSIVE False"

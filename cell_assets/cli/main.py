@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from cell_assets.cli.plates import (
 from cell_assets.cli.segment import segment_command
 from cell_assets.environment import DeploymentError
 from cell_assets.errors import ArtifactError, PlateInputError
+from cell_assets.orchestration.worker_threads import let_idle_threads_sleep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +32,7 @@ def main() -> None:
     `materialize` or `dagster dev` and the UI. `demo` does all of it on a small
     synthetic plate.
     """
+    let_idle_threads_sleep(os.environ)  # before a command imports torch (see worker_threads)
 
 
 @main.command("demo")

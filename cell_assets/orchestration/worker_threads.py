@@ -16,11 +16,30 @@ one copy alone on 2 cores, while one copy's second thread bought only 1.36× (is
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 
 # Memory one run may need at its peak: the run's process (Dagster, torch: ~0.6 GiB) plus a
 # 1080² five-channel site's features (1.0-1.4 GiB measured by `bench site`), with room.
 RUN_MEMORY_GIB = 3
+
+
+# OpenMP's threads (torch's intra-op pool) spin for a while after each parallel region before
+# they sleep. Between the many small torch calls of a step they never sleep: a second thread
+# burned 0.1-0.3 CPU s per family on the real site for no wall time (`bench site`'s cores
+# column read 1.4-1.8 where a thread's work is 1.0-1.1). A sleeping wait costs no measured
+# wall time there. libgomp reads this when it is loaded, i.e. before torch is imported.
+IDLE_THREADS_SLEEP = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def let_idle_threads_sleep(environ: MutableMapping[str, str]) -> None:
+    """Put :data:`IDLE_THREADS_SLEEP` into a process's environment, unless a person set it.
+
+    Called by the two edges (the code location and the ``cell-assets`` command) before
+    anything imports torch; processes they start inherit it.
+    """
+    for name, value in IDLE_THREADS_SLEEP.items():
+        environ.setdefault(name, value)
 
 
 def worker_cores() -> int:
