@@ -17,7 +17,12 @@ import numpy as np
 import torch
 
 from cell_assets.imaging.compiled import compiled, compiled_on
-from cell_assets.imaging.measurements.objects import ObjectPixels, offsets, sort_within
+from cell_assets.imaging.measurements.objects import (
+    ObjectPixels,
+    border_pixels,
+    offsets,
+    sort_within,
+)
 
 FEATURES = (
     "IntegratedIntensity",
@@ -48,6 +53,8 @@ LOCATIONS = (
 
 def edge_pixels(objects: ObjectPixels) -> torch.Tensor:
     """``(P,)`` bool: the object pixel has a 4-neighbour (inside the image) of another label."""
+    if compiled_on(objects.device):
+        return torch.from_numpy(border_pixels(objects.labels_int32, objects.flat.numpy(), False))
     # int64 before indexing: CUDA has no indexing kernel for uint16 (Cellpose's label dtype).
     labels = torch.as_tensor(objects.labels.astype(np.int64), device=objects.device)
     height, width = labels.shape
@@ -94,16 +101,16 @@ def measure_intensity(
     """
     if edge is None:
         edge = edge_pixels(objects)
-    values = objects.values(image).to(torch.float64)
-    if compiled_on(values.device):
+    if compiled_on(image.device):
         area = objects.area.numpy()
         found = _intensity_by_object(
-            values.numpy(), sort_within(objects, values).numpy(), edge.numpy(),
-            objects.flat.numpy(), np.cumsum(area) - area, area, objects.labels.shape[1],
+            image.to(torch.float64).reshape(-1).numpy(), edge.numpy(), objects.flat.numpy(),
+            objects.rows.numpy(), objects.cols.numpy(), np.cumsum(area) - area, area,
+            objects.labels.shape[1],
         )  # fmt: skip
         named = dict(zip(FEATURES + LOCATIONS, torch.from_numpy(found).unbind(1), strict=True))
     else:
-        named = _intensity_in_torch(objects, values, edge)
+        named = _intensity_in_torch(objects, objects.values(image).to(torch.float64), edge)
     return {f"Intensity_{k}": named[k] for k in FEATURES} | {
         f"Location_{k}": named[k] for k in LOCATIONS
     }
@@ -196,70 +203,129 @@ class _EdgeView:
 
 
 @compiled
-def _quantile(ordered, fraction):
-    """CellProfiler's quantile of one object's sorted values: position ``n·q``, linear."""
-    n = ordered.shape[0]
+def _quantile_ranks(n, fraction):
+    """The two sorted positions CellProfiler's quantile interpolates between, and the weight:
+    position ``n·q``, linear."""
     position = n * fraction
     low = max(min(int(np.floor(position)), n - 1), 0)
     high = max(min(low + 1, n - 1), 0)
-    weight = position - low
-    return ordered[low] * (1 - weight) + ordered[high] * weight
+    return low, high, position - low
 
 
 @compiled
-def _median_deviation(ordered, median):
-    """MADIntensity from one object's sorted values: the deviations ``|v − median|`` are two
-    sorted runs (below the median, read backwards, and from it on), merged only up to the
-    quantile's position instead of sorted again."""
-    n = ordered.shape[0]
-    position = n * 0.5
-    low = max(min(int(np.floor(position)), n - 1), 0)
-    high = max(min(low + 1, n - 1), 0)
-    weight = position - low
-    below = np.searchsorted(ordered, median)  # ordered[below - 1] < median <= ordered[below]
-    i, j = below - 1, below
-    at_low = at_high = 0.0
-    for rank in range(high + 1):
-        if j >= n or (i >= 0 and median - ordered[i] <= ordered[j] - median):
-            deviation = median - ordered[i]
-            i -= 1
-        else:
-            deviation = ordered[j] - median
-            j += 1
-        if rank == low:
-            at_low = deviation
-        at_high = deviation
-    return at_low * (1 - weight) + at_high * weight
+def _select(buffer, lo, hi, k):
+    """Reorder ``buffer[lo:hi]`` so that position ``k`` holds the value a sort would put
+    there, smaller-or-equal values before it and greater-or-equal after (quickselect,
+    median-of-three pivot; the ends of the range by one scan)."""
+    if k == lo or k == hi - 1:
+        best = k
+        for t in range(lo, hi):
+            if (buffer[t] < buffer[best]) if k == lo else (buffer[t] > buffer[best]):
+                best = t
+        buffer[k], buffer[best] = buffer[best], buffer[k]
+        return
+    left, right = lo, hi - 1
+    while right > left + 1:
+        middle = (left + right) >> 1
+        buffer[middle], buffer[left + 1] = buffer[left + 1], buffer[middle]
+        if buffer[left] > buffer[right]:
+            buffer[left], buffer[right] = buffer[right], buffer[left]
+        if buffer[left + 1] > buffer[right]:
+            buffer[left + 1], buffer[right] = buffer[right], buffer[left + 1]
+        if buffer[left] > buffer[left + 1]:
+            buffer[left], buffer[left + 1] = buffer[left + 1], buffer[left]
+        i, j, pivot = left + 1, right, buffer[left + 1]
+        while True:
+            i += 1
+            while buffer[i] < pivot:
+                i += 1
+            j -= 1
+            while buffer[j] > pivot:
+                j -= 1
+            if j < i:
+                break
+            buffer[i], buffer[j] = buffer[j], buffer[i]
+        buffer[left + 1], buffer[j] = buffer[j], pivot
+        if j >= k:
+            right = j - 1
+        if j <= k:
+            left = i
+    if right == left + 1 and buffer[right] < buffer[left]:
+        buffer[left], buffer[right] = buffer[right], buffer[left]
 
 
 @compiled
-def _intensity_by_object(values, ordered, edge, flat, starts, lengths, width):  # noqa: PLR0915
-    """:func:`measure_intensity` on the CPU, ``(N, 21)`` in ``FEATURES + LOCATIONS`` order:
-    ``values`` the object pixels, ``ordered`` the same sorted within each object."""
+def _order_statistics(buffer, n, ranks):
+    """Put the values of the sorted positions ``ranks`` (ascending) of ``buffer[:n]`` in
+    place, by selection: each rank splits the range the others are searched in, so the
+    values equal a full sort's at a fraction of its cost."""
+    count = ranks.shape[0]
+    stack = np.empty((2 * count + 2, 4), np.int64)  # (lo, hi, first rank, last rank + 1)
+    stack[0] = (0, n, 0, count)
+    depth = 1
+    while depth:
+        depth -= 1
+        lo, hi, first, last = stack[depth]
+        if first >= last:
+            continue
+        chosen = (first + last) // 2
+        k = ranks[chosen]
+        _select(buffer, lo, hi, k)
+        stack[depth] = (lo, k, first, chosen)
+        stack[depth + 1] = (k + 1, hi, chosen + 1, last)
+        depth += 2
+
+
+@compiled
+def _quantiles(buffer, n, fractions):
+    """CellProfiler's quantiles (position ``n·q``, linear) of ``buffer[:n]``, which this
+    reorders."""
+    ranks = np.empty(2 * fractions.shape[0], np.int64)
+    for f in range(fractions.shape[0]):
+        low, high, _ = _quantile_ranks(n, fractions[f])
+        ranks[2 * f], ranks[2 * f + 1] = low, high
+    _order_statistics(buffer, n, np.unique(ranks))
+    found = np.empty(fractions.shape[0])
+    for f in range(fractions.shape[0]):
+        low, high, weight = _quantile_ranks(n, fractions[f])
+        found[f] = buffer[low] * (1 - weight) + buffer[high] * weight
+    return found
+
+
+@compiled
+def _intensity_by_object(image, edge, flat, rows, cols, starts, lengths, width):  # noqa: PLR0915
+    """:func:`measure_intensity` on the CPU, ``(N, 21)`` in ``FEATURES + LOCATIONS`` order,
+    from the flat ``image``; quantiles by selection, not by sorting."""
     count = lengths.shape[0]
     out = np.full((count, len(FEATURES) + len(LOCATIONS)), np.nan)
+    longest = lengths.max() if count else 0
+    pixels, buffer = np.empty(longest), np.empty(longest)  # an object's values; a scratch copy
+    quartiles = np.array([0.25, 0.5, 0.75])
+    half = np.array([0.5])
     for o in range(count):
         n = lengths[o]
         if n == 0:
             continue
         start = starts[o]
-        run = values[start : start + n]
-        sorted_run = ordered[start : start + n]
+        run = pixels[:n]
+        for k in range(n):
+            run[k] = image[flat[start + k]]
         integrated = run.sum()
         mean = integrated / n
         squares = edge_sum = edge_squares = 0.0
         weighted_y = weighted_x = centre_y = centre_x = 0.0
         edge_n = 0
         edge_low, edge_high = np.inf, -np.inf
-        top, first_top = -np.inf, -1
+        top, first_top, bottom = -np.inf, -1, np.inf
         for k in range(n):
             v = run[k]
             squares += (v - mean) ** 2
-            y, x = flat[start + k] // width, flat[start + k] % width
+            y, x = rows[start + k], cols[start + k]  # no integer division per pixel
             centre_y += y
             centre_x += x
             weighted_y += y * v
             weighted_x += x * v
+            bottom = min(bottom, v)
             if v > top:  # pixels are in raster order: the first brightest one is kept
                 top, first_top = v, flat[start + k]
             if edge[start + k]:
@@ -272,14 +338,17 @@ def _intensity_by_object(values, ordered, edge, flat, starts, lengths, width):  
                 edge_squares += (run[k] - edge_mean) ** 2
         weighted_y, weighted_x = weighted_y / integrated, weighted_x / integrated
         centre_y, centre_x = centre_y / n, centre_x / n
-        median = _quantile(sorted_run, 0.5)
+        buffer[:n] = run
+        lower, median, upper = _quantiles(buffer, n, quartiles)
+        for k in range(n):
+            buffer[k] = abs(run[k] - median)
         row = out[o]
         row[0], row[1], row[2] = integrated, mean, np.sqrt(squares / n)
-        row[3], row[4] = sorted_run[0], sorted_run[n - 1]
+        row[3], row[4] = bottom, top
         row[5] = np.sqrt((weighted_y - centre_y) ** 2 + (weighted_x - centre_x) ** 2)
-        row[6], row[7] = _quantile(sorted_run, 0.25), median
-        row[8] = _median_deviation(sorted_run, median)
-        row[9] = _quantile(sorted_run, 0.75)
+        row[6], row[7] = lower, median
+        row[8] = _quantiles(buffer, n, half)[0]
+        row[9] = upper
         row[10], row[11] = edge_sum, edge_mean
         row[12] = np.sqrt(edge_squares / edge_n)
         if edge_n:

@@ -131,7 +131,7 @@ class ObjectPixels:
     def border(self) -> np.ndarray:
         """``(P,)`` bool: the pixel has a 4-neighbour that is not its object, the image's outside
         included (the pixels a perimeter or a convex hull is made of)."""
-        return _border_pixels(self.labels_int32, self.flat.cpu().numpy())
+        return border_pixels(self.labels_int32, self.flat.cpu().numpy(), True)
 
     @property
     def device(self) -> torch.device:
@@ -225,15 +225,17 @@ def offsets(lengths: torch.Tensor) -> torch.Tensor:
 
 
 @compiled
-def _border_pixels(labels, flat):
+def border_pixels(labels, flat, outside_counts):
+    """Pixels with a 4-neighbour of another label; ``outside_counts``: the image's outside is
+    another label (else a neighbour outside the image does not count)."""
     height, width = labels.shape
     border = np.zeros(flat.shape[0], np.bool_)
     for k in range(flat.shape[0]):
         r, c = flat[k] // width, flat[k] % width
         own = labels[r, c]
         border[k] = (
-            r == 0 or r == height - 1 or c == 0 or c == width - 1
-            or labels[r - 1, c] != own or labels[r + 1, c] != own
-            or labels[r, c - 1] != own or labels[r, c + 1] != own
+            (r > 0 and labels[r - 1, c] != own) or (r < height - 1 and labels[r + 1, c] != own)
+            or (c > 0 and labels[r, c - 1] != own) or (c < width - 1 and labels[r, c + 1] != own)
+            or (outside_counts and (r == 0 or r == height - 1 or c == 0 or c == width - 1))
         )  # fmt: skip
     return border

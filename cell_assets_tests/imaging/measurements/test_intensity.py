@@ -40,3 +40,40 @@ def test_the_compiled_pass_matches_the_torch_pass(ties):
         )  # fmt: skip
     assert np.isnan(compiled["Intensity_MeanIntensity"][3])
     assert compiled["Intensity_MADIntensity"][4] == 0  # one pixel
+
+
+def test_edges_are_the_same_both_ways(monkeypatch):
+    from cell_assets.imaging import compiled
+
+    labels = np.zeros((30, 40), np.int32)
+    labels[0:10, 0:15] = 1  # on the image's border: that alone is no edge
+    labels[10:25, 5:30] = 2  # touches 1
+    labels[29, 39] = 3
+    objects = ObjectPixels.of(labels)
+    on_cpu = edge_pixels(objects).numpy()
+    monkeypatch.setattr(compiled, "TORCH_EVERYWHERE", True)
+    np.testing.assert_array_equal(on_cpu, edge_pixels(objects).numpy())
+    assert not on_cpu[0]  # the corner pixel (0, 0) has no neighbour of another label
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 17, 1000])
+@pytest.mark.parametrize("plateaus", [False, True])
+def test_quantiles_by_selection_are_the_sorted_values(n, plateaus):
+    """The selection returns exactly what sorting gives: CellProfiler's position ``n·q``."""
+    from cell_assets.imaging.measurements.intensity import _quantiles
+
+    rng = np.random.default_rng(n)
+    values = rng.random(n)
+    if plateaus:
+        values = np.round(values * 3) / 3
+    fractions = np.array([0.25, 0.5, 0.75])
+    ordered = np.sort(values)
+    expected = []
+    for q in fractions:
+        low = max(min(int(np.floor(n * q)), n - 1), 0)
+        high = max(min(low + 1, n - 1), 0)
+        weight = n * q - low
+        expected.append(ordered[low] * (1 - weight) + ordered[high] * weight)
+    buffer = np.concatenate([values, [np.inf, -np.inf]])  # beyond n: must not be read
+    np.testing.assert_array_equal(_quantiles(buffer, n, fractions), expected)
+    np.testing.assert_array_equal(np.sort(buffer[:n]), ordered)  # reordered, nothing lost
