@@ -23,6 +23,7 @@ from cell_assets.imaging.measurements.objects import (
     offsets,
     sort_within,
 )
+from cell_assets.imaging.measurements.selection import quantiles
 
 FEATURES = (
     "IntegratedIntensity",
@@ -203,96 +204,6 @@ class _EdgeView:
 
 
 @compiled
-def _quantile_ranks(n, fraction):
-    """The two sorted positions CellProfiler's quantile interpolates between, and the weight:
-    position ``n·q``, linear."""
-    position = n * fraction
-    low = max(min(int(np.floor(position)), n - 1), 0)
-    high = max(min(low + 1, n - 1), 0)
-    return low, high, position - low
-
-
-@compiled
-def _select(buffer, lo, hi, k):
-    """Reorder ``buffer[lo:hi]`` so that position ``k`` holds the value a sort would put
-    there, smaller-or-equal values before it and greater-or-equal after (quickselect,
-    median-of-three pivot; the ends of the range by one scan)."""
-    if k == lo or k == hi - 1:
-        best = k
-        for t in range(lo, hi):
-            if (buffer[t] < buffer[best]) if k == lo else (buffer[t] > buffer[best]):
-                best = t
-        buffer[k], buffer[best] = buffer[best], buffer[k]
-        return
-    left, right = lo, hi - 1
-    while right > left + 1:
-        middle = (left + right) >> 1
-        buffer[middle], buffer[left + 1] = buffer[left + 1], buffer[middle]
-        if buffer[left] > buffer[right]:
-            buffer[left], buffer[right] = buffer[right], buffer[left]
-        if buffer[left + 1] > buffer[right]:
-            buffer[left + 1], buffer[right] = buffer[right], buffer[left + 1]
-        if buffer[left] > buffer[left + 1]:
-            buffer[left], buffer[left + 1] = buffer[left + 1], buffer[left]
-        i, j, pivot = left + 1, right, buffer[left + 1]
-        while True:
-            i += 1
-            while buffer[i] < pivot:
-                i += 1
-            j -= 1
-            while buffer[j] > pivot:
-                j -= 1
-            if j < i:
-                break
-            buffer[i], buffer[j] = buffer[j], buffer[i]
-        buffer[left + 1], buffer[j] = buffer[j], pivot
-        if j >= k:
-            right = j - 1
-        if j <= k:
-            left = i
-    if right == left + 1 and buffer[right] < buffer[left]:
-        buffer[left], buffer[right] = buffer[right], buffer[left]
-
-
-@compiled
-def _order_statistics(buffer, n, ranks):
-    """Put the values of the sorted positions ``ranks`` (ascending) of ``buffer[:n]`` in
-    place, by selection: each rank splits the range the others are searched in, so the
-    values equal a full sort's at a fraction of its cost."""
-    count = ranks.shape[0]
-    stack = np.empty((2 * count + 2, 4), np.int64)  # (lo, hi, first rank, last rank + 1)
-    stack[0] = (0, n, 0, count)
-    depth = 1
-    while depth:
-        depth -= 1
-        lo, hi, first, last = stack[depth]
-        if first >= last:
-            continue
-        chosen = (first + last) // 2
-        k = ranks[chosen]
-        _select(buffer, lo, hi, k)
-        stack[depth] = (lo, k, first, chosen)
-        stack[depth + 1] = (k + 1, hi, chosen + 1, last)
-        depth += 2
-
-
-@compiled
-def _quantiles(buffer, n, fractions):
-    """CellProfiler's quantiles (position ``n·q``, linear) of ``buffer[:n]``, which this
-    reorders."""
-    ranks = np.empty(2 * fractions.shape[0], np.int64)
-    for f in range(fractions.shape[0]):
-        low, high, _ = _quantile_ranks(n, fractions[f])
-        ranks[2 * f], ranks[2 * f + 1] = low, high
-    _order_statistics(buffer, n, np.unique(ranks))
-    found = np.empty(fractions.shape[0])
-    for f in range(fractions.shape[0]):
-        low, high, weight = _quantile_ranks(n, fractions[f])
-        found[f] = buffer[low] * (1 - weight) + buffer[high] * weight
-    return found
-
-
-@compiled
 def _intensity_by_object(image, edge, flat, rows, cols, starts, lengths, width):  # noqa: PLR0915
     """:func:`measure_intensity` on the CPU, ``(N, 21)`` in ``FEATURES + LOCATIONS`` order,
     from the flat ``image``; quantiles by selection, not by sorting."""
@@ -339,7 +250,7 @@ def _intensity_by_object(image, edge, flat, rows, cols, starts, lengths, width):
         weighted_y, weighted_x = weighted_y / integrated, weighted_x / integrated
         centre_y, centre_x = centre_y / n, centre_x / n
         buffer[:n] = run
-        lower, median, upper = _quantiles(buffer, n, quartiles)
+        lower, median, upper = quantiles(buffer, n, quartiles)
         for k in range(n):
             buffer[k] = abs(run[k] - median)
         row = out[o]
@@ -347,7 +258,7 @@ def _intensity_by_object(image, edge, flat, rows, cols, starts, lengths, width):
         row[3], row[4] = bottom, top
         row[5] = np.sqrt((weighted_y - centre_y) ** 2 + (weighted_x - centre_x) ** 2)
         row[6], row[7] = lower, median
-        row[8] = _quantiles(buffer, n, half)[0]
+        row[8] = quantiles(buffer, n, half)[0]
         row[9] = upper
         row[10], row[11] = edge_sum, edge_mean
         row[12] = np.sqrt(edge_squares / edge_n)

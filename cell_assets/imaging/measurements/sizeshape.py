@@ -30,6 +30,7 @@ import torch
 
 from cell_assets.imaging.compiled import compiled, compiled_on
 from cell_assets.imaging.measurements.objects import ObjectPixels
+from cell_assets.imaging.measurements.selection import order_statistics
 
 # scikit-image's weights of the 3×3 border-pixel codes of ``perimeter(…, neighborhood=4)``.
 _PERIMETER_WEIGHTS = {
@@ -417,21 +418,42 @@ def radii(objects: ObjectPixels) -> dict[str, torch.Tensor]:
 
     distance = edt.edt(objects.labels, black_border=True, parallel=1).astype(np.float64)
     values = torch.as_tensor(distance.ravel(), device=objects.device)[objects.flat]
-    from cell_assets.imaging.measurements.objects import sort_within
-
-    ordered = sort_within(objects, values)
     n = objects.area
-    start = torch.cumsum(n, 0) - n
-    low = torch.div(n - 1, 2, rounding_mode="floor").clamp(min=0)
-    high = torch.div(n, 2, rounding_mode="floor").clamp(max=torch.clamp(n - 1, min=0))
-    last = max(ordered.shape[0] - 1, 0)
-    median = (ordered[(start + low).clamp(max=last)] + ordered[(start + high).clamp(max=last)]) / 2
-    present = objects.present
+    if compiled_on(objects.device):
+        area = n.numpy()
+        median = torch.from_numpy(_medians(values.numpy(), np.cumsum(area) - area, area))
+    else:
+        from cell_assets.imaging.measurements.objects import sort_within
+
+        ordered = sort_within(objects, values)
+        start = torch.cumsum(n, 0) - n
+        low = torch.div(n - 1, 2, rounding_mode="floor").clamp(min=0)
+        high = torch.div(n, 2, rounding_mode="floor").clamp(max=torch.clamp(n - 1, min=0))
+        last = max(ordered.shape[0] - 1, 0)
+        at = ordered[(start + low).clamp(max=last)], ordered[(start + high).clamp(max=last)]
+        median = (at[0] + at[1]) / 2
     return {
         "MaximumRadius": objects.reduce(values, "max"),
         "MeanRadius": objects.mean(values),
-        "MedianRadius": torch.where(present, median, torch.nan),
+        "MedianRadius": torch.where(objects.present, median, torch.nan),
     }
+
+
+@compiled
+def _medians(values, starts, lengths):
+    """Per object, the mean of its values at sorted positions ⌊(n − 1)/2⌋ and ⌊n/2⌋ (numpy's
+    median), by selection; NaN for an empty object."""
+    out = np.full(lengths.shape[0], np.nan)
+    buffer = np.empty(lengths.max() if lengths.shape[0] else 0)
+    for o in range(lengths.shape[0]):
+        n = lengths[o]
+        if n == 0:
+            continue
+        buffer[:n] = values[starts[o] : starts[o] + n]
+        ranks = np.unique(np.array([(n - 1) // 2, n // 2]))
+        order_statistics(buffer, n, ranks)
+        out[o] = (buffer[(n - 1) // 2] + buffer[n // 2]) / 2
+    return out
 
 
 def measure_sizeshape(

@@ -60,7 +60,7 @@ def test_edges_are_the_same_both_ways(monkeypatch):
 @pytest.mark.parametrize("plateaus", [False, True])
 def test_quantiles_by_selection_are_the_sorted_values(n, plateaus):
     """The selection returns exactly what sorting gives: CellProfiler's position ``n·q``."""
-    from cell_assets.imaging.measurements.intensity import _quantiles
+    from cell_assets.imaging.measurements.selection import quantiles
 
     rng = np.random.default_rng(n)
     values = rng.random(n)
@@ -75,5 +75,5 @@ def test_quantiles_by_selection_are_the_sorted_values(n, plateaus):
         weight = n * q - low
         expected.append(ordered[low] * (1 - weight) + ordered[high] * weight)
     buffer = np.concatenate([values, [np.inf, -np.inf]])  # beyond n: must not be read
-    np.testing.assert_array_equal(_quantiles(buffer, n, fractions), expected)
+    np.testing.assert_array_equal(quantiles(buffer, n, fractions), expected)
     np.testing.assert_array_equal(np.sort(buffer[:n]), ordered)  # reordered, nothing lost
