@@ -371,11 +371,13 @@ def filled_areas(objects: ObjectPixels, euler_4: np.ndarray) -> np.ndarray:
     labels = objects.labels
     area = objects.area.cpu().numpy().astype(float)
     flat = objects.flat.cpu().numpy()
-    components = _pieces(objects.labels_int32, flat, objects.count)
+    sizes = objects.area.cpu().numpy()
+    components = _pieces(flat, objects.cols.cpu().numpy(), np.cumsum(sizes) - sizes, sizes,
+                         labels.shape[1])  # fmt: skip
     holes = components - np.rint(euler_4).astype(np.int64)
     filled = area.copy()
     structure = np.ones((3, 3), bool)
-    starts = np.cumsum(objects.area.cpu().numpy()) - objects.area.cpu().numpy()
+    starts = np.cumsum(sizes) - sizes
     for index in np.flatnonzero(holes > 0):
         rows, cols = np.divmod(flat[starts[index] : starts[index] + int(area[index])],
                                labels.shape[1])  # fmt: skip
@@ -385,30 +387,35 @@ def filled_areas(objects: ObjectPixels, euler_4: np.ndarray) -> np.ndarray:
 
 
 @compiled
-def _pieces(labels, flat, count):
-    """4-connected pieces of every object, ``(N,)``: union-find over the object pixels."""
-    height, width = labels.shape
-    parent = np.arange(height * width)
+def _pieces(flat, cols, starts, area, width):
+    """4-connected pieces of every object, ``(N,)``: union-find over each object's pixels (in
+    raster order, so the pixel above is found by a pointer that only moves forward)."""
+    parent = np.arange(flat.shape[0])
 
-    def root(p):
-        while parent[p] != p:
-            parent[p] = parent[parent[p]]
-            p = parent[p]
-        return p
+    def root(k):
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
 
-    for k in range(flat.shape[0]):
-        p = flat[k]
-        r, c = p // width, p % width
-        for q in (p - width if r > 0 else -1, p - 1 if c > 0 else -1):
-            if q >= 0 and labels[q // width, q % width] == labels[r, c]:
-                a, b = root(p), root(q)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-    pieces = np.zeros(count, np.int64)
-    for k in range(flat.shape[0]):
-        p = flat[k]
-        if root(p) == p:
-            pieces[labels[p // width, p % width] - 1] += 1
+    pieces = np.zeros(area.shape[0], np.int64)
+    for i in range(area.shape[0]):
+        first, last = starts[i], starts[i] + area[i]
+        above = first
+        for k in range(first, last):
+            p = flat[k]
+            while flat[above] < p - width:
+                above += 1
+            up = above if flat[above] == p - width else -1
+            left = k - 1 if k > first and cols[k] > 0 and flat[k - 1] == p - 1 else -1
+            for q in (up, left):
+                if q >= 0:
+                    a, b = root(k), root(q)
+                    if a != b:
+                        parent[max(a, b)] = min(a, b)
+        for k in range(first, last):
+            if root(k) == k:
+                pieces[i] += 1
     return pieces
 
 

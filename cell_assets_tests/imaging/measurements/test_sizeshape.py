@@ -70,3 +70,20 @@ def test_filled_areas_fill_the_holes_of_each_object():
         expected = ndi.binary_fill_holes(labels == label, np.ones((3, 3), bool)).sum()
         assert filled[label - 1] == expected, label
     assert filled[0] > (labels == 1).sum() and filled[7] == 48
+
+
+def test_pieces_are_scipys_4_connected_components():
+    """Random speckled objects: many pieces, pixels on the first and last column (a raster
+    neighbour that is not a 4-neighbour), a label missing."""
+    from scipy import ndimage as ndi
+
+    from cell_assets.imaging.measurements.sizeshape import _pieces
+
+    rng = np.random.default_rng(3)
+    labels = np.where(rng.random((40, 30)) < 0.55, rng.integers(1, 7, (40, 30)), 0)
+    labels[labels == 4] = 0
+    objects = ObjectPixels.of(labels.astype(np.int32))
+    area = objects.area.numpy()
+    found = _pieces(objects.flat.numpy(), objects.cols.numpy(), np.cumsum(area) - area, area, 30)
+    expected = [ndi.label(labels == label)[1] for label in range(1, objects.count + 1)]
+    np.testing.assert_array_equal(found, expected)
