@@ -37,7 +37,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from cell_assets.imaging.background import flattened
-from cell_assets.imaging.labels import remove_small_and_relabel
+from cell_assets.imaging.labels import fill_holes, remove_small_and_relabel
 from cell_assets.imaging.object_size import HOW, estimate_nucleus_diameter
 from cell_assets.imaging.propagation import DEFAULT_REGULARIZATION, propagate
 from cell_assets.imaging.segmentation_settings import ClassicalSettings
@@ -121,7 +121,7 @@ def segment_nuclei(
     counted = unsaturated(image)
     image = flattened(image, diameter)
     smooth, foreground = _foreground(image, counted, method, log_transform, correction)
-    foreground = ndi.binary_fill_holes(foreground)
+    foreground = fill_holes(foreground)
     components, count = ndi.label(foreground)
     if count == 0:
         return np.zeros(image.shape, np.uint16)
@@ -187,7 +187,7 @@ def segment_cells(
     counted = unsaturated(image)
     image = flattened(image, diameter, windows=8.0)
     smooth, foreground = _foreground(image, counted, method, log_transform, correction)
-    foreground = ndi.binary_fill_holes(foreground | (nuclei > 0))
+    foreground = fill_holes(foreground | (nuclei > 0))
     scaled = rescaled(smooth, *offset_and_scale(smooth))
     return propagate(scaled, nuclei, foreground, regularization)
 

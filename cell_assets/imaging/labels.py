@@ -19,6 +19,26 @@ def label_dtype(n_labels: int) -> np.dtype:
     return np.dtype(np.uint16) if n_labels <= np.iinfo(np.uint16).max else np.dtype(np.uint32)
 
 
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: ``mask`` with every background region that does not reach the image's
+    edge (4-connected) filled, as ``scipy.ndimage.binary_fill_holes`` with its default
+    structure.
+
+    One labelling of the background instead of scipy's dilation repeated until nothing
+    changes, which took 20-30 ms on a 1080² foreground, three times per site.
+    """
+    from scipy import ndimage as ndi
+
+    background, _ = ndi.label(~mask)
+    edge = np.unique(
+        np.concatenate([background[0], background[-1], background[:, 0], background[:, -1]])
+    )
+    reaches_edge = np.zeros(int(background.max()) + 1, bool)
+    reaches_edge[edge] = True
+    reaches_edge[0] = False  # label 0: the mask itself
+    return ~reaches_edge[background]
+
+
 def remove_small_and_relabel(labels: np.ndarray, min_area: float) -> np.ndarray:
     """Drop objects under ``min_area`` pixels and renumber 1..N in label order."""
     areas = np.bincount(labels.ravel())

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from cell_assets.imaging.background import flattened
+from cell_assets.imaging.labels import fill_holes
 from cell_assets.imaging.thresholds import SMOOTHING_SIGMA, global_threshold, unsaturated
 
 # Objects smaller than this (pixels across) are noise, not nuclei.
@@ -50,7 +51,7 @@ def _single_nucleus_diameters(
     empty = np.zeros(0), np.zeros(0)
     if not np.isfinite(cut):
         return empty
-    foreground = ndi.binary_fill_holes(ndi.binary_opening(smooth >= cut))
+    foreground = fill_holes(ndi.binary_opening(smooth >= cut))
     labels, count = ndi.label(foreground)
     if count == 0 or foreground.all():
         return empty

@@ -68,11 +68,14 @@ def robust_background(pixels: np.ndarray, trim: float = ROBUST_TRIM) -> float:
 
 
 def _threshold_of(pixels: np.ndarray, method: ThresholdMethod) -> float:
-    from skimage.filters import threshold_li, threshold_multiotsu, threshold_otsu
+    from skimage.filters import threshold_multiotsu, threshold_otsu
+
+    # Its own module: the settings import this one, and the code location must not load numba.
+    from cell_assets.imaging.cross_entropy import minimum_cross_entropy
 
     method = ThresholdMethod(method)  # a name typed on the command line or in run config
     if method is ThresholdMethod.minimum_cross_entropy:
-        return float(threshold_li(pixels))
+        return minimum_cross_entropy(pixels)
     if method is ThresholdMethod.otsu:
         return float(threshold_otsu(pixels))
     if method is ThresholdMethod.otsu_three_class:

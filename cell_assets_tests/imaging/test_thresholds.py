@@ -56,3 +56,37 @@ def test_a_method_named_as_text_is_the_method_it_names():
     assert segmenter.describe()["cell_threshold"] == "otsu_three_class"
     with pytest.raises(ValueError, match="'li' is not a valid ThresholdMethod"):
         global_threshold(image, "li")
+
+
+def test_li_fixed_point_is_scikit_images_li_on_real_stains():
+    """Every stain of the real Cell Painting sites (each raw, and as floats): scikit-image's
+    threshold_li and the compiled fixed point agree within scikit-image's own tolerance."""
+    from cell_assets.cli.benchmarks.real_segmentation_sets import cell_painting_sites
+    from cell_assets.imaging.cross_entropy import minimum_cross_entropy
+    from cell_assets_tests.helpers import real_data
+
+    for site in cell_painting_sites(real_data()):
+        for stain, image in site.channels.items():
+            pixels = image.astype(np.float64).ravel() / 65535.0
+            distinct = np.unique(pixels)
+            tolerance = np.diff(distinct).min() / 2
+            assert abs(minimum_cross_entropy(pixels) - threshold_li(pixels)) <= tolerance, (
+                site.name,
+                stain,
+            )
+    assert minimum_cross_entropy(np.full(10, 0.25)) == 0.25  # no contrast: the value itself
+
+
+def test_holes_are_filled_as_scipy_fills_them():
+    from scipy import ndimage as ndi
+
+    from cell_assets.imaging.labels import fill_holes
+
+    rng = np.random.default_rng(5)
+    for share in (0.2, 0.5, 0.8):
+        mask = ndi.binary_opening(rng.random((70, 90)) < share)
+        np.testing.assert_array_equal(fill_holes(mask), ndi.binary_fill_holes(mask))
+    ring = np.zeros((9, 9), bool)
+    ring[2:7, 2:7], ring[3:6, 3:6] = True, False
+    assert fill_holes(ring)[4, 4] and not fill_holes(ring)[0, 0]
+    assert fill_holes(np.ones((4, 4), bool)).all()
