@@ -144,6 +144,26 @@ def cellprofiler_like_nuclei(image: np.ndarray, diameter: float) -> np.ndarray:
     return nuclei
 
 
+def cellprofiler_like_cells(image: np.ndarray, nuclei: np.ndarray) -> np.ndarray:
+    """The baseline's cells: CellProfiler 4's IdentifySecondaryObjects defaults.
+
+    Propagation from the nuclei with CellProfiler's own code (centrosome's ``propagate``,
+    regularization 0.05) over the stain thresholded as IdentifyPrimaryObjects does (minimum
+    cross-entropy on the raw image, compared with the image smoothed by σ 1), holes filled.
+    """
+    from centrosome.propagate import propagate
+    from scipy import ndimage as ndi
+    from skimage.filters import threshold_li
+
+    foreground = ndi.gaussian_filter(image, 1.0) >= threshold_li(image)
+    cells, _ = propagate(image, nuclei, foreground | (nuclei > 0), 0.05)
+    filled = cells.copy()  # CellProfiler fills each cell's holes
+    for label, box in enumerate(ndi.find_objects(cells), start=1):
+        if box is not None:
+            filled[box][ndi.binary_fill_holes(cells[box] == label)] = label
+    return filled
+
+
 @dataclass(frozen=True)
 class RealSetScore:
     """Mean AP@0.5 and AP@0.5:0.95, median matched area ratio and diameters of one method."""

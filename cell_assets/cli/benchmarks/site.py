@@ -11,7 +11,8 @@ stage                  peer or floor
 =====================  ==============================================================
 illumination           the floor: one numpy division per channel
 compression            the floor: reading the raw TIFFs and writing each channel's PNG
-segmentation           CellProfiler-like nuclei (Li threshold, intensity declumping)
+segmentation           CellProfiler-like nuclei (Li threshold, intensity declumping) and cells
+                       (CellProfiler's propagation: centrosome's own code), as ours makes both
 h5sc extraction        the floor: an h5py write of the same crops
 features (per family)  cp_measure, CellProfiler's own measurement code
 =====================  ==============================================================
@@ -133,6 +134,7 @@ def time_site(
 
     from cell_assets.cli.benchmarks.features import cp_measure_family
     from cell_assets.cli.benchmarks.segmentation_quality import (
+        cellprofiler_like_cells,
         cellprofiler_like_nuclei,
         classical_site,
     )
@@ -198,11 +200,12 @@ def time_site(
         measured["diameter"] = float(segmenter.nucleus_diameter or 16.0)
         return result
 
+    def cellprofiler_like() -> np.ndarray:
+        nuclei = cellprofiler_like_nuclei(dna, measured["diameter"])
+        return cellprofiler_like_cells(cytoplasm, nuclei)
+
     result = stage(
-        "segmentation (classical)",
-        classical,
-        "CellProfiler-like nuclei",
-        lambda: cellprofiler_like_nuclei(dna, measured["diameter"]),
+        "segmentation (classical)", classical, "CellProfiler-like nuclei+cells", cellprofiler_like
     )
     nuclei, cells = result.nuclei, result.cells  # matched: nucleus i inside cell i
 
