@@ -112,6 +112,46 @@ def test_a_file_still_growing_or_missing_is_not_ready(plate_copy):
     assert stalled.reason.startswith("upload stalled: ") and "for 5 min" in stalled.reason
 
 
+def test_an_experiments_settings_are_the_defaults_of_its_plates(plate_copy):
+    """``<experiment>/settings.yaml`` sets what a lab sets once (how long an upload may stall,
+    a stage's config); a plate's own file overrides it key by key and field by field."""
+    import yaml
+
+    raw_root, plate_dir = plate_copy
+    raw = open_raw_plates(str(raw_root))
+    entry = PlateFolder(EXPERIMENT, PLATE, plate_dir.as_uri())
+    shared = {
+        "stall_after_min": 5,
+        "ops": {
+            "illumination_functions": {"config": {"camera_offset": 7.0, "get_darkfield": True}},
+            "compressed_images": {"config": {"png_compress_level": 3}},
+        },
+    }
+    (raw_root / EXPERIMENT / "settings.yaml").write_text(yaml.safe_dump(shared))
+    assert [e.plate for e in raw.plate_folders()[0]] == [PLATE]  # the file is no plate
+    settings = raw.settings(entry)
+    assert settings.stall_after_min == 5
+    # the plate's camera_offset (synthetic plates record 100) over the experiment's 7
+    assert settings.ops["illumination_functions"]["config"] == {
+        "camera_offset": 100.0,
+        "get_darkfield": True,
+    }
+    assert settings.ops["compressed_images"]["config"] == {"png_compress_level": 3}
+    # the experiment's stall time applies to its plates' uploads
+    image = sorted((plate_dir / "images").iterdir())[0]
+    image.unlink()
+    _age(plate_dir)
+    missing = look_at(raw, entry, None)
+    stalled = look_at(raw, entry, missing.snapshot, now=time.time() + 320)
+    assert stalled.reason.startswith("upload stalled: ") and "for 5 min" in stalled.reason
+    # a mistake in the experiment's file is named as that file's
+    (raw_root / EXPERIMENT / "settings.yaml").write_text("stall_after_min: -1\n")
+    refused = look_at(raw, entry, None)
+    assert not refused.ready
+    assert "../settings.yaml" in refused.reason and f"experiment {EXPERIMENT}" in refused.reason
+    assert "stall_after_min" in refused.reason
+
+
 def test_unusable_uploads_are_named_with_their_reason(plate_copy):
     raw_root, plate_dir = plate_copy
     raw = open_raw_plates(str(raw_root))

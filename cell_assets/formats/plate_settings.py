@@ -22,6 +22,11 @@ Every key is optional::
                                   # run config of the plate's stages
 
 Values are checked when the sensor reads the file, before anything runs.
+
+An experiment may hold a ``settings.yaml`` of its own, beside its plate folders
+(``<raw root>/<experiment>/settings.yaml``), with the same keys: each is the default of every
+plate of the experiment, and a plate's own file overrides it key by key (``ops`` field by
+field: an experiment's ``camera_offset`` stays when a plate sets only its ``method``).
 """
 
 from __future__ import annotations
@@ -96,18 +101,18 @@ class PlateSettings:
         }
 
 
-def parse_settings(text: str | bytes | None) -> PlateSettings:
-    """Parse and check a ``settings.yaml`` (None or empty: defaults).
+def settings_mapping(text: str | bytes | None) -> dict[str, Any]:
+    """A ``settings.yaml``'s mapping, unchecked beyond being YAML and a mapping (None: empty).
 
     Raises
     ------
     SettingsError
-        Not YAML, an unknown key, or a value that cannot be used.
+        Not YAML, or not a mapping.
     """
     import yaml
 
     if text is None:
-        return PlateSettings()
+        return {}
     if isinstance(text, bytes):
         text = text.decode("utf-8-sig", errors="replace")
     try:
@@ -116,6 +121,39 @@ def parse_settings(text: str | bytes | None) -> PlateSettings:
         raise SettingsError(f"not YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise SettingsError("expected a mapping of settings (layout, pattern, channels, ops, …)")
+    return data
+
+
+def over_experiment(experiment: dict[str, Any], plate: dict[str, Any]) -> dict[str, Any]:
+    """The plate's settings mapping over its experiment's: key by key, and ``ops`` asset by
+    asset and config field by config field."""
+    merged = {**experiment, **plate}
+    ops_experiment, ops_plate = experiment.get("ops"), plate.get("ops")
+    if isinstance(ops_experiment, dict) and isinstance(ops_plate, dict):
+        ops = dict(ops_experiment)
+        for asset, op in ops_plate.items():
+            before = ops.get(asset)
+            if isinstance(before, dict) and isinstance(op, dict):
+                config = {**(before.get("config") or {}), **(op.get("config") or {})}
+                ops[asset] = {**before, **op, **({"config": config} if config else {})}
+            else:
+                ops[asset] = op
+        merged["ops"] = ops
+    return merged
+
+
+def parse_settings(
+    text: str | bytes | None, experiment: dict[str, Any] | None = None
+) -> PlateSettings:
+    """Parse and check a ``settings.yaml`` (None or empty: defaults), over the
+    ``experiment``'s :func:`settings_mapping` when given.
+
+    Raises
+    ------
+    SettingsError
+        Not YAML, an unknown key, or a value that cannot be used.
+    """
+    data = over_experiment(experiment or {}, settings_mapping(text))
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
         raise SettingsError(f"unknown key(s) {', '.join(unknown)}; known: {', '.join(KEYS)}")

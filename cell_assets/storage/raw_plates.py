@@ -128,6 +128,10 @@ class RawPlates(ABC):
         """A small file of the plate read whole; None when it does not exist."""
 
     @abstractmethod
+    def read_experiment_bytes(self, experiment: str, name: str) -> bytes | None:
+        """A small file directly in the experiment's folder; None when it does not exist."""
+
+    @abstractmethod
     def _mirror(self, folder: PlateFolder, listing: dict[str, RawFile]) -> RawPlate:
         """The plate with its files reachable on this machine (index not yet set)."""
 
@@ -158,17 +162,25 @@ class RawPlates(ABC):
         return found[0]
 
     def settings(self, folder: PlateFolder) -> PlateSettings:
-        """The plate's ``settings.yaml`` (defaults when it has none).
+        """The plate's ``settings.yaml`` over its experiment's (defaults where neither has one).
 
         Raises
         ------
         PlateInputError
-            The file cannot be used (naming the plate, the file and the key).
+            A file cannot be used (naming the plate, the file and the key).
         """
-        from cell_assets.formats.plate_settings import SettingsError
+        from cell_assets.formats.plate_settings import SettingsError, settings_mapping
 
+        shared = f"../{SETTINGS_FILE}"  # the experiment's, as seen from the plate folder
         try:
-            return parse_settings(self.read_bytes(folder, SETTINGS_FILE))
+            experiment = settings_mapping(self.read_experiment_bytes(folder.experiment,
+                                                                     SETTINGS_FILE))  # fmt: skip
+            parse_settings(None, experiment)  # its own mistakes are named as its own
+        except SettingsError as exc:
+            where = ImageLocation(plate=folder.plate, file=shared)
+            raise PlateInputError(f"experiment {folder.experiment}: {exc}", where) from None
+        try:
+            return parse_settings(self.read_bytes(folder, SETTINGS_FILE), experiment)
         except SettingsError as exc:
             where = ImageLocation(plate=folder.plate, file=SETTINGS_FILE)
             raise PlateInputError(str(exc), where) from None
@@ -279,6 +291,10 @@ class LocalRawPlates(RawPlates):
             return path.read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             return None
+
+    def read_experiment_bytes(self, experiment: str, name: str) -> bytes | None:
+        path = self.path / experiment / name
+        return path.read_bytes() if path.is_file() else None
 
     def _mirror(self, folder: PlateFolder, listing: dict[str, RawFile]) -> RawPlate:
         return RawPlate(folder.experiment, folder.plate, self._plate_path(folder), None)

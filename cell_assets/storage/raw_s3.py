@@ -114,14 +114,19 @@ class S3RawPlates(RawPlates):
 
     def read_bytes(self, folder: PlateFolder, relative: str) -> bytes | None:
         key = f"{self._key(folder.experiment, folder.plate)}/{relative}"
+        return self._get(key, ImageLocation(plate=folder.plate, file=relative))
+
+    def read_experiment_bytes(self, experiment: str, name: str) -> bytes | None:
+        return self._get(self._key(experiment, name), ImageLocation(file=f"{experiment}/{name}"))
+
+    def _get(self, key: str, where: ImageLocation) -> bytes | None:
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except Exception as exc:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise PlateInputError(
-                describe_client_error(exc, self.bucket, key, "reading"),
-                ImageLocation(plate=folder.plate, file=relative),
+                describe_client_error(exc, self.bucket, key, "reading"), where
             ) from None
 
     def _mirror(self, folder: PlateFolder, listing: dict[str, RawFile]) -> RawPlate:

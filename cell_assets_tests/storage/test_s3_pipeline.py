@@ -176,3 +176,18 @@ def test_a_well_stage_opens_its_plate_once_not_once_per_well(
             materialize_plate(instance, "P96", None, resources, stages=[stage])
             # the run's own opening (find: 1 + 3 experiments, list: 1) and materialize_plate's
             assert calls["ListObjectsV2"] <= 10, (stage, calls)
+
+
+def test_an_experiments_settings_in_s3_are_its_plates_defaults(s3_plate, tmp_path):
+    from cell_assets.storage import open_raw_plates
+
+    raw_plates = open_raw_plates(f"s3://{s3_plate}/raw", cache_dir=str(tmp_path / "mirror"))
+    folder = raw_plates.find(PLATE)
+    assert raw_plates.settings(folder).stall_after_min == 60  # no experiment file: defaults
+    boto3.client("s3").put_object(
+        Bucket=s3_plate, Key=f"raw/{EXPERIMENT}/settings.yaml", Body=b"stall_after_min: 15\n"
+    )
+    assert [f.plate for f in raw_plates.plate_folders()[0]] == [PLATE]
+    settings = raw_plates.settings(folder)
+    assert settings.stall_after_min == 15
+    assert settings.ops["illumination_functions"]["config"]["camera_offset"] == 100.0
