@@ -369,9 +369,9 @@ def filled_areas(objects: ObjectPixels, euler_4: np.ndarray) -> np.ndarray:
     from scipy import ndimage as ndi
 
     labels = objects.labels
-    area = objects.area.cpu().numpy().astype(float)
-    flat = objects.flat.cpu().numpy()
     sizes = objects.area.cpu().numpy()
+    area = sizes.astype(float)
+    flat = objects.flat.cpu().numpy()
     components = _pieces(flat, objects.cols.cpu().numpy(), np.cumsum(sizes) - sizes, sizes,
                          labels.shape[1])  # fmt: skip
     holes = components - np.rint(euler_4).astype(np.int64)
