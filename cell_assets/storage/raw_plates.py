@@ -172,9 +172,9 @@ class RawPlates(ABC):
         from cell_assets.formats.plate_settings import SettingsError, settings_mapping
 
         shared = f"../{SETTINGS_FILE}"  # the experiment's, as seen from the plate folder
+        text = self.read_experiment_bytes(folder.experiment, SETTINGS_FILE)
         try:
-            experiment = settings_mapping(self.read_experiment_bytes(folder.experiment,
-                                                                     SETTINGS_FILE))  # fmt: skip
+            experiment = settings_mapping(text)
             parse_settings(None, experiment)  # its own mistakes are named as its own
         except SettingsError as exc:
             where = ImageLocation(plate=folder.plate, file=shared)

@@ -386,7 +386,7 @@ def _haralick_kernel(grey, flat, starts, area, partners, steps, levels):  # noqa
         for k in range(first, last):
             top = max(top, grey[flat[k]])
         bins = top + 1.0  # mahotas sizes the matrix by the crop's largest grey level
-        stride = top + 1  # so does this one: a dim object's matrix stays in L1
+        stride = top + 1  # and so does this one: entries (low, high) below bins²
         for d in range(ndir):
             step, bit = steps[d], np.uint8(1 << d)
             pairs, distinct = 0, 0

@@ -1,6 +1,6 @@
 """The compiled loops on real images: the pediatric-atlas Cell Painting site with CellProfiler's
-own nuclei and cells (``../shared/realdata``), measured both ways, and its geodesic distances
-against centrosome's."""
+own nuclei and cells (from the real-data folder, ``CELL_ASSETS_REAL_DATA``), measured both
+ways, and its geodesic distances against centrosome's."""
 
 import numpy as np
 import pytest
