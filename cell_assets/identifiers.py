@@ -101,3 +101,13 @@ def well_range(wells: list[str]) -> list[str]:
     if not ordinals:
         return []
     return WELLS_384[ordinals[0] - 1 : ordinals[-1]]
+
+
+def wells_within(wells: list[str], span: tuple[str, str] | None) -> list[str]:
+    """``wells`` from ``span``'s first to its last well (grid order), in grid order; all when
+    ``span`` is None."""
+    ordered = sorted(set(wells), key=well_ordinal)
+    if span is None:
+        return ordered
+    first, last = well_ordinal(span[0]), well_ordinal(span[1])
+    return [well for well in ordered if first <= well_ordinal(well) <= last]

@@ -104,11 +104,18 @@ class S3Server:
 
 
 def latest_materialization(instance, asset: str, partition: str):
-    """The latest materialization event of one partition of ``asset`` (a run may cover a whole
-    plate's range of wells, so "the latest event" alone can be another well's)."""
+    """The latest materialization event of one plate partition of ``asset`` (a run may cover
+    several plates, so "the latest event" alone can be another plate's)."""
     import dagster as dg
 
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
     ).records
     return records[0].asset_materialization
+
+
+def well_result(instance, asset: str, plate: str, well: str) -> dict:
+    """One well's entry in the latest materialization of its plate: status, artifact id,
+    seconds, the reason it failed, and the asset's scalar figures (``well_results``)."""
+    metadata = latest_materialization(instance, asset, plate).metadata
+    return metadata["well_results"].value[well]

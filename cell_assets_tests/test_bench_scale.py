@@ -20,12 +20,12 @@ def test_bench_scale_records_finished_plates_and_times_each_call(postgres_url, t
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "recorded 81 materializations" in out  # 3 plates × (4 wells × 6 assets + 3)
+    assert "recorded 27 materializations" in out  # 3 plates × 9 assets, partitioned by plate
     for call in ("catalog", "asset page", "backfill dialog", "backfill launch (2 plates)",
                  "sensor tick"):  # fmt: skip
         line = next(line for line in out.splitlines() if line.startswith(call))
         assert line.rstrip().endswith(("met", "missed")), line
-    # The instance holds what a finished chain records: Dagster counts every well.
+    # The instance holds what a finished chain records: one partition per plate.
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         assert sorted(instance.get_dynamic_partitions("plates")) == [
             "SCALE-P0001", "SCALE-P0002", "SCALE-P0003"

@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from cell_assets.definitions import defs
+from cell_assets.orchestration.partitions import PER_WELL, plates_partitions
 from cell_assets_tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -14,9 +15,12 @@ REPO = Path(__file__).resolve().parents[1]
 def test_definitions_load_with_all_assets():
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"image_directory", "illumination_functions", "compressed_images"} <= keys
-    assert isinstance(
-        defs.resolve_assets_def("compressed_images").partitions_def, dg.MultiPartitionsDefinition
-    )
+    # Every asset is partitioned by plate; a per-well asset says so in its metadata.
+    for key in keys & {"compressed_images", "illumination_functions", "plate_qc"}:
+        asset = defs.resolve_assets_def(key)
+        assert asset.partitions_def == plates_partitions
+        per_well = asset.specs_by_key[dg.AssetKey(key)].metadata.get(PER_WELL, False)
+        assert per_well == (key == "compressed_images")
 
 
 def test_dagster_definitions_validate_passes():

@@ -19,7 +19,7 @@ from cell_assets.orchestration.jobs import (
     plate_run_requests,
     sync_request,
 )
-from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions
+from cell_assets.orchestration.partitions import plates_partitions
 from cell_assets.orchestration.resources import ChainSettingsResource, RawPlatesResource
 from cell_assets.orchestration.run_tags import PLATE_TAG, UPLOAD_TAG, RunTags
 from cell_assets.orchestration.sensors import _asset_parents, downstream_sync, plate_chain
@@ -60,16 +60,18 @@ def test_only_whole_stages_of_a_chain_are_the_chain_sensors():
     assert not continues_chain("plate_wells", RunTags(), None)  # the launchpad
 
 
-def _stand_ins(status: str) -> list[dg.AssetsDefinition]:
-    """Assets with the chain's names and partitions that report ``status`` as ours do."""
+def _stand_ins(status: str, wells: str = "A03") -> list[dg.AssetsDefinition]:
+    """Assets with the chain's names and partitions that report ``status`` as ours do: a plate
+    materialization naming the wells whose artifact is new."""
+    metadata = {"status": status, "changed_wells": wells if status == "computed" else ""}
 
-    @dg.asset(name="cell_features", partitions_def=plate_well_partitions)
+    @dg.asset(name="cell_features", partitions_def=plates_partitions)
     def cell_features() -> dg.MaterializeResult:
-        return dg.MaterializeResult(metadata={"status": status})
+        return dg.MaterializeResult(metadata=metadata)
 
-    @dg.asset(name="segmentation_masks", partitions_def=plate_well_partitions)
+    @dg.asset(name="segmentation_masks", partitions_def=plates_partitions)
     def segmentation_masks() -> dg.MaterializeResult:
-        return dg.MaterializeResult(metadata={"status": status})
+        return dg.MaterializeResult(metadata=metadata)
 
     return [cell_features, segmentation_masks]
 
@@ -107,7 +109,7 @@ def plate_instance(instance):
 def test_a_run_outside_the_chain_that_changed_features_re_runs_profiles_and_qc(plate_instance):
     # As a launchpad run or a backfill of one well with another config would.
     result = dg.materialize(
-        [_stand_ins("computed")[0]], instance=plate_instance, partition_key="P1|A03"
+        [_stand_ins("computed")[0]], instance=plate_instance, partition_key="P1"
     )
     requests = _after(plate_instance, result.dagster_run)
     assert [r.job_name for r in requests] == ["plate_profiles"]
@@ -118,7 +120,7 @@ def test_a_run_outside_the_chain_that_changed_features_re_runs_profiles_and_qc(p
 
 
 def test_a_run_that_reused_everything_changes_nothing_downstream(plate_instance):
-    result = dg.materialize(_stand_ins("reused"), instance=plate_instance, partition_key="P1|A03")
+    result = dg.materialize(_stand_ins("reused"), instance=plate_instance, partition_key="P1")
     skipped = _after(plate_instance, result.dagster_run)
     assert isinstance(skipped, dg.SkipReason) and "changed nothing" in skipped.skip_message
 
@@ -127,7 +129,7 @@ def test_segmentation_changed_outside_the_chain_re_runs_the_rest_of_its_stage_fo
     plate_instance,
 ):
     result = dg.materialize(
-        [_stand_ins("computed")[1]], instance=plate_instance, partition_key="P1|A03"
+        [_stand_ins("computed")[1]], instance=plate_instance, partition_key="P1"
     )
     (request,) = _after(plate_instance, result.dagster_run)
     assert request.job_name == "plate_wells"

@@ -39,13 +39,10 @@ def test_a_failed_run_is_one_line_naming_the_file_and_verbose_has_the_log(
     assert len(log.splitlines()) > 10
 
 
-def test_backfill_ranges_cover_each_plates_wells_and_refuse_unknown_assets(synthetic_plate):
+def test_backfill_ranges_are_each_plates_partition_and_refuse_unknown_assets(synthetic_plate):
     raw = open_plate(synthetic_plate[0], PLATE)
     ranges = backfill_ranges({PLATE: raw.index.wells}, ["image_directory", "well_profiles"])
-    assert ranges == {
-        "image_directory": [(f"{PLATE}|A01", f"{PLATE}|A12")],
-        "well_profiles": [(PLATE, PLATE)],
-    }
+    assert ranges == {"image_directory": [(PLATE, PLATE)], "well_profiles": [(PLATE, PLATE)]}
     with pytest.raises(ValueError, match="unknown assets"):
         backfill_ranges({PLATE: raw.index.wells}, ["nonsense"])
 

@@ -35,7 +35,7 @@ from cell_assets.cli.launching import (
     tool,
 )
 from cell_assets.environment import Deployment
-from cell_assets.orchestration.run_tags import artifact_counts
+from cell_assets.orchestration.run_tags import RUN_WELLS_TAG, artifact_counts
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
 from cell_assets_tests.helpers import REQUIRE_SERVICES, free_port, service_unavailable
 
@@ -220,7 +220,7 @@ def test_uploads_flow_through_plate_qc_and_a_backfill_spans_two_experiments(
                 url,
                 "plate_wells",
                 {"ops": {"compressed_images": {"config": {"png_compress_level": 12}}}},
-                {"dagster/partition": "LIVE1|A01"},
+                {"dagster/partition": "LIVE1", RUN_WELLS_TAG: "A01:A01"},
             )
 
         # One backfill over both experiments (everything reused: nothing changed). The raw
@@ -332,15 +332,15 @@ def _features_changed_from_the_launchpad_reach_profiles_and_qc(url, home, explai
             url,
             "plate_wells",
             {"ops": {"cell_features": {"config": {"families": ["sizeshape", "intensity"]}}}},
-            {"dagster/partition": "LIVE1|A01"},
+            {"dagster/partition": "LIVE1", RUN_WELLS_TAG: "A01:A01"},  # one well of the plate
         )
         _wait(
             lambda: instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.SUCCESS,
             600, "the launchpad run of plate_wells succeeds", explain,
         )  # fmt: skip
-        features = _latest(instance, "cell_features", "LIVE1|A01").asset_materialization
-        new_id = features.metadata["artifact_id"].value
-        assert features.metadata["status"].value == "computed"
+        features = _latest(instance, "cell_features", "LIVE1").asset_materialization
+        assert features.metadata["changed_wells"].value == "A01"
+        new_id = features.metadata["well_results"].value["A01"]["artifact_id"]
 
         def profiles_follow():
             profiles, qc = (_latest(instance, a, "LIVE1") for a in ("well_profiles", "plate_qc"))

@@ -17,8 +17,7 @@ from cell_assets.orchestration.resources import ChainSettingsResource, RawPlates
 from cell_assets.orchestration.run_tags import (
     EXPERIMENT_TAG,
     PLATE_TAG,
-    RANGE_END,
-    RANGE_START,
+    RUN_WELLS_TAG,
     SETTINGS_TAG,
     UPLOAD_TAG,
     RunTags,
@@ -192,7 +191,7 @@ def test_sensor_registers_a_plate_once_and_requests_its_first_job_with_a_run_key
     assert request.job_name == PLATE_CHAIN[0][0]
     assert request.run_key.startswith(f"{PLATE}:") and request.run_key.endswith(":plate_intake")
     assert request.tags[EXPERIMENT_TAG] == EXPERIMENT and request.tags[PLATE_TAG] == PLATE
-    assert request.tags[RANGE_START].startswith(f"{PLATE}|")
+    assert request.partition_key == PLATE and request.tags[RUN_WELLS_TAG].startswith("A")
     # the next tick has nothing to do, and reads no index.csv again
     skip, cursor = _tick(instance, raw_root, cursor)
     assert isinstance(skip, dg.SkipReason) and "no new or changed plate" in skip.skip_message
@@ -236,7 +235,7 @@ def test_plate_run_requests_carry_range_settings_and_stage_config():
     }
     chain = chain_of("P1", ["B03", "A01", "C02"], "u1", experiment="E", settings=settings)
     (intake,) = plate_run_requests(0, chain)
-    assert intake.tags[RANGE_START] == "P1|A01" and intake.tags[RANGE_END] == "P1|C02"
+    assert intake.partition_key == "P1" and intake.tags[RUN_WELLS_TAG] == "A01:C02"
     assert intake.tags[EXPERIMENT_TAG] == "E" and intake.run_config == {}
     (illumination,) = plate_run_requests(1, chain)
     assert illumination.partition_key == "P1"
@@ -340,19 +339,17 @@ def test_chunks_split_the_wells_with_images_in_grid_order():
     assert chunk_ranges(wells, 2) == (("A01", "A02"), ("A12", "B02"), ("B05", "B05"))
 
 
-def test_a_sparse_plate_runs_per_stretch_of_wells_not_over_every_empty_well():
+def test_a_sparse_plate_is_one_run_over_its_wells_with_images():
+    from cell_assets.identifiers import wells_within
     from cell_assets.orchestration.jobs import chunk_ranges
 
-    # NF1's five wells: one run from B07 to H12 would visit 150 grid wells without images.
+    # NF1's five wells: one run, which works on those five wells and visits no other.
     nf1 = ["B07", "D06", "D07", "F07", "H12"]
-    assert chunk_ranges(nf1, None) == (
-        ("B07", "B07"), ("D06", "D07"), ("F07", "F07"), ("H12", "H12")
-    )  # fmt: skip
-    # Small gaps are walked over: a run costs more than a few empty partitions.
-    assert chunk_ranges(["A01", "A03", "A05", "B01"], None) is None
-    # A full row stays one run; chunks then split it.
+    assert chunk_ranges(nf1, None) is None
+    (request,) = plate_run_requests(0, chain_of("NF1", nf1, "u1"))
+    span = RunTags.from_tags(request.tags).run_range
+    assert request.partition_key == "NF1" and wells_within(nf1, span) == nf1
     row = [f"O{c:02d}" for c in range(1, 25)]
-    assert chunk_ranges(row, None) is None
     assert chunk_ranges(row, 12) == (("O01", "O12"), ("O13", "O24"))
 
 
@@ -366,8 +363,8 @@ def test_a_chunked_stage_has_one_run_per_chunk_and_the_next_stage_keeps_them():
         f"{PLATE}:u1:plate_intake:1",
         f"{PLATE}:u1:plate_intake:2",
     ]
-    assert [(r.tags[RANGE_START], r.tags[CHUNK_TAG]) for r in requests] == [
-        (f"{PLATE}|A01", "1/2"), (f"{PLATE}|A12", "2/2")
+    assert [(r.partition_key, r.tags[RUN_WELLS_TAG], r.tags[CHUNK_TAG]) for r in requests] == [
+        (PLATE, "A01:A02", "1/2"), (PLATE, "A12:B02", "2/2")
     ]  # fmt: skip
     assert RunTags.from_tags(requests[1].tags).chunks == chunks
     (plate_stage,) = plate_run_requests(1, RunTags.from_tags(requests[1].tags))
@@ -382,8 +379,8 @@ def test_the_sensor_splits_an_upload_when_asked(plate_copy, instance):
     _age(plate_dir)
     _, cursor = _tick(instance, raw_root, None, wells_per_run=2)
     result, _ = _tick(instance, raw_root, cursor, wells_per_run=2)
-    ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in result.run_requests]
-    assert ranges == [(f"{PLATE}|A01", f"{PLATE}|A02"), (f"{PLATE}|A12", f"{PLATE}|A12")]
+    spans = [(r.partition_key, r.tags[RUN_WELLS_TAG]) for r in result.run_requests]
+    assert spans == [(PLATE, "A01:A02"), (PLATE, "A12:A12")]
     assert Deployment.from_environment({"CELL_ASSETS_WELLS_PER_RUN": "2"}).wells_per_run == 2
     with pytest.raises(DeploymentError, match="CELL_ASSETS_WELLS_PER_RUN must be a whole number"):
         Deployment.from_environment({"CELL_ASSETS_WELLS_PER_RUN": "zero"})
@@ -416,8 +413,8 @@ def test_a_plate_fills_the_run_slots_by_default_and_small_plates_run_whole(
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as queued:
         _, cursor = _tick(queued, raw_root, None)
         result, _ = _tick(queued, raw_root, cursor)
-    ranges = [(r.tags[RANGE_START], r.tags[RANGE_END]) for r in result.run_requests]
-    assert ranges == [(f"{PLATE}|A01", f"{PLATE}|A02"), (f"{PLATE}|A12", f"{PLATE}|A12")]
+    spans = [(r.partition_key, r.tags[RUN_WELLS_TAG]) for r in result.run_requests]
+    assert spans == [(PLATE, "A01:A02"), (PLATE, "A12:A12")]
 
 
 def _two_looks(raw, plate_dir: Path):

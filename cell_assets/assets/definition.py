@@ -1,26 +1,31 @@
-"""What every cell_assets asset shares: partitions, runs over many partitions, commits, reuse.
+"""What every cell_assets asset shares: plate partitions, a run's wells, commits, reuse.
 
-An asset is written for **one** partition (one well, or one plate): its body
-takes a :class:`~cell_assets.assets.context.PartitionContext` (plate, well, the
-plate's upload opened once per run, the run's log), its config, the
-``artifact_store`` resource and the artifact handles of that partition's
-inputs, and returns ``dg.Output(StagedArtifact, metadata=…)``. :func:`well_asset`
-and :func:`plate_asset` turn such a body into a Dagster asset that
+An asset is written for **one** well (or one plate): its body takes a
+:class:`~cell_assets.assets.context.PartitionContext` (plate, well, the plate's
+upload opened once per run, the run's log), its config, the ``artifact_store``
+resource and the artifact handles of that well's (or plate's) inputs, and returns
+``dg.Output(StagedArtifact, metadata=…)``. :func:`well_asset` and
+:func:`plate_asset` turn such a body into a Dagster asset partitioned by plate that
 
-* runs for every partition of the run (``BackfillPolicy.single_run``: a plate's
-  wells are one run, not one run per well — see ARCHITECTURE.md, "Run model");
-* commits each partition's artifact to the store as soon as it is done (so a
-  failure later in the run loses nothing finished) and attaches its metadata to
-  that partition's materialization;
+* for a well asset, runs the body for each of the plate's wells with images (or
+  those within the span the run's tags name: a plate split across runs, one well
+  re-run), in one run (``BackfillPolicy.multi_run(1)``: one run per plate — see
+  ARCHITECTURE.md, "Partitions" and "Run model");
+* commits each well's artifact to the store as soon as it is done (so a failure
+  later in the run loses nothing finished), and materializes the plate once with
+  every well's status, artifact and figures (``well_results``, a table in the UI),
+  and a data version made of the wells' artifact ids, so Dagster's staleness follows
+  the artifacts;
 * reuses the committed artifact instead of computing again when the code
   version, the configuration and the input artifacts are the ones it was made
   from (so a backfill after a change recomputes only what the change affects);
-* records a well without images as such (``status: no images``) instead of
-  failing, and passes that state downstream without calling the body;
+* commits a well whose input was refused as failed, with its one-line reason, and
+  goes on with the plate's other wells; passes that state (and a well without
+  images, ``status: no images``) downstream without calling the body;
 * tags the run with the plate's experiment, however the run was launched.
 
-The IO manager only loads inputs (as handles); the commit happens here, per
-partition (the one commit path of the project).
+The IO manager only loads inputs (as handles); the commit happens here, well by
+well (the one commit path of the project).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import dagster as dg
@@ -39,8 +45,9 @@ from dagster._core.errors import DagsterInvalidPropertyError
 
 from cell_assets.assets.context import PartitionContext, PlatesOfRun
 from cell_assets.errors import ArtifactError, PlateInputError
+from cell_assets.identifiers import well_ordinal, wells_within
 from cell_assets.orchestration.io_manager import ArtifactStoreResource
-from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions, split_key
+from cell_assets.orchestration.partitions import PER_WELL, plates_partitions
 from cell_assets.orchestration.resources import RawPlatesResource
 from cell_assets.orchestration.run_tags import (
     ARTIFACTS_TAG,
@@ -54,6 +61,7 @@ from cell_assets.storage.artifacts import (
     FAILED,
     NO_IMAGES,
     STATUS_FILE,
+    UNCHANGED,
     failure_of,
     holds_no_cells,
     is_empty_well,
@@ -149,31 +157,39 @@ def _commit_metadata(handle: Any) -> dict[str, Any]:
 
 
 def _select_inputs(
-    values: Mapping[str, Any], key: str, plate: str, per_plate: bool, fan_in: set[str]
+    values: Mapping[str, Any], partition: PartitionContext, fan_in: set[str]
 ) -> dict[str, Any]:
-    """Each input for one partition: its own handle, the plate's handle, or the plate's wells."""
+    """Each input of one partition, from the plate's inputs: the plate's handle, this well's
+    handle (a per-well upstream read by a well asset), or the plate's wells with data."""
     chosen = {}
     for name, value in values.items():
-        if name in fan_in:  # a plate asset reading a well asset: {well: handle} of this plate
-            parts = {split_key(k): h for k, h in value.items()}
-            chosen[name] = {
-                part[1]: h
-                for part, h in parts.items()
-                if part[0] == plate and not holds_no_cells(h)
-            }
-        elif isinstance(value, Mapping):  # a run over several partitions: pick this one's
-            chosen[name] = value.get(plate) if per_plate else value.get(key)
+        if name in fan_in:  # a plate asset reading a well asset: {well: handle}
+            chosen[name] = {well: h for well, h in value.items() if not holds_no_cells(h)}
+        elif isinstance(value, Mapping):  # a well asset reading a well asset: its own
+            chosen[name] = value.get(partition.well)
             if chosen[name] is None:
-                chosen[name] = value.get(plate) or value.get(key)
-            if chosen[name] is None:
-                raise ArtifactError(f"no {name} artifact for {key}: materialize it first")
+                raise ArtifactError(f"no {name} artifact for {partition.key}: materialize it first")
         else:
             chosen[name] = value
     return chosen
 
 
+def _inputs_of_plate(inputs: Mapping[str, Any], plate: str, plates: int) -> dict[str, Any]:
+    """The inputs of one plate of the run (a run over several plates gets ``{plate: …}``)."""
+    return dict(inputs) if plates == 1 else {name: value[plate] for name, value in inputs.items()}
+
+
+def _wells_of_run(context: dg.AssetExecutionContext, plate: PartitionContext) -> list[str]:
+    """The wells a run of a well asset works on: the plate's wells with images, within the
+    span its tags name (grid order)."""
+    try:
+        span = RunTags.from_tags(context.run.tags).run_range
+    except DagsterInvalidPropertyError:  # invoked directly (benchmarks): every well
+        span = None
+    return wells_within(list(plate.index.wells), span)
+
+
 def _partitioned_asset(
-    partitions_def: dg.PartitionsDefinition,
     per_plate: bool,
     kinds: set[str],
     options: dict[str, Any],
@@ -196,63 +212,75 @@ def _partitioned_asset(
             if per_plate and "dict" in str(signature.parameters[n].annotation)
         }
 
-        def run(context: dg.AssetExecutionContext, **kwargs: Any) -> None:
+        def run(context: dg.AssetExecutionContext, **kwargs: Any) -> dg.MaterializeResult | None:
             store = kwargs["artifact_store"].open()
             config = kwargs.get("config")
             asset = body.__name__
-            keys = list(context.partition_keys)
-            inputs = {n: kwargs[n] for n in input_names}
+            plates = [str(key) for key in context.partition_keys]
             raw_plates = kwargs["raw_plates"]
-            plates = PlatesOfRun(lambda plate: raw_plates.open().open(plate))
-            _tag_experiment(context, plates, keys)
+            opened = PlatesOfRun(lambda plate: raw_plates.open().open(plate))
+            _tag_experiment(context, opened, plates)
             extra = key_extra(config, kwargs["artifact_store"]) if key_extra else ""
             threads = threads_for_run(context.instance)
             statuses: Counter[str] = Counter()
             refused: list = []  # (partition, error, arguments) of wells refused as bad input
-            for done, key in enumerate(keys, start=1):
-                parts = split_key(key)
-                started = time.perf_counter()
-                partition = PartitionContext(
-                    parts[0],
-                    parts[1] if len(parts) > 1 else None,
-                    plates,
-                    context.log,
-                    context.instance,
-                    context.run_id,
-                )
-                mine = _select_inputs(inputs, str(key), partition.plate, per_plate, fan_in)
-                partition.failed_wells = _failed_wells(inputs, partition.plate, fan_in)
-                arguments = (
-                    {"config": plate_config(config, partition, asset)} if "config" in kwargs else {}
-                )
-                arguments |= {name: kwargs[name] for name in given}
-                try:
-                    metadata = _materialize_one(
-                        partition, body, asset, code_version, reuse, store, arguments, mine, extra
+            results: dict[str, dict[str, dict[str, Any]]] = {}  # plate → well (or "") → metadata
+            for plate in plates:
+                inputs = _inputs_of_plate({n: kwargs[n] for n in input_names}, plate, len(plates))
+                whole = PartitionContext(plate, None, opened, context.log, context.instance,
+                                         context.run_id)  # fmt: skip
+                whole.failed_wells = _failed_wells(inputs, fan_in)
+                wells: list[str | None] = [None] if per_plate else _wells_of_run(context, whole)
+                results[plate] = {}
+                for done, well in enumerate(wells, start=1):
+                    started = time.perf_counter()
+                    partition = replace(whole, well=well)
+                    mine = _select_inputs(inputs, partition, fan_in)
+                    arguments = (
+                        {"config": plate_config(config, partition, asset)}
+                        if "config" in kwargs
+                        else {}
                     )
-                except PlateInputError as exc:
-                    if partition.well is None:  # a plate partition has no other wells to go on
-                        raise
-                    refused.append((partition, exc, arguments))
-                    continue
-                metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
-                metadata.setdefault("cpu_threads", threads)
-                context.add_asset_metadata(metadata, partition_key=str(key))
-                statuses[str(metadata.get("status", "computed"))] += 1
-                # Progress about ten times per step: every log line is an event in the
-                # instance's storage, which costs as much as a materialization.
-                if len(keys) > 1 and (done % max(1, len(keys) // 10) == 0 or done == len(keys)):
-                    context.log.info(f"{asset}: {done}/{len(keys)} partitions ({key})")
+                    arguments |= {name: kwargs[name] for name in given}
+                    try:
+                        metadata = _materialize_one(
+                            partition, body, asset, code_version, reuse, store, arguments, mine,
+                            extra,
+                        )  # fmt: skip
+                    except PlateInputError as exc:
+                        if well is None:  # a plate partition has no other wells to go on
+                            raise
+                        refused.append((partition, exc, arguments))
+                        continue
+                    metadata.setdefault("seconds", round(time.perf_counter() - started, 3))
+                    metadata.setdefault("cpu_threads", threads)
+                    results[plate][well or ""] = metadata
+                    statuses[str(metadata.get("status", "computed"))] += 1
+                    # Progress about ten times per step: every log line is an event in the
+                    # instance's storage.
+                    if len(wells) > 1 and (
+                        done % max(1, len(wells) // 10) == 0 or done == len(wells)
+                    ):
+                        context.log.info(f"{asset}: {done}/{len(wells)} wells ({partition.key})")
             if refused and not set(statuses) - {FAILED, NO_IMAGES}:
                 # No well of the run went through: the run fails in one line and the store
                 # keeps what it had (a refused curation zip does not replace the last one).
                 raise refused[0][1]
             for partition, error, arguments in refused:  # the others go on without them
                 metadata = _commit_failed(partition, asset, error, store, arguments, code_version)
-                context.add_asset_metadata(metadata, partition_key=partition.key)
+                results[partition.plate][partition.well] = metadata
                 statuses[FAILED] += 1
             _count_artifacts(context, statuses)
-            return None
+            shown = {
+                plate: found[""] if per_plate else _plate_of_wells(found)
+                for plate, found in results.items()
+            }
+            if len(plates) > 1:  # several plates in one run: one version cannot stand for all
+                for plate, metadata in shown.items():
+                    context.add_asset_metadata(metadata, partition_key=plate)
+                return None
+            metadata = shown[plates[0]]
+            return dg.MaterializeResult(metadata=metadata, data_version=_data_version(metadata))
 
         positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
         params = [inspect.Parameter("context", positional)]
@@ -270,14 +298,17 @@ def _partitioned_asset(
         run.__name__ = body.__name__
         run.__doc__ = body.__doc__
         run.partition_body = body  # for benchmarks: the stage without Dagster (partition_body)
+        metadata = {**options.pop("metadata", {}), **({} if per_plate else {PER_WELL: True})}
         with warnings.catch_warnings():  # backfill_policy is marked beta; we rely on it knowingly
             warnings.simplefilter("ignore", dg.BetaWarning)
             return dg.asset(
-                partitions_def=partitions_def,
+                partitions_def=plates_partitions,
                 io_manager_key=ARTIFACT_IO_MANAGER,
                 code_version=code_version,
                 kinds={"python", *kinds},
-                backfill_policy=dg.BackfillPolicy.single_run(),
+                # One run per plate: each plate's materialization carries its own data version.
+                backfill_policy=dg.BackfillPolicy.multi_run(1),
+                metadata=metadata,
                 **options,
             )(run)
 
@@ -345,8 +376,9 @@ def _materialize_one(
         )
     input_key = _input_key(asset, code_version, arguments.get("config"), inputs, extra)
     damage = None
+    manifest = store.read_manifest(asset, parts)
+    previous = manifest["artifact_id"] if manifest is not None else None
     if reuse:
-        manifest = store.read_manifest(asset, parts)
         if manifest is not None and manifest.get("metadata", {}).get("input_key") == input_key:
             damage = store.damage(manifest)
             if damage is None:
@@ -373,7 +405,10 @@ def _materialize_one(
     staged.metadata["materialization"] = _remembered(shown)
     handle = store.commit(asset, parts, staged, code_version=code_version, run_id=partition.run_id)
     repaired = {"repaired": damage} if damage is not None else {}
-    return shown | repaired | _commit_metadata(handle)
+    # Computed again to the same bytes (a stage that always reads its raw files): nothing
+    # downstream changes.
+    same = {"unchanged": True} if handle.artifact_id == previous else {}
+    return shown | repaired | same | _commit_metadata(handle)
 
 
 def _staged_empty(asset: str, staging_root: Any, upstream: list[str]) -> Any:
@@ -435,15 +470,110 @@ def _commit_failed(
     return _commit_status(partition, asset, store, staging_root, code_version, [], FAILED, why)
 
 
-def _failed_wells(inputs: Mapping[str, Any], plate: str, fan_in: set[str]) -> dict[str, str]:
-    """``{well: "<asset>: <reason>"}`` of ``plate``'s wells that failed upstream (fan-in inputs)."""
+def _failed_wells(inputs: Mapping[str, Any], fan_in: set[str]) -> dict[str, str]:
+    """``{well: "<asset>: <reason>"}`` of the plate's wells that failed upstream (fan-in inputs)."""
     failed: dict[str, str] = {}
     for name in sorted(fan_in):
-        for key, handle in inputs[name].items():
-            parts = split_key(key)
-            if parts[0] == plate and len(parts) > 1 and is_failed_well(handle):
-                failed.setdefault(parts[1], failure_of(handle))
+        for well, handle in inputs[name].items():
+            if is_failed_well(handle):
+                failed.setdefault(well, failure_of(handle))
     return failed
+
+
+# What a plate's materialization keeps of each well's metadata besides status, artifact and
+# time: the first few figures (a 384-well plate's table stays small in the event log).
+WELL_FIGURES = 12
+_NOT_FIGURES = {
+    "status", "artifact_id", "seconds", "failure", "failed_in", "repaired", "cpu_threads",
+    "unchanged",
+    "artifact_uri", "artifact_files", "artifact_bytes", "upstream_artifacts",
+}  # fmt: skip
+
+
+def _well_figures(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """One well's entry in its plate's materialization: status, artifact, seconds, why it
+    failed or what was repaired, and up to :data:`WELL_FIGURES` scalar figures."""
+    metadata = {key: getattr(value, "value", value) for key, value in metadata.items()}
+    entry = {
+        "status": str(metadata.get("status", "computed")),
+        "artifact_id": metadata.get("artifact_id"),
+        "seconds": metadata.get("seconds"),
+    }
+    if metadata.get("failure"):
+        entry["failure"] = f"{metadata.get('failed_in', '?')}: {metadata['failure']}"
+    if metadata.get("repaired"):
+        entry["repaired"] = metadata["repaired"]
+    figures = [
+        (key, value)
+        for key, value in metadata.items()
+        if key not in _NOT_FIGURES
+        and isinstance(value, (bool, int, float, str))
+        and not (isinstance(value, str) and len(value) > 40)
+    ]
+    entry.update(figures[:WELL_FIGURES])
+    return entry
+
+
+def _wells_markdown(per_well: Mapping[str, Mapping[str, Any]]) -> str:
+    """The plate's wells as a table a person reads in the UI: status, seconds, figures."""
+    figures = list(dict.fromkeys(
+        key for entry in per_well.values() for key in entry
+        if key not in ("status", "artifact_id", "seconds", "failure", "repaired")
+    ))[:WELL_FIGURES]  # fmt: skip
+    header = ["well", "status", "seconds", *figures, "artifact"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for well, entry in per_well.items():
+        status = entry["status"] + (f": {entry['failure']}" if entry.get("failure") else "")
+        version = str(entry.get("artifact_id") or "").rpartition("@")[2][:12]
+        cells = [well, status, str(entry.get("seconds", "")),
+                 *(str(entry.get(key, "")) for key in figures), version]  # fmt: skip
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def _plate_of_wells(found: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A per-well asset's materialization of one plate, from its wells' metadata.
+
+    ``changed_wells`` names the wells whose artifact is new (what ``downstream_sync``
+    re-runs downstream); ``failed_wells`` each failed well with its one-line reason;
+    ``well_results`` every well's status, artifact id, seconds and figures (JSON).
+    """
+    wells = sorted(found, key=well_ordinal)
+    per_well = {well: _well_figures(found[well]) for well in wells}
+    counts = Counter(entry["status"] for entry in per_well.values())
+    changed = [
+        well
+        for well in wells
+        if per_well[well]["status"] not in UNCHANGED and not found[well].get("unchanged")
+    ]
+    failed = {well: e["failure"] for well, e in per_well.items() if e["status"] == FAILED}
+    metadata: dict[str, Any] = {
+        "status": "computed" if changed else ("reused" if wells else NO_IMAGES),
+        "wells": len(wells),
+        "artifacts": artifact_counts_text(counts) or "no wells with images",
+        "changed_wells": ", ".join(changed),
+    }
+    if failed:
+        metadata["failed_wells"] = dg.MetadataValue.md(
+            "\n".join(f"- **{well}**: {why}" for well, why in failed.items())
+        )
+    metadata["wells_table"] = dg.MetadataValue.md(_wells_markdown(per_well))
+    metadata["well_results"] = dg.MetadataValue.json(per_well)
+    metadata["seconds"] = round(sum(float(e["seconds"] or 0.0) for e in per_well.values()), 3)
+    threads = {found[well].get("cpu_threads") for well in wells} - {None}
+    if threads:
+        metadata["cpu_threads"] = max(threads)
+    return metadata
+
+
+def _data_version(metadata: Mapping[str, Any]) -> dg.DataVersion:
+    """What Dagster compares for staleness: a plate asset's artifact id; for a per-well
+    asset, a hash of its wells' artifact ids (the same artifacts give the same version)."""
+    results = metadata.get("well_results")
+    if results is None:
+        return dg.DataVersion(str(metadata["artifact_id"]))
+    ids = {well: entry["artifact_id"] for well, entry in results.value.items()}
+    return dg.DataVersion(hashlib.sha256(json.dumps(ids, sort_keys=True).encode()).hexdigest()[:24])
 
 
 def _tag_experiment(context: dg.AssetExecutionContext, plates: PlatesOfRun, keys: list) -> None:
@@ -455,7 +585,7 @@ def _tag_experiment(context: dg.AssetExecutionContext, plates: PlatesOfRun, keys
     if RunTags.from_tags(tags).experiment:
         return
     experiments = set()
-    for plate in sorted({split_key(k)[0] for k in keys}):
+    for plate in sorted(keys):
         try:
             experiments.add(plates[plate].experiment)
         except Exception:  # the asset itself reports a missing plate, with its location
@@ -496,9 +626,9 @@ def partition_body(asset: dg.AssetsDefinition) -> Callable:
 def well_asset(
     *, group_name: str, description: str, kinds: set[str] = frozenset(), **options: Any
 ) -> Callable:
-    """An asset over plate × well partitions from a body written for one well (see module doc)."""
+    """An asset over plate partitions whose runs fan out over the plate's wells, from a body
+    written for one well (see module doc)."""
     return _partitioned_asset(
-        plate_well_partitions,
         False,
         set(kinds),
         {"group_name": group_name, "description": description, **options},
@@ -510,7 +640,6 @@ def plate_asset(
 ) -> Callable:
     """An asset over plate partitions from a body written for one plate (see module doc)."""
     return _partitioned_asset(
-        plates_partitions,
         True,
         set(kinds),
         {"group_name": group_name, "description": description, **options},

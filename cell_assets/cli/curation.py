@@ -125,13 +125,14 @@ def import_labels_command(
     curated_masks picks them up and segmentation_masks uses them instead of the
     segmenter (the nucleus ↔ cell rule still applies); features and profiles follow.
     """
-    from cell_assets.cli.in_process import register_plates
+    from cell_assets.cli.in_process import register_plates, well_metadata
     from cell_assets.cli.instance import open_instance
     from cell_assets.cli.launching import ChainFailed, daemon_running, launch_chain, wait_for_chain
     from cell_assets.formats.deepcell_label import ZipLimits
     from cell_assets.identifiers import normalize_well_id
     from cell_assets.orchestration.jobs import chain_position
     from cell_assets.stages.curation import check_well_projects, project_name
+    from cell_assets.storage import open_store
 
     well = normalize_well_id(well)
     if site is not None and len(zips) != 1:
@@ -175,11 +176,13 @@ def import_labels_command(
     except ChainFailed as exc:
         report_failure(exc, home, verbose)
         return
+    store = open_store(settings.store_root, cache_dir=settings.cache_dir)
     for run in runs:
         masks = run.metadata.get("segmentation_masks", {})
-        for partition, values in masks.items():
-            click.echo(
-                f"{partition}: segmentation_masks {values.get('masks')} "
-                f"(curated sites {values.get('curated_sites')}), {values.get('cells')} cells"
-            )
+        for partition, shown in masks.items():
+            for key, values in well_metadata(store, "segmentation_masks", partition, shown).items():
+                click.echo(
+                    f"{key}: segmentation_masks {values.get('masks')} "
+                    f"(curated sites {values.get('curated_sites')}), {values.get('cells')} cells"
+                )
     click.echo(f"{plate} {well}: curated masks in use ({time.time() - started:.0f} s)")

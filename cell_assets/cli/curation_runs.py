@@ -10,7 +10,7 @@ from cell_assets.cli.instance import open_instance
 from cell_assets.cli.launching import submit_job, wait_for_run
 from cell_assets.environment import Deployment
 from cell_assets.orchestration.jobs import CURATION_EXPORT_JOB
-from cell_assets.orchestration.run_tags import RunTags
+from cell_assets.orchestration.run_tags import PARTITION_TAG, RunTags
 
 REQUEST_TAG = "cell_assets/request"
 
@@ -40,7 +40,8 @@ def export_projects(
     from cell_assets.storage import open_store
 
     request = uuid.uuid4().hex[:12]
-    tags = RunTags(plate=plate, run_range=(well, well)).to_tags() | {REQUEST_TAG: request}
+    tags = RunTags(plate=plate, run_range=(well, well)).to_tags()
+    tags |= {REQUEST_TAG: request, PARTITION_TAG: plate}
     config = {"ops": {"deepcell_label_export": {"config": {"sites": sites or None}}}}
     submit_job(home, deployment, CURATION_EXPORT_JOB, tags, config)
     with open_instance(home) as instance:

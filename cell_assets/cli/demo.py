@@ -12,7 +12,7 @@ import pandas as pd
 import tifffile
 
 from cell_assets.cli.curation_runs import export_projects
-from cell_assets.cli.in_process import StageReport
+from cell_assets.cli.in_process import StageReport, well_metadata
 from cell_assets.cli.instance import open_instance, prepare_home
 from cell_assets.cli.launching import daemon_running, wait_for_chain
 from cell_assets.environment import Deployment
@@ -89,17 +89,24 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
         wall = time.time() - started
         # The curation loop's first half: one site as a DeepCell Label project, through the queue.
         _, exported = export_projects(home, deployment, DEMO_PLATE, wells[0], [1], out / "curation")
-    reports = [
-        StageReport(
-            asset,
-            len(parts),
-            run.wall_seconds / len(run.metadata),
-            sum(float(v.get("seconds", 0)) for v in parts.values()),
-            parts,
-        )  # fmt: skip
-        for run in runs
-        for asset, parts in run.metadata.items()
-    ]
+    store = open_store(str(store_root))
+    reports = []
+    for run in runs:
+        for asset, plates in run.metadata.items():
+            wells = {
+                key: values
+                for plate, shown in plates.items()
+                for key, values in well_metadata(store, asset, plate, shown).items()
+            }
+            reports.append(
+                StageReport(
+                    asset,
+                    len(wells),
+                    run.wall_seconds / len(run.metadata),
+                    sum(float(v.get("seconds", 0)) for v in plates.values()),
+                    wells,
+                )
+            )
 
     click.echo("\n3. runs (what the UI shows under Runs; one run per stage for the whole plate)")
     click.echo(
@@ -127,7 +134,7 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
     click.echo(
         table_row(
             ("asset", "<24"),
-            ("partitions", ">11"),
+            ("artifacts", ">11"),
             ("compute s", ">11"),
             indent=3,
         )
@@ -142,7 +149,6 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
             )
         )
 
-    store = open_store(str(store_root))
     click.echo("\n5. what was made")
     illum = store.load("illumination_functions", (DEMO_PLATE,))
     click.echo(f"   illumination functions: {illum.location}")

@@ -1,7 +1,7 @@
 """Registering plates, and running a plate's chain in this process (tests and benchmarks).
 
 ``register_plates`` is what ``cell-assets register`` does. ``materialize_plate``
-runs the chain's jobs over the same ranges the daemon would, in the calling
+runs the chain's jobs as the daemon would, one run per stage over the plate, in the calling
 process, for the tests and benchmarks only; ``cell-assets materialize`` and the
 demo go through the instance's run queue (:mod:`cell_assets.cli.launching`).
 """
@@ -18,8 +18,7 @@ import dagster as dg
 from cell_assets.assets import ALL_ASSETS
 from cell_assets.errors import ArtifactError, PlateInputError
 from cell_assets.identifiers import well_range
-from cell_assets.orchestration.jobs import chunk_ranges
-from cell_assets.orchestration.partitions import plates_partitions
+from cell_assets.orchestration.partitions import join_key, plates_partitions
 from cell_assets.orchestration.resources import RawPlatesResource
 from cell_assets.orchestration.run_tags import RunTags
 from cell_assets.storage.raw_plates import PlateFolder
@@ -101,6 +100,21 @@ def _user_error(result: dg.ExecuteInProcessResult) -> Exception | None:
     return None
 
 
+def well_metadata(store: Any, asset: str, plate: str, values: dict[str, Any]) -> dict[str, dict]:
+    """``{"P1|A01": metadata}`` of each well of a per-well asset's plate materialization (the
+    figures its commit kept, with this run's status, seconds and artifact), or ``{"P1": …}``."""
+    results = values.get("well_results")
+    if results is None:
+        return {plate: values}
+    shown = {}
+    for well, entry in results.items():
+        manifest = store.read_manifest(asset, (plate, well)) or {}
+        kept = manifest.get("metadata", {}).get("materialization", {})
+        figures = {k: v.get("markdown", v) if isinstance(v, dict) else v for k, v in kept.items()}
+        shown[join_key(plate, well)] = {**figures, **entry}
+    return shown
+
+
 def materialize_plate(
     instance: dg.DagsterInstance,
     plate: str,
@@ -111,9 +125,9 @@ def materialize_plate(
     progress: Callable[[str, int, int, str, float], None] | None = None,
     log_level: str = "WARNING",
 ) -> list[StageReport]:
-    """Run the plate's chain of jobs **in this process**, with the ranges the daemon would use.
+    """Run the plate's chain of jobs **in this process**, one run per stage, as the daemon would.
 
-    For the tests and benchmarks: the same jobs, assets, ranges and checks as
+    For the tests and benchmarks: the same jobs, assets, partitions and checks as
     a run launched by the sensor, without the queue. ``cell-assets
     materialize`` and the demo go through the instance's run queue instead
     (:func:`launch_plate`).
@@ -121,9 +135,9 @@ def materialize_plate(
     Parameters
     ----------
     wells : sequence of str, optional
-        Wells to run (a well job covers the grid range between the first and the
-        last, split where the plate is sparse, as the daemon does: :func:`chunk_ranges`);
-        default: every well with images.
+        Wells to run (a well job works on the plate's wells with images from the first
+        to the last of these, grid order, as a run whose tags name that span); default:
+        every well with images, in one run per stage.
     stages : sequence of str, optional
         Assets to run (default: every asset of the chain).
     run_config : dict, optional
@@ -143,9 +157,8 @@ def materialize_plate(
     run_config = run_config or {}
     reports = []
     raw = resources["raw_plates"].open().open(plate)
-    chosen_wells = list(wells or raw.index.wells)
-    grid = well_range(chosen_wells)
-    spans = chunk_ranges(chosen_wells, None) or ((grid[0], grid[-1]),)
+    store = resources["artifact_store"].open()
+    span = well_range(list(wells)) if wells else None
     for name, assets, per_well in groups:
         default = {a for a, _ in STAGES}
         wanted = set(stages) if stages is not None else default
@@ -167,34 +180,29 @@ def materialize_plate(
         if ops:
             config["ops"] = ops
         chain = RunTags(experiment=raw.experiment, plate=raw.plate)
-        # A well stage runs over each stretch of wells the daemon would give it (a sparse
-        # plate is not walked well by well between its first and last); a plate stage once.
-        runs = [chain.but(run_range=span) for span in spans] if per_well else [chain]
+        tags = chain.but(run_range=(span[0], span[-1])) if per_well and span else chain
         started = time.perf_counter()
-        results = [
-            defs.resolve_job_def(job.name).execute_in_process(
-                instance=instance,
-                run_config=config,
-                tags=tags.to_tags(),
-                partition_key=None if per_well else raw.plate,
-                raise_on_error=False,
-            )
-            for tags in runs
-        ]
+        result = defs.resolve_job_def(job.name).execute_in_process(
+            instance=instance,
+            run_config=config,
+            tags=tags.to_tags(),
+            partition_key=raw.plate,
+            raise_on_error=False,
+        )
         seconds = time.perf_counter() - started
-        for result in results:
-            if not result.success:
-                error = _user_error(result)
-                raise error or RuntimeError(f"run {result.run_id} of {name} failed")
+        if not result.success:
+            error = _user_error(result)
+            raise error or RuntimeError(f"run {result.run_id} of {name} failed")
         for asset in chosen:
             report = StageReport(asset, wall_seconds=seconds / len(chosen))
-            for event in (e for r in results for e in r.get_asset_materialization_events()):
+            for event in result.get_asset_materialization_events():
                 if event.asset_key.to_user_string() != asset:
                     continue
                 values = _metadata_values(event.materialization)
                 report.compute_seconds += float(values.get("seconds", 0.0))
-                report.metadata[str(event.materialization.partition)] = values
-                report.partitions += 1
+                for key, shown in well_metadata(store, asset, raw.plate, values).items():
+                    report.metadata[key] = shown
+                    report.partitions += 1
             reports.append(report)
             if progress:
                 progress(asset, 1, 1, f"{report.partitions} partitions", report.wall_seconds)

@@ -402,8 +402,7 @@ def launch_chain(
     )
     for request in plate_run_requests(start, chain):
         run_tags = dict(request.tags)
-        if request.partition_key:  # a plate-level stage: its one partition
-            run_tags[PARTITION_TAG] = str(request.partition_key)
+        run_tags[PARTITION_TAG] = str(request.partition_key)  # the plate
         submit_job(home, deployment, request.job_name, run_tags, request.run_config)
     return upload
 
@@ -576,11 +575,9 @@ def _chain_index(job: str) -> int:
 def backfill_ranges(
     plates: dict[str, list[str]], assets: list[str] | None = None
 ) -> dict[str, list[tuple[str, str]]]:
-    """``{asset: [(start, end), …]}`` covering ``{plate: wells with images}`` for an asset
-    backfill (a well asset's range spans each plate's first to last well)."""
-    from cell_assets.identifiers import well_range
-    from cell_assets.orchestration.partitions import join_key
-
+    """``{asset: [(plate, plate), …]}``: the plate partitions of ``{plate: wells with images}``
+    for an asset backfill over the chain's assets (or ``assets``). Every asset is partitioned
+    by plate; each plate's run works on its wells with images."""
     wanted = [a for _, chain_assets, _ in PLATE_CHAIN for a in chain_assets]
     if assets:
         unknown = sorted(set(assets) - set(wanted) - {"cell_embeddings"})
@@ -591,14 +588,4 @@ def backfill_ranges(
         wanted = [a for a in wanted if a in assets] + (
             ["cell_embeddings"] if "cell_embeddings" in assets else []
         )
-    per_well = {a for _, chain_assets, well in PLATE_CHAIN if well for a in chain_assets}
-    per_well.add("cell_embeddings")
-    ranges: dict[str, list[tuple[str, str]]] = {asset: [] for asset in wanted}
-    for plate, wells in plates.items():
-        span = well_range(wells)
-        for asset in wanted:
-            if asset in per_well:
-                ranges[asset].append((join_key(plate, span[0]), join_key(plate, span[-1])))
-            else:
-                ranges[asset].append((plate, plate))
-    return ranges
+    return {asset: [(plate, plate) for plate in plates] for asset in wanted}

@@ -14,10 +14,13 @@ cell_features: table_complete               yes       each family's columns, cor
 well_profiles: one_row_per_well             yes       one profile per well with cells
 ==========================================  ========  =======================================
 
-Wells without images pass (nothing to check). In a run over many wells Dagster
-reports one evaluation per check; each well's own outcome is logged as well, so
-the UI shows it per partition, and a blocking check fails the step when any of
-its wells fails (what it protects is downstream in the same run).
+Checks are partitioned by plate, like their assets. A per-well asset's check
+evaluates each of the run's wells and reports one evaluation for the plate: passed
+when every well passed, with each well's outcome as a table (``per_well``) and as
+JSON (:data:`WELL_OUTCOMES`, read by ``plate_qc``). Wells without images pass
+(nothing to check); a well that failed upstream is shown failed and blocks nothing;
+a blocking check fails the step when another well fails it (what it protects is
+downstream in the same run).
 """
 
 import warnings
@@ -26,8 +29,8 @@ from typing import Any
 
 import dagster as dg
 
-from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions, split_key
-from cell_assets.orchestration.run_tags import RANGE_START
+from cell_assets.identifiers import well_ordinal
+from cell_assets.orchestration.partitions import plates_partitions
 from cell_assets.storage.artifacts import failure_of, is_empty_well, is_failed_well
 
 # Partitioned checks are a Dagster preview feature; we rely on them knowingly.
@@ -38,6 +41,8 @@ MIN_CELLS_PER_SITE = 1
 MAX_CELLS_PER_SITE = 5000
 
 Outcome = tuple[bool, str, dict[str, Any]]  # passed, description, metadata
+# The metadata key of a per-well check's outcome of each well: {well: {passed, description}}.
+WELL_OUTCOMES = "well_outcomes"
 
 
 def _evaluate(
@@ -45,61 +50,95 @@ def _evaluate(
     handles: Any,
     evaluate: Callable[[Any], Outcome],
 ) -> dg.AssetCheckResult:
-    """Evaluate every partition of the run; log each, return the step's outcome."""
-    keys = list(context.op_execution_context.partition_keys)
-    per_key = handles if isinstance(handles, dict) else {str(keys[0]): handles}
+    """Evaluate every well (or the plate) of the run's plate; one result per plate partition,
+    with each well's outcome in a table."""
     check = context.check_specs[0]
-    outcomes = []
-    failed_wells = set()  # a failed well is shown failed on its partition, and blocks nothing
-    for key in keys:
-        handle = per_key.get(str(key)) or per_key.get(split_key(key)[0])
-        if handle is None or is_empty_well(handle):
-            outcomes.append((str(key), True, "no images", {}))
-            continue
-        if is_failed_well(handle):
-            failed_wells.add(str(key))
-            outcomes.append((str(key), False, f"the well failed in {failure_of(handle)}", {}))
-            continue
-        passed, description, metadata = evaluate(handle)
-        outcomes.append((str(key), passed, description, metadata))
-    failures = [(k, d) for k, ok, d, _ in outcomes if not ok]
-
-    def severity(keys: set[str]) -> dg.AssetCheckSeverity:
-        """ERROR for a blocking check, except where only failed wells failed it."""
-        blocks = check.blocking and not (keys and keys <= failed_wells)
-        return dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN
-
-    ranged = RANGE_START in context.op_execution_context.run.tags
-    if len(keys) > 1 or ranged:  # a range (even of one well): one evaluation per partition
-        for key, passed, description, metadata in outcomes:
-            context.op_execution_context.log_event(
-                dg.AssetCheckEvaluation(
-                    asset_key=check.asset_key,
-                    check_name=check.name,
-                    passed=passed,
-                    metadata=metadata,
-                    description=description,
-                    severity=severity({key}) if check.blocking else dg.AssetCheckSeverity.WARN,
-                    partition=key,
-                )
+    plates = [str(key) for key in context.op_execution_context.partition_keys]
+    per_plate = handles if len(plates) > 1 else {plates[0]: handles}
+    results = {plate: _plate_result(check, per_plate[plate], evaluate) for plate in plates}
+    if len(plates) == 1:
+        return results[plates[0]]
+    for plate, result in results.items():  # a run over several plates: one evaluation each
+        context.op_execution_context.log_event(
+            dg.AssetCheckEvaluation(
+                asset_key=check.asset_key,
+                check_name=check.name,
+                passed=result.passed,
+                metadata=result.metadata,
+                description=result.description,
+                severity=result.severity,
+                partition=plate,
             )
-        description = (
-            f"{len(failures)} of {len(keys)} partitions failed: "
-            + "; ".join(f"{k}: {d}" for k, d in failures[:5])
-            if failures
-            else f"all {len(keys)} partitions passed"
         )
-        return dg.AssetCheckResult(
-            passed=not failures,
-            description=description,
-            severity=severity({k for k, _ in failures}),  # no failures: set()
-        )
-    key, passed, description, metadata = outcomes[0]
+    failed = [plate for plate, result in results.items() if not result.passed]
     return dg.AssetCheckResult(
-        passed=passed,
+        passed=not failed,
+        description=f"{len(failed)} of {len(plates)} plates failed: {', '.join(failed[:5])}"
+        if failed
+        else f"all {len(plates)} plates passed",
+        severity=max(
+            (results[plate].severity for plate in failed),
+            key=lambda s: s == dg.AssetCheckSeverity.ERROR,
+            default=dg.AssetCheckSeverity.WARN,
+        ),
+    )
+
+
+def _plate_result(
+    check: dg.AssetCheckSpec, handles: Any, evaluate: Callable[[Any], Outcome]
+) -> dg.AssetCheckResult:
+    """One plate's result: its handle (a plate asset) or each of its wells (``{well: handle}``).
+
+    A blocking check fails with ERROR when a well fails it, except a well that failed
+    upstream: that well is shown failed (with where and why) and blocks nothing.
+    """
+    items = handles.items() if isinstance(handles, dict) else [(None, handles)]
+    outcomes: dict[str | None, dict[str, Any]] = {}
+    failed_upstream = set()
+    for well, handle in sorted(items, key=lambda item: well_ordinal(item[0]) if item[0] else 0):
+        if is_empty_well(handle):
+            passed, description, metadata = True, "no images", {}
+        elif is_failed_well(handle):
+            failed_upstream.add(well)
+            passed, description, metadata = False, f"the well failed in {failure_of(handle)}", {}
+        else:
+            passed, description, metadata = evaluate(handle)
+        outcomes[well] = {"passed": passed, "description": description, **metadata}
+    failures = [well for well, outcome in outcomes.items() if not outcome["passed"]]
+    blocks = check.blocking and not set(failures) <= failed_upstream
+    severity = dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN
+    if None in outcomes:  # a plate asset: its own outcome
+        outcome = outcomes[None]
+        extra = {k: v for k, v in outcome.items() if k not in ("passed", "description")}
+        return dg.AssetCheckResult(
+            passed=outcome["passed"], description=outcome["description"], metadata=extra,
+            severity=severity,
+        )  # fmt: skip
+    description = (
+        f"{len(failures)} of {len(outcomes)} wells failed: "
+        + "; ".join(f"{well}: {outcomes[well]['description']}" for well in failures[:5])
+        if failures
+        else f"all {len(outcomes)} wells passed"
+    )
+    table = ["| well | passed | outcome |", "|---|---|---|"] + [
+        f"| {well} | {'yes' if o['passed'] else '**no**'} | {o['description'].replace('|', '/')} |"
+        for well, o in outcomes.items()
+    ]
+    return dg.AssetCheckResult(
+        passed=not failures,
         description=description,
-        metadata=metadata,
-        severity=severity({key}),
+        severity=severity,
+        metadata={
+            "wells": len(outcomes),
+            "failed_wells": ", ".join(str(well) for well in failures),
+            WELL_OUTCOMES: dg.MetadataValue.json(
+                {
+                    well: {"passed": o["passed"], "description": o["description"]}
+                    for well, o in outcomes.items()
+                }
+            ),  # fmt: skip
+            "per_well": dg.MetadataValue.md("\n".join(table)),
+        },
     )
 
 
@@ -129,7 +168,7 @@ def finite_positive(context: dg.AssetCheckExecutionContext, illumination_functio
 
 @dg.asset_check(
     asset="compressed_images",
-    partitions_def=plate_well_partitions,
+    partitions_def=plates_partitions,
     blocking=False,
     description=f"At most {MAX_CLIPPED:.0%} of a well's pixels are clipped by the 8-bit window.",
 )
@@ -147,7 +186,7 @@ def clipping_bounded(context: dg.AssetCheckExecutionContext, compressed_images):
 
 @dg.asset_check(
     asset="segmentation_masks",
-    partitions_def=plate_well_partitions,
+    partitions_def=plates_partitions,
     blocking=False,
     description=f"Every site has {MIN_CELLS_PER_SITE}–{MAX_CELLS_PER_SITE} cells; a well whose "
     "sites all have none is flagged.",
@@ -173,7 +212,7 @@ def cells_per_site(context: dg.AssetCheckExecutionContext, segmentation_masks):
 
 @dg.asset_check(
     asset="single_cell_dataset",
-    partitions_def=plate_well_partitions,
+    partitions_def=plates_partitions,
     blocking=True,
     description="The h5sc file holds exactly the cells the extraction kept.",
 )
@@ -193,7 +232,7 @@ def rows_match(context: dg.AssetCheckExecutionContext, single_cell_dataset):
 
 @dg.asset_check(
     asset="cell_features",
-    partitions_def=plate_well_partitions,
+    partitions_def=plates_partitions,
     blocking=True,
     description="The feature table has columns of every family it measured, and no null in the "
     "features every nucleus and cell has (area, integrated intensity per channel).",
@@ -260,29 +299,36 @@ ALL_CHECKS = [
 
 
 def check_outcomes(instance: dg.DagsterInstance, plate: str, limit: int = 5000) -> list[dict]:
-    """The latest evaluation of every check for every partition of ``plate``."""
-    latest: dict[tuple[str, str], dict] = {}
+    """The latest evaluation of every check for ``plate``: one row per well (per-well
+    assets) or for the plate."""
+    from dagster._core.event_api import PartitionKeyFilter
+
+    rows = []
     for check in ALL_CHECKS:
         for key in check.check_keys:
             records: Iterable = instance.event_log_storage.get_asset_check_execution_history(
-                key, limit=limit
+                key, limit=limit, partition_filter=PartitionKeyFilter(key=plate)
             )
-            for record in records:
+            data = None
+            for record in records:  # newest first
                 evaluation = getattr(record.event, "dagster_event", None)
                 data = getattr(evaluation, "event_specific_data", None)
-                partition = getattr(data, "partition", None)
-                if data is None or partition is None or split_key(partition)[0] != plate:
-                    continue
-                slot = (key.name, str(partition))
-                if slot in latest:
-                    continue  # records come newest first
-                parts = split_key(partition)
-                latest[slot] = {
+                if data is not None and getattr(data, "partition", None) == plate:
+                    break
+                data = None
+            if data is None:
+                continue
+            asset = key.asset_key.to_user_string()
+            per_well = data.metadata.get(WELL_OUTCOMES)
+            outcomes = per_well.value if per_well is not None else {None: {
+                "passed": bool(data.passed), "description": data.description}}  # fmt: skip
+            for well, outcome in outcomes.items():
+                rows.append({
                     "check": key.name,
-                    "asset": key.asset_key.to_user_string(),
-                    "partition": str(partition),
-                    "well": parts[1] if len(parts) > 1 else None,
-                    "passed": bool(data.passed),
-                    "description": data.description,
-                }
-    return sorted(latest.values(), key=lambda o: (o["asset"], o["check"], o["partition"]))
+                    "asset": asset,
+                    "partition": plate if well is None else f"{plate}|{well}",
+                    "well": well,
+                    "passed": bool(outcome["passed"]),
+                    "description": outcome["description"],
+                })  # fmt: skip
+    return sorted(rows, key=lambda o: (o["asset"], o["check"], o["partition"]))

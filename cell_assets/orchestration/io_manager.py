@@ -4,9 +4,10 @@
 ``s3://bucket/prefix``); assets use it to stage and commit (one commit path:
 :mod:`cell_assets.assets.definition`, partition by partition inside the run).
 The IO manager only loads: ``load_input`` returns :class:`ArtifactHandle`
-objects, never the data. A per-plate asset reading a plate × well asset
-receives ``{"P1|A01": handle, …}`` for the wells that have an artifact, found
-with one listing (wells without images have none).
+objects, never the data. Every asset is partitioned by plate; an input from a
+per-well asset (definition metadata :data:`~cell_assets.orchestration.partitions.PER_WELL`)
+is ``{"A01": handle, …}`` for the plate's wells that have an artifact (within the
+wells the run names, when it names some), found with one listing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from cell_assets.errors import ArtifactError
-from cell_assets.orchestration.partitions import split_key
+from cell_assets.identifiers import wells_within
+from cell_assets.orchestration.partitions import PER_WELL
+from cell_assets.orchestration.run_tags import RunTags
 from cell_assets.storage import open_store
 from cell_assets.storage.artifacts import ArtifactHandle, ArtifactStore
 
@@ -84,34 +87,50 @@ class ArtifactIOManager(dg.ConfigurableIOManager):
             )
 
     def load_input(self, context: dg.InputContext) -> Any:
-        """A handle, or for several partitions a dict of handles keyed by partition key.
+        """A plate's handle, or for a per-well upstream ``{well: handle}`` of the plate.
 
-        A per-plate upstream read for one plate gives its handle; a plate × well
-        upstream always gives ``{"P1|A01": handle, …}`` for the partitions that
-        have an artifact, found with one listing per plate (not the 384-well grid).
+        For a run over several plates: ``{plate: …}`` of those. A per-well upstream
+        gives the wells with an artifact among those the run works on (its run tags'
+        span; all the plate's otherwise), found with one listing per plate.
         """
         store = self.store.open()
         asset = _asset_name(context.asset_key)
         if not context.has_asset_partitions:
             return store.load(asset, ())
-        keys = context.asset_partition_keys
-        if not isinstance(context.asset_partitions_def, dg.MultiPartitionsDefinition):
-            if len(keys) == 1:
-                return store.load(asset, split_key(keys[0]))
-            return {key: store.load(asset, split_key(key)) for key in keys}
-        wanted = {split_key(key): str(key) for key in keys}
-        handles: dict[str, ArtifactHandle] = {}
-        for plate in sorted({parts[0] for parts in wanted}):
-            for well in store.partitions_under(asset, plate):
-                key = wanted.get((plate, well))
-                if key is not None:
-                    manifest = store.read_manifest(asset, (plate, well))
-                    if manifest is not None:
-                        handles[key] = ArtifactHandle(store, manifest)
-        if not handles:
+        plates = [str(key) for key in context.asset_partition_keys]
+        upstream = context.upstream_output
+        per_well = bool(upstream and (upstream.definition_metadata or {}).get(PER_WELL))
+        if not per_well:
+            if len(plates) == 1:
+                return store.load(asset, (plates[0],))
+            return {plate: store.load(asset, (plate,)) for plate in plates}
+        span = _run_wells(context)
+        found = {plate: _wells_of(store, asset, plate, span) for plate in plates}
+        if not any(found.values()):
             raise ArtifactError(
-                f"no artifact of {asset} exists for any of {len(keys)} partitions "
-                f"({keys[0]}…): materialize it first"
+                f"no artifact of {asset} exists for any well of {', '.join(plates[:3])}"
+                f"{' …' if len(plates) > 3 else ''}: materialize it first"
             )
-        context.log.debug(f"loaded {len(handles)} of {len(keys)} partitions of {asset}")
-        return handles
+        context.log.debug(f"loaded {sum(map(len, found.values()))} wells of {asset}")
+        return found[plates[0]] if len(plates) == 1 else found
+
+
+def _run_wells(context: dg.InputContext) -> tuple[str, str] | None:
+    """The span of wells the run works on (its tags), None: all of them."""
+    try:
+        tags = context.step_context.dagster_run.tags
+    except Exception:  # loaded outside a run (build_input_context): every well
+        return None
+    return RunTags.from_tags(tags).run_range
+
+
+def _wells_of(
+    store: ArtifactStore, asset: str, plate: str, span: tuple[str, str] | None
+) -> dict[str, ArtifactHandle]:
+    """``{well: handle}`` of ``plate``'s wells with an ``asset`` artifact, within ``span``."""
+    handles = {}
+    for well in wells_within(store.partitions_under(asset, plate), span):
+        manifest = store.read_manifest(asset, (plate, well))
+        if manifest is not None:
+            handles[well] = ArtifactHandle(store, manifest)
+    return handles

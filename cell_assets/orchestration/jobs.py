@@ -6,10 +6,10 @@
   single_cell_dataset and cell_features, over the plate's wells (one run);
 * ``plate_profiles``: well_profiles and plate_qc, for the plate.
 
-A well job covers the plate's wells as one partition range (the wells from the
-first to the last that has images, in grid order: a run per plate, not per
-well); every job runs its steps in the run's own process. Checks on these
-assets run in the same job.
+Every run is over one plate partition; a well job works on the plate's wells with
+images (a run per plate, not per well), or on the span of them its tags name when
+the plate is split across runs. Every job runs its steps in the run's own process.
+Checks on these assets run in the same job.
 """
 
 from __future__ import annotations
@@ -78,11 +78,6 @@ def stage_config(position: int, settings: dict | None) -> dict:
     return {"ops": mine} if mine else {}
 
 
-# Wells without images between two imaged wells, past which a plate's runs split: such a
-# well's partition costs ~0.3 s to materialize as "no images", a run ~5–10 s to launch.
-GAP_WELLS = 24
-
-
 # The fewest wells with images a chunk run gets by default: a run costs ~3 s of queueing and
 # start, a well of a real plate minutes of compute, a small plate's well about a second.
 MIN_WELLS_PER_CHUNK = 8
@@ -112,34 +107,13 @@ def plate_chunks(
     return chunk_ranges(wells, per_run or default_wells_per_run(len(wells), run_limit(instance)))
 
 
-def chunk_ranges(
-    wells: list[str], per_run: int | None, gap: int = GAP_WELLS
-) -> tuple[tuple[str, str], ...] | None:
-    """The grid ranges (first, last) a plate's well stages run over; None: one run.
-
-    Runs split where ``gap`` or more grid wells without images lie between two
-    imaged wells (a sparse plate does not visit every empty well between its first
-    and last), then into groups of ``per_run`` wells (grid order) when given. A
-    range covers only the grid keys between its own first and last well, so wells
-    without images between two ranges are not visited at all.
-    """
+def chunk_ranges(wells: list[str], per_run: int | None) -> tuple[tuple[str, str], ...] | None:
+    """The spans (first, last well, grid order) of a plate's well runs: groups of ``per_run``
+    of its wells with images; None: one run over all of them."""
     ordered = sorted(set(wells), key=well_ordinal)
-    if not ordered:
+    if not ordered or not per_run or per_run >= len(ordered):
         return None
-    stretches, current = [], [ordered[0]]
-    for previous, well in zip(ordered, ordered[1:], strict=False):
-        if well_ordinal(well) - well_ordinal(previous) - 1 >= gap:
-            stretches.append(current)
-            current = []
-        current.append(well)
-    stretches.append(current)
-    groups = [
-        stretch[i : i + (per_run or len(stretch))]
-        for stretch in stretches
-        for i in range(0, len(stretch), per_run or len(stretch))
-    ]
-    if len(groups) == 1:
-        return None
+    groups = [ordered[i : i + per_run] for i in range(0, len(ordered), per_run)]
     return tuple((group[0], group[-1]) for group in groups)
 
 
@@ -149,11 +123,12 @@ def plate_run_requests(
     """The run(s) of stage ``position`` of a plate's chain: one, or one per chunk for a well stage.
 
     ``chain`` names the plate, its upload, its first and last well with images
-    (``wells``), its experiment, settings and chunks. A well stage covers the grid
-    range between the first and the last well (or each chunk's own range); every
-    run's key is unique to the upload and stage (and chunk), so a tick that runs
-    twice requests nothing twice (``after``: the run re-executed, when the request
-    follows a re-execution, so that its chain goes on again). With chunks every run
+    (``wells``), its experiment, settings and chunks. Every run is over the plate's
+    partition; a well stage works on the chain's wells (or each chunk's own span),
+    named by its tags; every run's key is unique to the upload and stage (and chunk),
+    so a tick that runs twice requests nothing twice (``after``: the run re-executed,
+    when the request follows a re-execution, so that its chain goes on again). With
+    chunks every run
     carries them all (the next stages split the same way) and its own number; the
     ``plate_chain`` sensor starts the next stage when every chunk of this one has
     succeeded.
@@ -164,23 +139,22 @@ def plate_run_requests(
     key = f"{chain.plate}:{chain.upload}:{name}" + (f":after-{after[:8]}" if after else "")
     config = stage_config(position, chain.settings)
     base = chain.but(chunk=None, run_range=None)
-    if not per_well:
+    if not per_well or not chain.chunks:
+        tags = (base.but(run_range=chain.wells) if per_well else base).to_tags()
         return [
             dg.RunRequest(
                 run_key=key,
                 job_name=name,
                 partition_key=chain.plate,
-                tags=base.to_tags(),
+                tags=tags,
                 run_config=config,
             )
         ]
-    if not chain.chunks:
-        tags = base.but(run_range=chain.wells).to_tags()
-        return [dg.RunRequest(run_key=key, job_name=name, tags=tags, run_config=config)]
     return [
         dg.RunRequest(
             run_key=f"{key}:{number}",
             job_name=name,
+            partition_key=chain.plate,
             tags=base.but(run_range=span, chunk=(number, len(chain.chunks))).to_tags(),
             run_config=config,
         )
@@ -241,8 +215,9 @@ def sync_request(
     ``stale`` are the chain assets downstream of what ``source_run`` changed. The
     run covers the first chain stage holding any of them, with exactly those of its
     assets (an asset the source run made itself is not run again: a backfill with a
-    changed config must not be undone). A well stage covers the changed wells (all
-    the plate's wells when a plate-level asset changed: ``changed_wells`` empty).
+    changed config must not be undone). A well stage works on the span of the changed
+    wells (all the plate's wells when a plate-level asset changed: ``changed_wells``
+    empty).
     The run carries a chain id ``sync-<source run>``, so ``plate_chain`` carries the
     later stages on over the plate's wells (``plate_wells``: first and last).
     """
@@ -256,14 +231,13 @@ def sync_request(
             upload=f"{SYNC_PREFIX}{source_run[:8]}",
             wells=plate_wells,
         )
-        span = well_range(changed_wells) if changed_wells else list(plate_wells)
-        run_range = (span[0], span[-1])
-        tags = (chain.but(run_range=run_range) if per_well else chain).to_tags()
+        span = well_range(changed_wells)
+        run_range = (span[0], span[-1]) if span and per_well else None
         return dg.RunRequest(
             run_key=f"{plate}:{chain.upload}:{name}",
             job_name=name,
-            partition_key=None if per_well else plate,
+            partition_key=plate,
             asset_selection=[dg.AssetKey(asset) for asset in chosen],
-            tags=tags,
+            tags=chain.but(run_range=run_range).to_tags(),
         )
     return None

@@ -1,5 +1,9 @@
 """The tags a run of a plate's chain carries, as one dataclass read and written in one place.
 
+A run is over one plate partition; a run of a per-well stage may name the span of
+the plate's wells it works on (:data:`RUN_WELLS_TAG`), which is how a plate's wells
+are split across runs and how one well is re-run.
+
 Jobs, sensors, the ``cell-assets`` command and the asset decorator all go
 through :class:`RunTags`: ``to_tags`` gives what Dagster stores, ``from_tags``
 reads it back. Tags a person reads in the UI are short (ids, well ranges,
@@ -16,8 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cell_assets.orchestration.partitions import join_key
-
 EXPERIMENT_TAG = "cell_assets/experiment"
 PLATE_TAG = "cell_assets/plate"
 UPLOAD_TAG = "cell_assets/upload"
@@ -30,9 +32,9 @@ WELL_RANGE_TAG = "cell_assets/well_range"
 SETTINGS_TAG = "cell_assets/settings"
 CHUNKS_TAG = "cell_assets/chunks"  # "A01:A06,A07:B02": every chunk of the upload's chain
 CHUNK_TAG = "cell_assets/chunk"  # "2/8": this run's chunk
-# Dagster's own tags of a run over a range of partitions.
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
+# The wells a run of a per-well stage works on, "A01:B06" (grid order); none: all the plate's.
+RUN_WELLS_TAG = "cell_assets/run_wells"
+# Dagster's own tag of a run's partition: the plate.
 PARTITION_TAG = "dagster/partition"
 # What a run's partitions became, summed over its asset steps: "computed 3, reused 17".
 ARTIFACTS_TAG = "cell_assets/artifacts"
@@ -64,7 +66,8 @@ class RunTags:
     chunks : tuple of (first, last)
         Every chunk of a chain split across runs; ``chunk`` is ``(i, n)`` of this run.
     run_range : (first, last)
-        The wells this run covers (a well stage's partition range).
+        The wells a run of a well stage works on (those with images from the first to
+        the last, grid order); None: every well of the plate with images.
     settings : dict
         Run config of the plate's stages (``{"ops": {asset: {"config": …}}}``).
     """
@@ -101,9 +104,8 @@ class RunTags:
             tags[CHUNKS_TAG] = ",".join(f"{a}:{b}" for a, b in self.chunks)
         if self.chunk:
             tags[CHUNK_TAG] = f"{self.chunk[0]}/{self.chunk[1]}"
-        if self.run_range and self.plate:
-            tags[RANGE_START] = join_key(self.plate, self.run_range[0])
-            tags[RANGE_END] = join_key(self.plate, self.run_range[1])
+        if self.run_range:
+            tags[RUN_WELLS_TAG] = ":".join(self.run_range)
         if self.settings:
             tags[SETTINGS_TAG] = settings_text(self.settings)
         return tags
@@ -113,19 +115,15 @@ class RunTags:
         """Read back what :meth:`to_tags` wrote (missing or foreign tags give None)."""
         chunks = tags.get(CHUNKS_TAG)
         chunk = tags.get(CHUNK_TAG, "")
-        start, end = tags.get(RANGE_START, ""), tags.get(RANGE_END, "")
-        run_range = None
-        if "|" in start and "|" in end:
-            run_range = (start.split("|", 1)[1], end.split("|", 1)[1])
         return cls(
             experiment=tags.get(EXPERIMENT_TAG) or None,
-            plate=tags.get(PLATE_TAG) or (start.split("|", 1)[0] if "|" in start else None),
+            plate=tags.get(PLATE_TAG) or tags.get(PARTITION_TAG) or None,
             upload=tags.get(UPLOAD_TAG) or None,
             upload_content=tags.get(UPLOAD_CONTENT_TAG) or None,
             wells=_span(tags.get(WELL_RANGE_TAG)),
             chunks=tuple(s for s in (_span(p) for p in chunks.split(",")) if s) if chunks else None,
             chunk=tuple(int(n) for n in chunk.split("/", 1)) if "/" in chunk else None,  # type: ignore[arg-type]
-            run_range=run_range,
+            run_range=_span(tags.get(RUN_WELLS_TAG)),
             settings=settings_of(tags[SETTINGS_TAG]) if tags.get(SETTINGS_TAG) else None,
         )
 

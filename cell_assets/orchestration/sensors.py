@@ -18,10 +18,13 @@
   then ``plate_chain`` carries the chain on. Nothing stays on top of a superseded
   artifact, and nobody has to ask.
 
-Why sensors and not declarative automation conditions: the sensor knows which
-wells of the 384-well grid a plate has (its ``index.csv``), so each stage is one
-run over that plate's wells; an automation condition sees the whole grid and
-requests partitions, and plate-level steps would wait on 384 wells.
+Every materialization reports a data version made of its artifact ids, so the UI
+shows what read a superseded artifact as stale (Dagster's own ``staleStatus``).
+Why the re-runs are a sensor and not declarative automation conditions: the sensor
+knows which wells changed (``changed_wells`` on the plate's materialization) and
+re-runs only those of a well stage, keeps the chain's tags and chunks, and leaves
+alone what a backfill will make itself; a condition would re-run the whole plate
+and could not tell a backfill's own later steps from stale ones.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from cell_assets.orchestration.jobs import (
     plate_run_requests,
     sync_request,
 )
-from cell_assets.orchestration.partitions import plates_partitions, split_key
+from cell_assets.orchestration.partitions import plates_partitions
 from cell_assets.orchestration.resources import ChainSettingsResource, RawPlatesResource
 from cell_assets.orchestration.run_tags import (
     PLATE_TAG,
@@ -49,7 +52,7 @@ from cell_assets.orchestration.run_tags import (
     WELL_RANGE_TAG,
     RunTags,
 )
-from cell_assets.storage.artifacts import NO_IMAGES
+from cell_assets.storage.artifacts import UNCHANGED
 
 # A settled upload (unchanged at two looks, newest file SETTLE_SECONDS old) is noticed at most
 # one interval after it settles: 5 s here, where 15 s made uploads wait ~20 s (issue 23).
@@ -240,7 +243,6 @@ def plate_chain(context: dg.RunStatusSensorContext, plate_chain_settings: ChainS
 
 PARENT_RUN_TAG = "dagster/parent_run_id"
 BACKFILL_TAG = "dagster/backfill"
-UNCHANGED = ("reused", NO_IMAGES)  # materialization statuses whose artifact id is as before
 
 
 def _selection(run: dg.DagsterRun) -> set[str] | None:
@@ -258,10 +260,11 @@ def _asset_parents() -> dict[str, set[str]]:
 
 
 def changed_by_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[str, set[str]]]:
-    """``{plate: {asset: wells}}`` whose artifact the run computed anew (a plate asset: no wells).
+    """``{plate: {asset: wells}}`` whose artifact the run made anew (a plate asset: no wells).
 
-    Reused artifacts and wells without images keep their artifact id, so they change
-    nothing downstream.
+    Reused artifacts, wells without images and artifacts computed again to the same bytes
+    keep their artifact id, so they change nothing downstream; a per-well asset's plate
+    materialization names its new wells (``changed_wells``).
     """
     records = instance.get_records_for_run(
         run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
@@ -272,11 +275,13 @@ def changed_by_run(instance: dg.DagsterInstance, run_id: str) -> dict[str, dict[
         if event is None or event.partition is None:
             continue
         status = event.metadata.get("status")
-        if status is not None and status.value in UNCHANGED:
+        if (status is not None and status.value in UNCHANGED) or "unchanged" in event.metadata:
             continue
-        parts = split_key(str(event.partition))
-        wells = changed.setdefault(parts[0], {}).setdefault(event.asset_key.to_user_string(), set())
-        wells.update(parts[1:])
+        plate, asset = str(event.partition), event.asset_key.to_user_string()
+        wells = changed.setdefault(plate, {}).setdefault(asset, set())
+        named = event.metadata.get("changed_wells")  # a per-well asset's plate materialization
+        if named is not None:
+            wells.update(well for well in str(named.value).split(", ") if well)
     return changed
 
 

@@ -238,6 +238,9 @@ STATUS_FILE = "well_status.json"
 # same status file with the one-line reason, so that the plate's other wells go on and the
 # well is shown failed, with why, downstream and in plate_qc.
 FAILED = "failed"
+# Statuses of a materialization whose artifact id is the one it had: nothing downstream changes.
+REUSED = "reused"
+UNCHANGED = (REUSED, NO_IMAGES)
 
 
 def is_empty_well(handle: Any) -> bool:

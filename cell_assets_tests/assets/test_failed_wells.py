@@ -17,7 +17,7 @@ import pytest
 from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.errors import PlateInputError
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
-from cell_assets_tests.helpers import latest_materialization, resources_for
+from cell_assets_tests.helpers import latest_materialization, resources_for, well_result
 
 PLATE = "FAILED-P1"
 WELLS = ("A01", "A02", "A03")
@@ -40,14 +40,17 @@ def broken_plate(tmp_path_factory):
 
 def test_the_bad_well_fails_alone_with_its_reason(broken_plate):
     instance, _, image, _ = broken_plate
-    failed = latest_materialization(instance, "cell_features", f"{PLATE}|A02").metadata
-    assert failed["status"].value == "failed"
-    assert failed["failed_in"].value == "image_directory"  # found at intake, the first read
-    reason = failed["failure"].value
+    failed = well_result(instance, "cell_features", PLATE, "A02")
+    assert failed["status"] == "failed"
+    reason = failed["failure"]
+    assert reason.startswith("image_directory: ")  # found at intake, the first read
     assert f"plate {PLATE}, well A02" in reason and image.name in reason
     for well in ("A01", "A03"):
-        good = latest_materialization(instance, "cell_features", f"{PLATE}|{well}").metadata
-        assert good["status"].value == "computed" and good["rows"].value > 0
+        good = well_result(instance, "cell_features", PLATE, well)
+        assert good["status"] == "computed" and good["rows"] > 0
+    # On the plate's partition: the failed well with its one-line reason, at a glance.
+    plate = latest_materialization(instance, "image_directory", PLATE).metadata
+    assert f"**A02**: image_directory: plate {PLATE}, well A02" in plate["failed_wells"].value
 
 
 def test_the_failed_well_is_shown_on_its_checks_and_in_plate_qc(broken_plate):
@@ -55,14 +58,16 @@ def test_the_failed_well_is_shown_on_its_checks_and_in_plate_qc(broken_plate):
     history = instance.event_log_storage.get_asset_check_execution_history(
         dg.AssetCheckKey(dg.AssetKey("cell_features"), "table_complete"), limit=20
     )
-    evaluations = [r.event.dagster_event.event_specific_data for r in history]
-    by_partition = {}
-    for evaluation in evaluations:  # newest first
-        by_partition.setdefault(evaluation.partition, evaluation)
-    bad = by_partition[f"{PLATE}|A02"]
-    assert not bad.passed and bad.severity == dg.AssetCheckSeverity.WARN  # blocks nothing
-    assert "the well failed in image_directory" in bad.description
-    assert by_partition[f"{PLATE}|A01"].passed
+    latest = history[0].event.dagster_event.event_specific_data  # newest first
+    assert latest.partition == PLATE
+    # Failed on the plate, for the failed well only, and blocking nothing downstream.
+    assert not latest.passed and latest.severity == dg.AssetCheckSeverity.WARN
+    outcomes = latest.metadata["well_outcomes"].value
+    assert not outcomes["A02"]["passed"]
+    assert "the well failed in image_directory" in outcomes["A02"]["description"]
+    assert outcomes["A01"]["passed"] and outcomes["A03"]["passed"]
+    table = latest.metadata["per_well"].value
+    assert "| A02 | **no** | the well failed in image_directory" in table
     profiles = latest_materialization(instance, "well_profiles", PLATE).metadata
     assert profiles["wells"].value == 2
     qc = latest_materialization(instance, "plate_qc", PLATE).metadata
@@ -74,23 +79,21 @@ def test_the_failed_well_is_shown_on_its_checks_and_in_plate_qc(broken_plate):
 def test_fixing_the_file_computes_that_well_and_the_plate_goes_on_with_it(broken_plate):
     instance, resources, image, good = broken_plate
     intake = {
-        well: latest_materialization(instance, "image_directory", f"{PLATE}|{well}")
-        .metadata["artifact_id"]
-        .value
+        well: well_result(instance, "image_directory", PLATE, well)["artifact_id"]
         for well in WELLS
     }
     image.write_bytes(good)
     materialize_plate(instance, PLATE, list(WELLS), resources)
-    after = {
-        well: latest_materialization(instance, "image_directory", f"{PLATE}|{well}").metadata
-        for well in WELLS
-    }
+    after = {well: well_result(instance, "image_directory", PLATE, well) for well in WELLS}
     # The good wells' intake is the same artifact; the fixed well's is new, and computed on.
-    assert {w: after[w]["artifact_id"].value == intake[w] for w in WELLS} == {
+    assert {w: after[w]["artifact_id"] == intake[w] for w in WELLS} == {
         "A01": True, "A02": False, "A03": True
     }  # fmt: skip
-    fixed = latest_materialization(instance, "cell_features", f"{PLATE}|A02").metadata
-    assert fixed["status"].value == "computed" and fixed["rows"].value > 0
+    assert latest_materialization(instance, "image_directory", PLATE).metadata[
+        "changed_wells"
+    ].value == "A02"
+    fixed = well_result(instance, "cell_features", PLATE, "A02")
+    assert fixed["status"] == "computed" and fixed["rows"] > 0
     # The plate's illumination is estimated from every readable site, now A02's too: the good
     # wells are corrected with it (computed again), as a plate must be with one function.
     qc = latest_materialization(instance, "plate_qc", PLATE).metadata

@@ -2,7 +2,6 @@
 
 import json
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,7 +11,7 @@ from PIL import Image
 from cell_assets.cli.in_process import STAGES, materialize_plate, register_plates
 from cell_assets.errors import PlateInputError
 from cell_assets.storage import open_store
-from cell_assets_tests.helpers import PLATE, WELLS, resources_for
+from cell_assets_tests.helpers import PLATE, WELLS, latest_materialization, resources_for
 
 
 def _run(instance, raw_root, store_root, wells=WELLS, stages=None, run_config=None):
@@ -68,20 +67,23 @@ def test_end_to_end_and_idempotent_rematerialization(instance, plate_copy, tmp_p
         [store.load("image_directory", (PLATE, "A01")).artifact_id, illum.artifact_id]
     )
 
-    # Materialization events carry the artifact location and the figures.
-    events = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey("compressed_images"), asset_partitions=[f"{PLATE}|A01"]
-        ),
-        limit=1,
-    ).records
-    assert {"artifact_id", "compression_ratio", "psnr_db_min"} <= set(
-        events[0].asset_materialization.metadata
-    )
+    # The plate's materialization carries each well's artifact and figures, and a data version
+    # made of the wells' artifacts (Dagster's staleness follows them).
+    event = latest_materialization(instance, "compressed_images", PLATE)
+    entry = event.metadata["well_results"].value["A01"]
+    assert entry["artifact_id"] == compressed.artifact_id
+    assert {"compression_ratio", "psnr_db_min", "sites"} <= set(entry)
+    assert "| A01 | computed |" in event.metadata["wells_table"].value
+    version = event.tags["dagster/data_version"]
+    assert event.metadata["changed_wells"].value == ", ".join(WELLS)
 
     # Every stage is deterministic: the same inputs give byte-identical artifacts (same ids).
     _run(instance, raw_root, store_root)
     assert artifact_ids() == first_ids
+    again = latest_materialization(instance, "compressed_images", PLATE)
+    assert again.metadata["status"].value == "reused"
+    assert again.metadata["changed_wells"].value == ""
+    assert again.tags["dagster/data_version"] == version  # same artifacts, same version
 
 
 def test_image_clipping_mode_and_config(instance, plate_copy, tmp_path):
@@ -107,15 +109,16 @@ def test_image_clipping_mode_and_config(instance, plate_copy, tmp_path):
     assert len({tuple(v) for v in windows.values()}) == len(windows)  # one window per image
 
 
-def test_a_well_without_images_is_recorded_as_such_downstream_too(instance, plate_copy, tmp_path):
-    """Not a failure and no fake data: the well's artifacts say "no images", all the way down."""
+def test_a_run_over_wells_without_images_stores_nothing_for_them(instance, plate_copy, tmp_path):
+    """No phantom wells: a run whose span holds no well with images says so on the plate's
+    materialization and commits nothing (no fake data, no status files for the grid)."""
     raw_root, _ = plate_copy
     store = open_store(str(tmp_path / "store"))
     _run(instance, raw_root, tmp_path / "store", wells=["H12"], stages=["image_directory"])
-    handle = store.load("image_directory", (PLATE, "H12"))
-    assert handle.metadata["status"] == "no images" and handle.files == ["well_status.json"]
-    event = instance.get_latest_materialization_event(dg.AssetKey("image_directory"))
-    assert event.asset_materialization.metadata["status"].value == "no images"
+    assert store.read_manifest("image_directory", (PLATE, "H12")) is None
+    event = latest_materialization(instance, "image_directory", PLATE)
+    assert event.metadata["wells"].value == 0
+    assert event.metadata["artifacts"].value == "no wells with images"
 
 
 def _assert_fails_and_keeps_previous(instance, raw_root, store_root, match):

@@ -12,7 +12,7 @@ from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.errors import PlateInputError
 from cell_assets.storage import open_store
 from cell_assets.synthetic import SyntheticPlateSpec, make_plate
-from cell_assets_tests.helpers import latest_materialization, resources_for
+from cell_assets_tests.helpers import resources_for, well_result
 
 PLATE = "DOSE-P1"
 WELLS = [f"B{c:02d}" for c in range(1, 13)]
@@ -80,8 +80,8 @@ def test_feature_table_layout_and_nulls(dose_plate):
         ).as_py()  # undefined values are nulls, not NaN
     assert parquet.column("Metadata_CellId").type == "uint64"
     assert handle.metadata["cells"] == parquet.num_rows > 5
-    event = latest_materialization(dose_plate[1], "cell_features", f"{PLATE}|B05")
-    assert {"rows", "schema", "null_values", "device"} <= set(event.metadata)
+    entry = well_result(dose_plate[1], "cell_features", PLATE, "B05")
+    assert {"rows", "feature_columns", "null_values", "device"} <= set(entry)
 
 
 def test_image_table_and_pycytominer_defaults(dose_plate):

@@ -11,7 +11,7 @@ from cell_assets.formats.segmentation_set import LOCATION_COLUMNS, read_labels, 
 from cell_assets.imaging.evaluation import average_precision
 from cell_assets.imaging.labels import nucleus_centres, outlines
 from cell_assets.storage import open_store
-from cell_assets_tests.helpers import PLATE, WELLS, latest_materialization, resources_for
+from cell_assets_tests.helpers import PLATE, WELLS, resources_for, well_result
 
 PREPARE = ["image_directory", "illumination_functions", "compressed_images"]
 
@@ -86,10 +86,8 @@ def test_classical_masks_outlines_locations_and_quality(prepared, synthetic_plat
         assert "found by its name" in handle.metadata["channel_roles"]
     assert average_precision(truth_n, pred_n).mean() >= 0.85
     assert average_precision(truth_c, pred_c).mean() >= 0.7
-    event = latest_materialization(instance, "segmentation_masks", f"{PLATE}|{WELLS[0]}")
-    assert {"cells", "cells_per_site", "median_cell_area_px", "seconds_per_site", "method"} <= set(
-        event.metadata
-    )
+    entry = well_result(instance, "segmentation_masks", PLATE, WELLS[0])
+    assert {"cells", "median_cell_area_px", "seconds_per_site", "method"} <= set(entry)
 
 
 def test_all_black_site_records_zero_cells(instance, plate_copy, tmp_path):
@@ -199,9 +197,9 @@ def test_a_rerun_after_a_parameter_change_recomputes_only_what_it_reaches(prepar
     assert again["compressed_images"] <= {"reused", "no images"}
     assert again["segmentation_masks"] <= {"reused", "no images"}
     # the reused materialization shows the figures of the computed one
-    reused = latest_materialization(instance, "segmentation_masks", f"{PLATE}|{WELLS[0]}")
+    reused = well_result(instance, "segmentation_masks", PLATE, WELLS[0])
     computed = next(r for r in first if r.asset == "segmentation_masks").metadata
-    assert reused.metadata["cells"].value == computed[f"{PLATE}|{WELLS[0]}"]["cells"]
+    assert reused["cells"] == computed[f"{PLATE}|{WELLS[0]}"]["cells"]
     changed = _statuses(
         _run(instance, raw_root, store_root, stages=stages, config={"nucleus_diameter": 14.0})
     )

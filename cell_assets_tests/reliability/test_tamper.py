@@ -16,7 +16,7 @@ from cell_assets.storage.artifacts import (
     staging_area,
 )
 from cell_assets.storage.s3 import S3ArtifactStore
-from cell_assets_tests.helpers import PLATE, WELLS
+from cell_assets_tests.helpers import PLATE, WELLS, well_result
 from cell_assets_tests.reliability.cases import (
     PREPARE,
     run_stages,
@@ -97,6 +97,7 @@ def test_a_tampered_cached_copy_of_an_s3_file_is_fetched_again(s3_server, s3_buc
 
 
 def _latest(instance, asset: str, partition: str) -> dict:
+    """The latest materialization's metadata of a plate asset's partition, as values."""
     from cell_assets_tests.helpers import latest_materialization
 
     metadata = latest_materialization(instance, asset, partition).metadata
@@ -118,8 +119,8 @@ def test_re_materializing_repairs_a_damaged_local_artifact(instance, plate_copy,
 
     run_stages(instance, raw_root, store_root, wells=WELLS, stages=PREPARE)
     assert "fails its checksum" in _latest(instance, "illumination_functions", PLATE)["repaired"]
-    assert "is missing" in _latest(instance, "compressed_images", f"{PLATE}|A01")["repaired"]
-    assert _latest(instance, "compressed_images", f"{PLATE}|A02")["status"] == "reused"
+    assert "is missing" in well_result(instance, "compressed_images", PLATE, "A01")["repaired"]
+    assert well_result(instance, "compressed_images", PLATE, "A02")["status"] == "reused"
     forget_verified()
     again = store.load("illumination_functions", (PLATE,))
     assert again.artifact_id == stats.artifact_id

@@ -5,7 +5,7 @@ import pytest
 
 from cell_assets.errors import ArtifactError
 from cell_assets.orchestration.io_manager import ArtifactIOManager, ArtifactStoreResource
-from cell_assets.orchestration.partitions import plate_well_partitions, plates_partitions
+from cell_assets.orchestration.partitions import PER_WELL, plates_partitions
 from cell_assets.storage import StagedArtifact, open_store, staging_area
 
 
@@ -28,12 +28,17 @@ def _manager(tmp_path) -> ArtifactIOManager:
     return ArtifactIOManager(store=ArtifactStoreResource(root=str(tmp_path / "store")))
 
 
+def _upstream(per_well: bool) -> dg.OutputContext:
+    """The upstream asset as the IO manager sees it: its definition metadata says per well."""
+    return dg.build_output_context(definition_metadata={PER_WELL: True} if per_well else {})
+
+
 def test_outputs_are_none_and_anything_else_is_refused(tmp_path, plate_instance):
     """Assets commit their partitions themselves; a returned value would be a second path."""
     context = dg.build_output_context(
         asset_key="cells",
-        partition_key="P1|A01",
-        asset_partitions_def=plate_well_partitions,
+        partition_key="P1",
+        asset_partitions_def=plates_partitions,
         instance=plate_instance,
     )
     _manager(tmp_path).handle_output(context, None)
@@ -42,50 +47,34 @@ def test_outputs_are_none_and_anything_else_is_refused(tmp_path, plate_instance)
         _manager(tmp_path).handle_output(context, {"not": "an artifact"})
 
 
-def test_a_well_input_loads_as_handles_by_key_and_none_at_all_is_a_clear_error(
+def test_a_per_well_input_is_the_plates_wells_that_exist_and_none_is_a_clear_error(
     tmp_path, plate_instance
 ):
-    """A plate × well input is ``{"P1|A01": handle}`` (the asset picks each partition's own);
-    an input with no artifact for any partition is refused before the asset runs."""
-    _commit(tmp_path, "cells", ("P1", "A01"), "a")
+    """A per-well upstream of a plate partition is ``{"A01": handle, …}`` from one listing of
+    the plate (wells without an artifact left out); none at all is refused before the asset
+    runs."""
+    for well in ("A01", "A03"):
+        _commit(tmp_path, "cells", ("P1", well), well)
     manager = _manager(tmp_path)
-    loaded = manager.load_input(
-        dg.build_input_context(
-            asset_key="cells",
-            partition_key="P1|A01",
-            asset_partitions_def=plate_well_partitions,
-            instance=plate_instance,
-        )
-    )
-    assert list(loaded) == ["P1|A01"]
-    assert loaded["P1|A01"].path("value.txt").read_text() == "a"
-    assert loaded["P1|A01"].manifest["upstream"] == ["up@1"]
-    with pytest.raises(ArtifactError, match="no artifact of cells exists"):
-        manager.load_input(
+
+    def load(plate: str):
+        return manager.load_input(
             dg.build_input_context(
                 asset_key="cells",
-                partition_key="P1|A02",
-                asset_partitions_def=plate_well_partitions,
+                partition_key=plate,
+                asset_partitions_def=plates_partitions,
+                upstream_output=_upstream(per_well=True),
                 instance=plate_instance,
             )
         )
 
-
-def test_a_plate_asset_reading_a_well_asset_gets_the_wells_that_exist(tmp_path, plate_instance):
-    """Fan-in: the plate-level reader gets ``{"P1|A01": handle, …}`` from one listing of the
-    plate; wells without an artifact are left out."""
-    for well in ("A01", "A03"):
-        _commit(tmp_path, "cells", ("P1", well), well)
-    context = dg.build_input_context(
-        asset_key="cells",
-        partition_key="P1",
-        asset_partitions_def=plate_well_partitions,
-        asset_partition_key_range=dg.PartitionKeyRange("P1|A01", "P1|A03"),
-        instance=plate_instance,
-    )
-    loaded = _manager(tmp_path).load_input(context)
-    assert sorted(loaded) == ["P1|A01", "P1|A03"]
-    assert loaded["P1|A03"].path("value.txt").read_text() == "A03"
+    loaded = load("P1")
+    assert sorted(loaded) == ["A01", "A03"]
+    assert loaded["A03"].path("value.txt").read_text() == "A03"
+    assert loaded["A01"].manifest["upstream"] == ["up@1"]
+    plate_instance.add_dynamic_partitions(plates_partitions.name, ["P2"])
+    with pytest.raises(ArtifactError, match="no artifact of cells exists for any well of P2"):
+        load("P2")
 
 
 def test_a_plate_input_loads_the_plates_artifact(tmp_path, plate_instance):
@@ -96,6 +85,7 @@ def test_a_plate_input_loads_the_plates_artifact(tmp_path, plate_instance):
             asset_key="profiles",
             partition_key="P1",
             asset_partitions_def=plates_partitions,
+            upstream_output=_upstream(per_well=False),
             instance=plate_instance,
         )
     )

@@ -2,17 +2,18 @@
 
 No image is read or written. In a fresh PostgreSQL database: N plates become
 ``plates`` partitions, and each gets the materializations a finished chain
-records — one per well for the six per-well assets of the chain, one per plate for
-the three plate assets — written through Dagster's own event storage
-(``store_event_batch``, the multi-partition dimension tags included), in one run
-per plate. Then, with ``dagster-webserver`` serving that instance:
+records — one per plate for each of the nine assets, a per-well asset's carrying
+every well's status, artifact and figures as the real runs do (``well_results``,
+the wells' table) — written through Dagster's own event storage
+(``store_event_batch``), in one run per plate. Then, with ``dagster-webserver``
+serving that instance:
 
 * the GraphQL calls the UI makes for the **catalog** (every asset with its
   partition counts), an **asset page** (``cell_features``: partition counts and
-  the partition status ranges the health bar draws) and the **backfill dialog**
-  (the partition keys per dimension, and the same statuses);
+  the partition statuses the health bar draws) and the **backfill dialog**
+  (the partition keys, and the same statuses);
 * a **backfill launch** over one experiment of ``experiment_plates`` plates (the
-  ranges ``cell-assets backfill`` sends: every well stage over each plate's wells),
+  partitions ``cell-assets backfill`` sends: every chain asset over each plate),
   timed to the backfill's creation (no daemon serves the instance: it never runs);
 * a **sensor tick** of ``new_plates`` against this instance over a raw root of as
   many small plate folders (hard links), once they are all known: what the daemon
@@ -37,6 +38,7 @@ import click
 
 from cell_assets.cli.benchmarks.common import free_port, timed
 from cell_assets.cli.instance import LOCAL_INSTANCE_YAML, open_instance, prepare_home
+from cell_assets.identifiers import well_ordinal
 from cell_assets.terminal import table_row
 
 EXPERIMENT = "SCALE"
@@ -63,11 +65,7 @@ query AssetPage($key: AssetKeyInput!) {
       partitionStats { numMaterialized numPartitions numFailed numMaterializing }
       assetPartitionStatuses {
         __typename
-        ... on MultiPartitionStatuses {
-          primaryDimensionName
-          ranges { primaryDimStartKey primaryDimEndKey
-                   secondaryDim { ... on DefaultPartitionStatuses { materializedPartitions } } }
-        }
+        ... on DefaultPartitionStatuses { materializedPartitions failedPartitions }
       }
     }
   }
@@ -80,7 +78,7 @@ query BackfillDialog($key: AssetKeyInput!) {
       partitionKeysByDimension { name partitionKeys }
       assetPartitionStatuses {
         __typename
-        ... on MultiPartitionStatuses { ranges { primaryDimStartKey primaryDimEndKey } }
+        ... on DefaultPartitionStatuses { materializedPartitions }
       }
     }
   }
@@ -100,56 +98,57 @@ def record_finished_plates(
     from dagster._core.events import DagsterEvent, DagsterEventType, StepMaterializationData
     from dagster._core.events.log import EventLogEntry
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
-    from dagster._core.storage.tags import get_multidimensional_partition_tag
     from dagster._core.utils import make_new_run_id
 
     instance.add_dynamic_partitions("plates", plates)
+    per_well = {
+        well: {
+            "status": "computed",
+            "artifact_id": f"cell_features/P/{well}@{well_ordinal(well):012x}",
+            "seconds": 12.5,
+            "sites": 9,
+            "cells": 1800,
+        }  # fmt: skip
+        for well in wells
+    }
+    well_metadata = {
+        "status": "computed",
+        "wells": len(wells),
+        "artifacts": f"computed {len(wells)}",
+        "well_results": dg.MetadataValue.json(per_well),
+    }
     written = 0
     for done, plate in enumerate(plates, start=1):
         run_id = make_new_run_id()
         instance.add_run(
             DagsterRun(job_name="plate_wells", run_id=run_id, status=DagsterRunStatus.SUCCESS)
         )
-        batches = [
-            [(asset, dg.MultiPartitionKey({"plate": plate, "well": well}), well) for well in wells]
-            for asset in WELL_ASSETS
-        ] + [[(asset, plate, None) for asset in PLATE_ASSETS]]
-        for batch in batches:
-            entries = []
-            for asset, partition, well in batch:
-                tags = (
-                    {
-                        get_multidimensional_partition_tag("plate"): plate,
-                        get_multidimensional_partition_tag("well"): well,
-                    }
-                    if well
-                    else {}
-                )
-                materialization = dg.AssetMaterialization(
-                    asset_key=asset,
-                    partition=partition,
-                    metadata={"status": "computed"},
-                    tags=tags,
-                )
-                event = DagsterEvent(
-                    event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+        entries = []
+        for asset in (*WELL_ASSETS, *PLATE_ASSETS):
+            materialization = dg.AssetMaterialization(
+                asset_key=asset,
+                partition=plate,
+                metadata=well_metadata if asset in WELL_ASSETS else {"status": "computed"},
+            )
+            event = DagsterEvent(
+                event_type_value=DagsterEventType.ASSET_MATERIALIZATION.value,
+                job_name="plate_wells",
+                event_specific_data=StepMaterializationData(materialization),
+            )
+            entries.append(
+                EventLogEntry(
+                    error_info=None,
+                    level="debug",
+                    user_message="",
+                    run_id=run_id,
+                    timestamp=time.time(),
+                    step_key=asset,
                     job_name="plate_wells",
-                    event_specific_data=StepMaterializationData(materialization),
+                    dagster_event=event,
                 )
-                entries.append(
-                    EventLogEntry(
-                        error_info=None,
-                        level="debug",
-                        user_message="",
-                        run_id=run_id,
-                        timestamp=time.time(),
-                        step_key=asset,
-                        job_name="plate_wells",
-                        dagster_event=event,
-                    )
-                )
-            instance.event_log_storage.store_event_batch(entries)
-            written += len(entries)
+            )
+        instance.event_log_storage.store_event_batch(entries)
+        written += len(entries)
         progress(done)
     return written
 
@@ -247,9 +246,9 @@ def bench_scale(
     prepare_home(home, fresh=True, settings=settings)
     ids = plate_ids(plates)
     click.echo(
-        f"{plates} plates × {len(wells)} wells: {len(WELL_ASSETS)} well assets "
-        f"({plates * len(wells) * len(WELL_ASSETS):,} materializations) and "
-        f"{len(PLATE_ASSETS)} plate assets, PostgreSQL"
+        f"{plates} plates × {len(wells)} wells: {len(WELL_ASSETS)} well assets and "
+        f"{len(PLATE_ASSETS)} plate assets, all partitioned by plate "
+        f"({plates * (len(WELL_ASSETS) + len(PLATE_ASSETS)):,} materializations), PostgreSQL"
     )
     figures: dict[str, tuple] = {}
     with open_instance(home) as instance:
