@@ -96,6 +96,11 @@ def _tail(path: Path, lines: int = 40) -> str:
     )
 
 
+CATALOG = """
+query Catalog {
+  assetNodes { assetKey { path } partitionStats { numMaterialized numPartitions numFailed } }
+}
+"""
 SENSOR_TICKS = """
 query Ticks($selector: SensorSelector!) {
   sensorOrError(sensorSelector: $selector) {
@@ -197,6 +202,18 @@ def test_uploads_flow_through_plate_qc_and_a_backfill_spans_two_experiments(
             )
             statuses = {(c.partition, c.status.value) for c in checks}
             assert checks and {status for _, status in statuses} == {"SUCCEEDED"}, statuses
+
+        # The catalog shows both finished plates complete: one partition per plate, no
+        # phantom wells of a 384-well grid.
+        stats = {
+            "/".join(node["assetKey"]["path"]): node["partitionStats"]
+            for node in graphql(url, CATALOG)["assetNodes"]
+            if node["partitionStats"]
+        }
+        for asset in ("image_directory", "cell_features", "well_profiles", "plate_qc"):
+            assert stats[asset] == {"numMaterialized": 2, "numPartitions": 2, "numFailed": 0}, (
+                asset, stats[asset]
+            )  # fmt: skip
 
         # What the sensor said about the refused uploads, as the UI shows its ticks.
         selector = {
@@ -305,6 +322,11 @@ def _look_at_plate_qc(chromium: str, url: str) -> None:
         }, rendered  # fmt: skip
         assert all(width > 100 for width in rendered.values()), rendered
         page.keyboard.press("Escape")
+        # A per-well asset's plate partition: its wells as a table in the materialization.
+        page.goto(f"{url}/assets/cell_features?view=partitions&partition=LIVE1")
+        page.get_by_text("wells_table").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "cell_features_partitions.png"), full_page=True)
         page.goto(f"{url}/assets/plate_qc?view=lineage&lineageScope=upstream&lineageDepth=8")
         page.get_by_text("image_directory").first.wait_for(timeout=60_000)
         page.wait_for_timeout(2000)

@@ -130,10 +130,11 @@ def test_real_plates_reach_plate_qc_with_defaults_and_broken_ones_are_refused(tm
                     continue
                 runs = wait_for_chain(instance, plate.plate, since=since - 1, timeout_s=1500)
                 last = max((instance.get_run_record_by_id(r.run_id).end_time or 0.0) for r in runs)
-                directory = [  # the wells with images (the others say "no images")
-                    m for r in runs for asset, parts in r.metadata.items()
+                directory = [  # each well's entry in the plate's image_directory
+                    well for r in runs for asset, parts in r.metadata.items()
                     if asset == "image_directory" for m in parts.values()
-                    if _text(m.get("status")) != "no images"
+                    for well in m["well_results"].values()
+                    if _text(well.get("status")) != "no images"
                 ]  # fmt: skip
                 report[plate.plate] = {
                     "daemon_start_to_plate_qc_s": round(last - since, 1),
