@@ -11,6 +11,7 @@ from cell_assets.cli.in_process import materialize_plate, register_plates
 from cell_assets.cli.instance import LOCAL_INSTANCE_YAML, prepare_home
 from cell_assets.cli.launching import backfill_ranges, run_failure_line, run_log
 from cell_assets.errors import PlateInputError
+from cell_assets.orchestration.jobs import WHOLE_PLATE_JOB
 from cell_assets_tests.helpers import PLATE, open_plate, resources_for
 
 
@@ -297,13 +298,13 @@ def test_a_run_whose_worker_is_killed_is_run_again_and_the_chain_goes_on(plate_c
         deadline = time.time() + 240
         with open_instance(home) as instance:
             while killed is None and time.time() < deadline:
-                for run in instance.get_runs(dg.RunsFilter(job_name="plate_intake")):
+                for run in instance.get_runs(dg.RunsFilter(job_name=WHOLE_PLATE_JOB)):
                     found = worker_pid(instance, run.run_id)
                     if found is not None and run.status == dg.DagsterRunStatus.STARTED:
                         os.kill(found[0], signal.SIGKILL)
                         killed = run.run_id
                 time.sleep(0.1)
-        assert killed is not None, "plate_intake never started"
+        assert killed is not None, f"{WHOLE_PLATE_JOB} never started"
         output, _ = command.communicate(timeout=600)
     finally:
         if command.poll() is None:
@@ -318,7 +319,7 @@ def test_a_run_whose_worker_is_killed_is_run_again_and_the_chain_goes_on(plate_c
         assert "terminated by signal 9 (SIGKILL)" in said or "is gone" in said, said
         retries = [
             r
-            for r in instance.get_runs(dg.RunsFilter(job_name="plate_intake"))
+            for r in instance.get_runs(dg.RunsFilter(job_name=WHOLE_PLATE_JOB))
             if r.parent_run_id == killed
         ]
         assert [r.status for r in retries] == [dg.DagsterRunStatus.SUCCESS]

@@ -11,7 +11,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from cell_assets.orchestration.jobs import PLATE_CHAIN, chain_of, plate_run_requests, stage_config
+from cell_assets.orchestration.jobs import (
+    PLATE_CHAIN,
+    WHOLE_PLATE_JOB,
+    chain_of,
+    plate_run_requests,
+    stage_config,
+)
 from cell_assets.orchestration.partitions import plates_partitions
 from cell_assets.orchestration.resources import ChainSettingsResource, RawPlatesResource
 from cell_assets.orchestration.run_tags import (
@@ -188,8 +194,9 @@ def test_sensor_registers_a_plate_once_and_requests_its_first_job_with_a_run_key
     assert isinstance(result, dg.SensorResult)
     assert instance.get_dynamic_partitions(plates_partitions.name) == [PLATE]
     (request,) = result.run_requests
-    assert request.job_name == PLATE_CHAIN[0][0]
-    assert request.run_key.startswith(f"{PLATE}:") and request.run_key.endswith(":plate_intake")
+    assert request.job_name == WHOLE_PLATE_JOB  # not split: every stage in one run
+    assert request.run_key.startswith(f"{PLATE}:")
+    assert request.run_key.endswith(f":{WHOLE_PLATE_JOB}")
     assert request.tags[EXPERIMENT_TAG] == EXPERIMENT and request.tags[PLATE_TAG] == PLATE
     assert request.partition_key == PLATE and request.tags[RUN_WELLS_TAG].startswith("A")
     # the next tick has nothing to do, and reads no index.csv again
@@ -234,9 +241,10 @@ def test_plate_run_requests_carry_range_settings_and_stage_config():
         }
     }
     chain = chain_of("P1", ["B03", "A01", "C02"], "u1", experiment="E", settings=settings)
-    (intake,) = plate_run_requests(0, chain)
-    assert intake.partition_key == "P1" and intake.tags[RUN_WELLS_TAG] == "A01:C02"
-    assert intake.tags[EXPERIMENT_TAG] == "E" and intake.run_config == {}
+    (whole,) = plate_run_requests(0, chain)
+    assert whole.job_name == WHOLE_PLATE_JOB and whole.partition_key == "P1"
+    assert whole.tags[RUN_WELLS_TAG] == "A01:C02" and whole.tags[EXPERIMENT_TAG] == "E"
+    assert whole.run_config == settings  # every stage's settings: one run does them all
     (illumination,) = plate_run_requests(1, chain)
     assert illumination.partition_key == "P1"
     assert illumination.run_config == stage_config(1, settings)

@@ -72,8 +72,8 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
     home = prepare_home(home, fresh=True)
     click.echo(
         f"2. a Dagster instance in {home} and its daemon: the new_plates sensor registers the "
-        "upload once it\n   has settled, the plate_chain sensor runs its stages one after the "
-        "other\n   (plate_intake → plate_illumination → plate_wells → plate_profiles)"
+        "upload once it\n   has settled and queues one run of plate_all_stages (intake → "
+        "illumination → wells → profiles)"
     )
     started = time.time()
     deployment = Deployment(raw_root=str(raw_root), store_root=str(store_root))
@@ -108,7 +108,7 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
                 )
             )
 
-    click.echo("\n3. runs (what the UI shows under Runs; one run per stage for the whole plate)")
+    click.echo("\n3. runs (what the UI shows under Runs; one run does every stage of the plate)")
     click.echo(
         table_row(
             ("job", "<20"), ("wall s", ">8"), ("compute s", ">11"), ("  assets", "<40"), indent=3

@@ -1,8 +1,9 @@
 """Registering plates, and running a plate's chain in this process (tests and benchmarks).
 
 ``register_plates`` is what ``cell-assets register`` does. ``materialize_plate``
-runs the chain's jobs as the daemon would, one run per stage over the plate, in the calling
-process, for the tests and benchmarks only; ``cell-assets materialize`` and the
+runs the chain's stage jobs (as the daemon does for a plate split across runs), one run per
+stage over the plate, in the calling process, for the tests and benchmarks only;
+``cell-assets materialize`` and the
 demo go through the instance's run queue (:mod:`cell_assets.cli.launching`).
 """
 
@@ -125,7 +126,7 @@ def materialize_plate(
     progress: Callable[[str, int, int, str, float], None] | None = None,
     log_level: str = "WARNING",
 ) -> list[StageReport]:
-    """Run the plate's chain of jobs **in this process**, one run per stage, as the daemon would.
+    """Run the plate's chain of stage jobs **in this process**, one run per stage.
 
     For the tests and benchmarks: the same jobs, assets, partitions and checks as
     a run launched by the sensor, without the queue. ``cell-assets

@@ -28,7 +28,7 @@ import dagster as dg
 
 from cell_assets.cli.instance import open_instance
 from cell_assets.environment import Deployment
-from cell_assets.orchestration.jobs import PLATE_CHAIN
+from cell_assets.orchestration.jobs import PLATE_CHAIN, WHOLE_PLATE_JOB
 from cell_assets.orchestration.run_tags import (
     BY_HAND_PREFIX,
     PARTITION_TAG,
@@ -499,7 +499,7 @@ def wait_for_chain(
     """Follow ``plate``'s chain (runs tagged with the plate, and ``upload`` when given, created
     after ``since``) until its last stage succeeds; raise :class:`ChainFailed` on a failure,
     or as soon as ``served()`` says why nobody serves the queue any more (a dead daemon)."""
-    last_job = PLATE_CHAIN[-1][0]
+    last_jobs = {PLATE_CHAIN[-1][0], WHOLE_PLATE_JOB}  # the chain's last stage, or all in one
     tags = {PLATE_TAG: plate} | ({UPLOAD_TAG: upload} if upload else {})
     seen: dict[str, str] = {}
     retried: set[str] = set()
@@ -536,7 +536,7 @@ def wait_for_chain(
                         )
                     continue
                 raise ChainFailed(run_failure_line(instance, run.run_id), run.run_id)
-        if any(r.job == last_job for r in finished.values()):
+        if any(r.job in last_jobs for r in finished.values()):
             return sorted(finished.values(), key=lambda r: _chain_index(r.job))
         time.sleep(poll_s)
     raise ChainFailed(f"plate {plate}: the chain did not finish within {timeout_s:.0f} s", "")

@@ -1,4 +1,5 @@
-"""Named jobs: one per stage group of a plate, run in this order for every upload.
+"""Named jobs: one per stage group of a plate, run in this order for an upload split across
+runs, and one that runs them all (``plate_all_stages``) for an upload that is not.
 
 * ``plate_intake``: image_directory, over the plate's wells (one run);
 * ``plate_illumination``: illumination_functions, for the plate;
@@ -38,16 +39,31 @@ PLATE_CHAIN: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 
 # On demand, outside the chain: DeepCell Label projects of a well (cell-assets export-labels).
 CURATION_EXPORT_JOB = "curation_export"
+CHAIN_ASSETS = tuple(asset for _, assets, _ in PLATE_CHAIN for asset in assets)
+# Every stage of a plate in one run: an upload that is not split across runs. Each run
+# costs about 7 s of queueing, starting and the chain sensor's turn (bench dagster), a
+# third of a small plate's time when it was four runs.
+WHOLE_PLATE_JOB = "plate_all_stages"
 
 JOBS = [
+    *(
+        dg.define_asset_job(
+            name,
+            selection=dg.AssetSelection.assets(*assets),
+            description=f"{', '.join(assets)} of one plate "
+            + ("(all its wells in one run)" if per_well else ""),
+        )
+        for name, assets, per_well in PLATE_CHAIN
+    ),
     dg.define_asset_job(
-        name,
-        selection=dg.AssetSelection.assets(*assets),
-        description=f"{', '.join(assets)} of one plate "
-        + ("(all its wells in one run)" if per_well else ""),
-    )
-    for name, assets, per_well in PLATE_CHAIN
+        WHOLE_PLATE_JOB,
+        selection=dg.AssetSelection.assets(*CHAIN_ASSETS),
+        description="Every stage of one plate, intake to plate_qc, in one run (an upload "
+        "that is not split across runs)",
+    ),
 ]
+
+STAGE_JOBS = JOBS[: len(PLATE_CHAIN)]  # the chain's jobs, stage by stage
 
 ON_DEMAND_JOBS = [
     dg.define_asset_job(
@@ -71,10 +87,12 @@ def chain_position(job_name: str) -> int | None:
     return None
 
 
-def stage_config(position: int, settings: dict | None) -> dict:
-    """The part of a plate's settings (``{"ops": {asset: {"config": …}}}``) for one stage."""
+def stage_config(position: int | None, settings: dict | None) -> dict:
+    """The part of a plate's settings (``{"ops": {asset: {"config": …}}}``) for one stage
+    (``position`` None: every stage, for :data:`WHOLE_PLATE_JOB`)."""
     ops = (settings or {}).get("ops", {})
-    mine = {asset: ops[asset] for asset in PLATE_CHAIN[position][1] if asset in ops}
+    assets = CHAIN_ASSETS if position is None else PLATE_CHAIN[position][1]
+    mine = {asset: ops[asset] for asset in assets if asset in ops}
     return {"ops": mine} if mine else {}
 
 
@@ -122,6 +140,9 @@ def plate_run_requests(
 ) -> list[dg.RunRequest]:
     """The run(s) of stage ``position`` of a plate's chain: one, or one per chunk for a well stage.
 
+    An upload that is not split (no ``chunks``) starts with one run of
+    :data:`WHOLE_PLATE_JOB` that does every stage; a split one goes stage by stage.
+
     ``chain`` names the plate, its upload, its first and last well with images
     (``wells``), its experiment, settings and chunks. Every run is over the plate's
     partition; a well stage works on the chain's wells (or each chunk's own span),
@@ -136,9 +157,19 @@ def plate_run_requests(
     name, _, per_well = PLATE_CHAIN[position]
     if chain.plate is None or chain.wells is None or chain.upload is None:
         raise ValueError(f"a chain run needs a plate, its wells and an upload: {chain}")
+    base = chain.but(chunk=None, run_range=None)
+    if position == 0 and not chain.chunks and not after:  # one run does every stage
+        return [
+            dg.RunRequest(
+                run_key=f"{chain.plate}:{chain.upload}:{WHOLE_PLATE_JOB}",
+                job_name=WHOLE_PLATE_JOB,
+                partition_key=chain.plate,
+                tags=base.but(run_range=chain.wells).to_tags(),
+                run_config=stage_config(None, chain.settings),
+            )
+        ]
     key = f"{chain.plate}:{chain.upload}:{name}" + (f":after-{after[:8]}" if after else "")
     config = stage_config(position, chain.settings)
-    base = chain.but(chunk=None, run_range=None)
     if not per_well or not chain.chunks:
         tags = (base.but(run_range=chain.wells) if per_well else base).to_tags()
         return [
@@ -171,7 +202,6 @@ def chain_of(plate: str, wells: list[str], upload: str, **fields: object) -> Run
 # The chain id of the runs that bring a plate's downstream assets back in line after a run
 # outside the chain (a backfill, a launchpad run, a re-execution of part of a stage).
 SYNC_PREFIX = "sync-"
-CHAIN_ASSETS = tuple(asset for _, assets, _ in PLATE_CHAIN for asset in assets)
 
 
 def continues_chain(job_name: str, chain: RunTags, selection: set[str] | None) -> bool:
@@ -182,8 +212,12 @@ def continues_chain(job_name: str, chain: RunTags, selection: set[str] | None) -
     (a backfill, a launchpad run, a re-execution of one asset of a stage) is left to
     ``downstream_sync``, which re-runs what that run's new artifacts reach.
     """
+    if not (chain.plate and chain.upload and chain.wells):
+        return False
+    if job_name == WHOLE_PLATE_JOB:  # the whole chain in one run: nothing to carry on
+        return selection is None or set(CHAIN_ASSETS) <= selection
     position = chain_position(job_name)
-    if position is None or not (chain.plate and chain.upload and chain.wells):
+    if position is None:
         return False
     whole = selection is None or set(PLATE_CHAIN[position][1]) <= selection
     return whole or chain.upload.startswith(SYNC_PREFIX)

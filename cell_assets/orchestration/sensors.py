@@ -2,14 +2,16 @@
 
 * ``new_plates`` watches the raw root (folder or S3 prefix). A plate that is
   completely uploaded (:mod:`cell_assets.orchestration.uploads`) becomes a ``plates``
-  partition and its first job, ``plate_intake``, is requested with the run key
-  ``<plate>:<upload hash>:plate_intake`` — a tick that runs twice, or a daemon
-  restart that loses the cursor, requests nothing twice. Plates not ready yet,
+  partition and its first run is requested with a run key
+  ``<plate>:<upload hash>:<job>`` — a tick that runs twice, or a daemon restart that
+  loses the cursor, requests nothing twice. An upload that is not split across runs
+  is one run of ``plate_all_stages`` (every stage); a split one starts with
+  ``plate_intake``'s chunk runs. Plates not ready yet,
   and folders that cannot be used, are reported in the tick's log with the reason;
   while an upload stays rejected or stalled, every tick with nothing else to do
   fails with the reasons (:class:`UploadsNeedAttention`), so the Automation page
   is not green while uploads are stuck.
-* ``plate_chain`` follows each successful run of an upload's chain
+* ``plate_chain`` follows each successful stage run of a split upload's chain
   (:data:`~cell_assets.orchestration.jobs.PLATE_CHAIN`) with the next job of the same
   plate, again with a run key.
 * ``downstream_sync`` follows every other successful run (a backfill, a launchpad
@@ -35,6 +37,8 @@ from cell_assets.identifiers import well_range
 from cell_assets.orchestration.jobs import (
     JOBS,
     PLATE_CHAIN,
+    STAGE_JOBS,
+    WHOLE_PLATE_JOB,
     chain_of,
     chain_position,
     continues_chain,
@@ -76,7 +80,7 @@ def _launched_already(instance: dg.DagsterInstance, plate: str, upload: str) -> 
 
 @dg.sensor(
     name="new_plates",
-    jobs=[job for job in JOBS if job.name == PLATE_CHAIN[0][0]],
+    jobs=[job for job in JOBS if job.name in (PLATE_CHAIN[0][0], WHOLE_PLATE_JOB)],
     minimum_interval_seconds=NEW_PLATES_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers each completely uploaded plate under the raw root and starts its "
@@ -196,8 +200,8 @@ def new_plates(
 @dg.run_status_sensor(
     name="plate_chain",
     run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=JOBS[:-1],
-    request_jobs=JOBS[1:],
+    monitored_jobs=STAGE_JOBS[:-1],
+    request_jobs=STAGE_JOBS[1:],
     minimum_interval_seconds=CHAIN_INTERVAL_S,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="After each stage of an upload's chain succeeds, requests the next stage of "

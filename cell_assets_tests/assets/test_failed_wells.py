@@ -79,8 +79,7 @@ def test_the_failed_well_is_shown_on_its_checks_and_in_plate_qc(broken_plate):
 def test_fixing_the_file_computes_that_well_and_the_plate_goes_on_with_it(broken_plate):
     instance, resources, image, good = broken_plate
     intake = {
-        well: well_result(instance, "image_directory", PLATE, well)["artifact_id"]
-        for well in WELLS
+        well: well_result(instance, "image_directory", PLATE, well)["artifact_id"] for well in WELLS
     }
     image.write_bytes(good)
     materialize_plate(instance, PLATE, list(WELLS), resources)
@@ -89,9 +88,10 @@ def test_fixing_the_file_computes_that_well_and_the_plate_goes_on_with_it(broken
     assert {w: after[w]["artifact_id"] == intake[w] for w in WELLS} == {
         "A01": True, "A02": False, "A03": True
     }  # fmt: skip
-    assert latest_materialization(instance, "image_directory", PLATE).metadata[
-        "changed_wells"
-    ].value == "A02"
+    assert (
+        latest_materialization(instance, "image_directory", PLATE).metadata["changed_wells"].value
+        == "A02"
+    )
     fixed = well_result(instance, "cell_features", PLATE, "A02")
     assert fixed["status"] == "computed" and fixed["rows"] > 0
     # The plate's illumination is estimated from every readable site, now A02's too: the good
