@@ -1,7 +1,7 @@
 """Plate and well identifiers: what is legal, and the canonical form of each.
 
-Plate ids become Dagster partition keys (``|`` joins the dimensions of a
-plate × well key) and path components of the artifact store (``/`` and ``..``
+Plate ids become Dagster partition keys, are joined with their wells by ``|`` in
+names (``P1|A01``), and are path components of the artifact store (``/`` and ``..``
 would escape it), so they are restricted to ``[A-Za-z0-9_.-]+``. Wells are
 named by row letter and two-digit column on the 384-well grid (``A01`` …
 ``P24``); a 96-well plate uses ``A01`` … ``H12``.

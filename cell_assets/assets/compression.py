@@ -1,4 +1,4 @@
-"""``compressed_images`` (plate × well): illumination-corrected 8-bit PNGs, a DeepProfiler index."""
+"""``compressed_images`` (per well): illumination-corrected 8-bit PNGs, a DeepProfiler index."""
 
 import time
 

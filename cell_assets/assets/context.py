@@ -1,8 +1,8 @@
-"""What an asset body sees of its run: one partition of a plate opened once for the whole run.
+"""What an asset body sees of its run: one well (or the plate) of a plate opened once per run.
 
 :func:`~cell_assets.assets.definition.well_asset` and
 :func:`~cell_assets.assets.definition.plate_asset` build a :class:`PartitionContext`
-for each partition of a run. The plate is found, its index parsed (and, for a
+for each well (or the plate) of a run. The plate is found, its index parsed (and, for a
 plate in S3, its folder listed) the first time a body of the run asks for it, and
 never again in that run: a 384-well run opens its plate once, not once per well.
 """
@@ -43,7 +43,7 @@ class PartitionContext:
     plate : str
         The plate id (validated when the plate was registered).
     well : str or None
-        The well of a plate × well partition; None for a plate partition.
+        The well this body works on; None for a per-plate asset.
     log : logger
         The run's logger (``info``, ``debug``, ``warning``).
     instance : DagsterInstance or None
@@ -77,7 +77,7 @@ class PartitionContext:
 
     @property
     def key(self) -> str:
-        """The partition key (``"P1"`` or ``"P1|A01"``)."""
+        """The name in logs and errors: ``"P1"``, or ``"P1|A01"`` for a well."""
         return join_key(self.plate, self.well)
 
     @property

@@ -1,6 +1,6 @@
 """The curation loop: ``deepcell_label_export`` out to DeepCell Label, ``curated_masks`` back.
 
-``deepcell_label_export`` (plate × well) runs on demand (UI, or ``cell-assets
+``deepcell_label_export`` (per well) runs on demand (UI, or ``cell-assets
 export-labels``); it is in no job of the plate chain. ``curated_masks`` (plate ×
 well) runs in ``plate_wells`` before ``segmentation_masks``: it picks up the zips
 ``cell-assets import-labels`` put in the plate's ``curation/<well>/`` folder, and

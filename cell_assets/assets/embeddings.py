@@ -1,4 +1,4 @@
-"""``cell_embeddings`` (plate × well): CNN embeddings of every cell's h5sc crop from a user's
+"""``cell_embeddings`` (per well): CNN embeddings of every cell's h5sc crop from a user's
 TorchScript model, keyed to join cell_features.
 """
 

@@ -1,4 +1,4 @@
-"""``cell_features`` (plate × well): one Parquet row per cell with CellProfiler's measurements of
+"""``cell_features`` (per well): one Parquet row per cell with CellProfiler's measurements of
 its nucleus, cell and cytoplasm, and a per-site image table.
 """
 

@@ -1,4 +1,4 @@
-"""``image_directory`` (plate × well): validate and describe a well's raw files (no copy)."""
+"""``image_directory`` (per well): validate and describe a well's raw files (no copy)."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""``segmentation_masks`` (plate × well): nucleus and cell labels, outlines, locations."""
+"""``segmentation_masks`` (per well): nucleus and cell labels, outlines, locations."""
 
 import statistics
 import time

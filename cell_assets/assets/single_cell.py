@@ -1,4 +1,4 @@
-"""``single_cell_dataset`` (plate × well): masked single-cell crops as an scPortrait h5sc file."""
+"""``single_cell_dataset`` (per well): masked single-cell crops as an scPortrait h5sc file."""
 
 import time
 
