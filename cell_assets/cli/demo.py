@@ -93,7 +93,7 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
     reports = []
     for run in runs:
         for asset, plates in run.metadata.items():
-            wells = {
+            artifacts = {
                 key: values
                 for plate, shown in plates.items()
                 for key, values in well_metadata(store, asset, plate, shown).items()
@@ -101,10 +101,10 @@ def run_demo(out: Path, wells: list[str], sites: int, size: int) -> None:
             reports.append(
                 StageReport(
                     asset,
-                    len(wells),
+                    len(artifacts),
                     run.wall_seconds / len(run.metadata),
                     sum(float(v.get("seconds", 0)) for v in plates.values()),
-                    wells,
+                    artifacts,
                 )
             )
 
