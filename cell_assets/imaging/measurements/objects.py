@@ -72,13 +72,25 @@ class ObjectPixels:
         """Group the pixels of ``labels`` (``(H, W)`` int) by object."""
         labels = check_labels(labels)
         count = int(labels.max()) if labels.size else 0
+        width = labels.shape[1]
+        if compiled_on(torch.device(device)):
+            # One counting sort (two passes over the image) instead of nonzero, a stable sort
+            # and two integer divisions: a third of a 1080² compartment's cost.
+            flat_labels = np.ascontiguousarray(labels).reshape(-1)
+            if flat_labels.dtype == np.uint64:  # numba's uint64 − 1 is a float
+                flat_labels = flat_labels.astype(np.int64)
+            flat, segment, rows, cols, area = _group_by_object(flat_labels, count, width)
+            return cls(
+                labels=labels, count=count, flat=torch.from_numpy(flat),
+                segment=torch.from_numpy(segment), rows=torch.from_numpy(rows),
+                cols=torch.from_numpy(cols), area=torch.from_numpy(area),
+            )  # fmt: skip
         flat = np.flatnonzero(labels)
         values = labels.ravel()[flat]
         # Stable (radix for small ints): raster order is kept within each object.
         order = np.argsort(values, kind="stable")
         flat, values = flat[order], values[order].astype(np.int64)
         area = np.bincount(values, minlength=count + 1)[1:]
-        width = labels.shape[1]
         flat_t = torch.as_tensor(flat, dtype=torch.int64, device=device)
         return cls(
             labels=labels,
@@ -165,6 +177,32 @@ class ObjectPixels:
     def expand(self, per_object: torch.Tensor) -> torch.Tensor:
         """``(N, …)`` per-object values broadcast to the ``(P, …)`` pixels."""
         return per_object[self.segment]
+
+
+@compiled
+def _group_by_object(labels, count, width):
+    """:meth:`ObjectPixels.of`'s arrays by a counting sort of the flat ``labels``: pixels grouped
+    by object, raster order within one."""
+    area = np.zeros(count, np.int64)
+    for k in range(labels.shape[0]):
+        if labels[k] > 0:
+            area[labels[k] - 1] += 1
+    total = area.sum()
+    flat = np.empty(total, np.int64)
+    segment = np.empty(total, np.int64)
+    rows = np.empty(total, np.float64)
+    cols = np.empty(total, np.float64)
+    next_slot = np.cumsum(area) - area
+    for k in range(labels.shape[0]):
+        if labels[k] > 0:
+            i = labels[k] - 1
+            slot = next_slot[i]
+            next_slot[i] += 1
+            flat[slot] = k
+            segment[slot] = i
+            rows[slot] = k // width
+            cols[slot] = k % width
+    return flat, segment, rows, cols, area
 
 
 def segment_reduce(values: torch.Tensor, how: str, lengths: torch.Tensor) -> torch.Tensor:

@@ -35,9 +35,13 @@ from cell_assets.imaging.measurements.radial import (
 from cell_assets.imaging.measurements.sizeshape import hull_vertices, measure_sizeshape
 from cell_assets.imaging.measurements.texture import (
     CooccurringPixels,
+    PartnerPixels,
     grey_levels,
+    haralick_by_object,
     measure_texture,
-    partner_directions,
+    nested_compartments,
+    partner_pixels,
+    texture_columns,
 )
 from cell_assets.imaging.measurements.zernike import (
     ZernikeBasis,
@@ -72,8 +76,13 @@ class Site:
     settings: MeasurementSettings
     pairs: Sequence[tuple[str, str]]
     scale: int
+    compartments: dict[str, Compartment] = field(default_factory=dict)
     _spectra: dict[str, object] = field(default_factory=dict)
     _grey: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+    _partners: dict[tuple[str, int], PartnerPixels] = field(default_factory=dict)
+    _haralick: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict
+    )
 
     @property
     def channels(self) -> list[str]:
@@ -97,6 +106,42 @@ class Site:
         if (channel, levels) not in self._grey:
             self._grey[channel, levels] = grey_levels(self.images[channel], levels)
         return self._grey[channel, levels]
+
+    @cached_property
+    def nesting(self) -> dict[str, str]:
+        """Outer → inner compartment for texture's compiled pass (the cytoplasm in its cells)."""
+        return nested_compartments({n: part.objects for n, part in self.compartments.items()})
+
+    def partners(self, name: str, scale: int) -> PartnerPixels:
+        """A compartment's texture partners at ``scale`` (an outer one's leave its inner's out)."""
+        if (name, scale) not in self._partners:
+            inner = self.nesting.get(name)
+            self._partners[name, scale] = partner_pixels(
+                self.compartments[name].objects,
+                scale,
+                self.compartments[inner].objects if inner else None,
+            )
+        return self._partners[name, scale]
+
+    def haralick(self, name: str, channel: str, scale: int) -> tuple[np.ndarray, np.ndarray]:
+        """A compartment's texture pairs ``(4, N)`` and features ``(4, N, 13)`` for one channel
+        and scale on the CPU; an inner compartment's come from its outer one's pass, which
+        counts the pairs they share once (:func:`nested_compartments`)."""
+        if (name, channel, scale) not in self._haralick:
+            outer = next((o for o, i in self.nesting.items() if i == name), name)
+            inner = self.nesting.get(outer)
+            levels = self.settings.texture_levels
+            found = haralick_by_object(
+                self.compartments[outer].objects,
+                self.grey(channel, levels),
+                scale,
+                levels,
+                self.partners(outer, scale),
+                (self.compartments[inner].objects, self.partners(inner, scale)) if inner else None,
+            )
+            for part, per_direction in zip((outer, inner), found, strict=False):
+                self._haralick[part, channel, scale] = per_direction
+        return self._haralick.pop((name, channel, scale))
 
 
 @dataclass
@@ -134,20 +179,24 @@ def _intensity(site: Site, part: Compartment) -> Columns:
 
 
 def _texture(site: Site, part: Compartment) -> Columns:
-    # Which pixels pair up is the same for every channel: found once per scale (as partner
-    # directions for the compiled pass on the CPU, as the pairs themselves elsewhere).
-    find = partner_directions if compiled_on(part.objects.device) else CooccurringPixels.of
-    pairs = {scale: find(part.objects, scale) for scale in site.settings.texture_scales}
+    levels = site.settings.texture_levels
+    if compiled_on(part.objects.device):
+        for channel in site.channels:
+            for scale in site.settings.texture_scales:
+                counted, values = site.haralick(part.name, channel, scale)
+                per_direction = torch.from_numpy(counted), torch.from_numpy(values)
+                found = texture_columns(part.objects, per_direction, scale, levels)
+                for name, values in found.items():
+                    yield naming.with_channel_inside(name, channel), values
+        return
+    # Which pixels pair up is the same for every channel: found once per scale.
+    pairs = {s: CooccurringPixels.of(part.objects, s) for s in site.settings.texture_scales}
     for channel in site.channels:
         for scale in site.settings.texture_scales:
             found = measure_texture(
-                part.objects,
-                site.images[channel],
-                scale,
-                site.settings.texture_levels,
-                pairs[scale],
-                site.grey(channel, site.settings.texture_levels),
-            )
+                part.objects, site.images[channel], scale, levels, pairs[scale],
+                site.grey(channel, levels),
+            )  # fmt: skip
             for name, values in found.items():
                 yield naming.with_channel_inside(name, channel), values
 
@@ -255,10 +304,13 @@ def measure_site(
     chosen = [f for f in FAMILIES if f in {MeasurementFamily(x) for x in settings.families}]
     spent = timings if timings is not None else {}
     columns: dict[str, torch.Tensor] = {}
-    for name, labels in compartments.items():
-        part = Compartment(
+    site.compartments = {
+        name: Compartment(
             name, ObjectPixels.of(check_labels(labels, shape), device), settings.zernike_degree
         )
+        for name, labels in compartments.items()
+    }
+    for name, part in site.compartments.items():
         for family in chosen:
             started = time.perf_counter()
             for column, values in FAMILIES[family](site, part):

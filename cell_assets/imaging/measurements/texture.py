@@ -22,6 +22,7 @@ Results are ``(N,)`` float64 per feature and direction, NaN for empty objects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,9 +64,10 @@ def grey_levels(image: np.ndarray, levels: int = 256) -> np.ndarray:
 
         quantised = img_as_ubyte(image)
     else:
-        if image.size and (image.min() < -1.0 or image.max() > 1.0):
+        quantised, in_range = _as_ubyte(image.reshape(-1))
+        if not in_range:
             raise ValueError("Images of type float must be between -1 and 1.")  # skimage's
-        quantised = _as_ubyte(image.reshape(-1)).reshape(image.shape)
+        quantised = quantised.reshape(image.shape)
     if levels != 256:
         quantised = rescale_intensity(
             quantised, in_range=(0, 255), out_range=(0, levels - 1)
@@ -76,9 +78,12 @@ def grey_levels(image: np.ndarray, levels: int = 256) -> np.ndarray:
 @compiled
 def _as_ubyte(image):
     out = np.empty(image.shape[0], np.uint8)
+    in_range = True
     for k in range(image.shape[0]):
-        out[k] = np.uint8(min(max(np.rint(np.float64(image[k]) * 255.0), 0.0), 255.0))
-    return out
+        value = np.float64(image[k])
+        in_range &= not (value < -1.0 or value > 1.0)  # NaN passes, as in skimage
+        out[k] = np.uint8(min(max(np.rint(value * 255.0), 0.0), 255.0))
+    return out, in_range
 
 
 def _entropy_terms(p: torch.Tensor) -> torch.Tensor:
@@ -140,8 +145,8 @@ def measure_texture(
         Pixel distance of the co-occurring pairs (CellProfiler's default 3).
     levels : int
         Grey levels (CellProfiler 3 and later: 256).
-    pairs : CooccurringPixels or (P,) uint8 ndarray, optional
-        What several channels share: :func:`partner_directions` ``(objects, scale)`` where the
+    pairs : CooccurringPixels or PartnerPixels, optional
+        What several channels share: :func:`partner_pixels` ``(objects, scale)`` where the
         compiled pass runs (the CPU), ``CooccurringPixels.of(objects, scale)`` elsewhere.
     grey : (H, W) uint8 ndarray, optional
         ``grey_levels(image, levels)``, when several compartments share it.
@@ -156,15 +161,15 @@ def measure_texture(
         raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
     grey = grey if grey is not None else grey_levels(image, levels)
     if compiled_on(objects.device):
-        partners = pairs if pairs is not None else partner_directions(objects, scale)
-        counted, values = haralick_by_object(objects, grey, scale, levels, partners)
+        partners = pairs if pairs is not None else partner_pixels(objects, scale)
+        ((counted, values),) = haralick_by_object(objects, grey, scale, levels, partners)
         per_direction = torch.from_numpy(counted), torch.from_numpy(values)
     else:
         per_direction = _haralick_from_cooccurring(objects, grey, scale, levels, pairs)
-    return _texture_columns(objects, per_direction, scale, levels)
+    return texture_columns(objects, per_direction, scale, levels)
 
 
-def _texture_columns(
+def texture_columns(
     objects: ObjectPixels,
     per_direction: tuple[torch.Tensor, torch.Tensor],
     scale: int,
@@ -297,45 +302,120 @@ def _haralick_from_pairs(
     return pairs, features
 
 
-def partner_directions(objects: ObjectPixels, scale: int) -> np.ndarray:
-    """Which of the four directions give each object pixel a partner ``scale`` px away inside
-    the image and the same object: the same for every channel, so found once per compartment.
+@dataclass(frozen=True)
+class PartnerPixels:
+    """The object pixels that pair with another pixel ``scale`` px away in at least one of the
+    four directions (inside the image and the same object), per object: the same for every
+    channel, so found once per compartment and scale (the compiled pass's counterpart of
+    :class:`CooccurringPixels`).
 
-    Returns
-    -------
-    (P,) uint8 ndarray
-        Bit ``d`` set when :data:`DIRECTIONS` ``[d]`` has a partner, in :class:`ObjectPixels`
-        order.
+    ``flat`` are the pixels' flat image positions, grouped by object, ``bits`` bit ``d`` set
+    when :data:`DIRECTIONS` ``[d]`` has a partner; object ``i``'s run is ``starts[i]`` …
+    ``starts[i] + counts[i]``. Interior pixels of a large object have all four.
+    """
+
+    scale: int
+    flat: np.ndarray
+    bits: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+
+
+def partner_pixels(
+    objects: ObjectPixels, scale: int, inner: ObjectPixels | None = None
+) -> PartnerPixels:
+    """The :class:`PartnerPixels` of ``objects`` at ``scale``.
+
+    ``inner``: a compartment inside these objects (where ``inner`` has object ``i``, so do
+    these: :func:`inner_of`), whose pairs are then left out: they are counted with the inner
+    compartment's own (the cytoplasm's pairs are most of the cells').
     """
     if scale < 1:
         raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
     area = objects.area.numpy()
-    return _partner_bits(
-        objects.labels_int32, objects.flat.numpy(), np.cumsum(area) - area, area,
+    flat, bits, counts = _partner_bits(
+        objects.labels_int32, objects.flat.numpy(), objects.rows.numpy(), objects.cols.numpy(),
+        np.cumsum(area) - area, area,
         np.asarray(DIRECTIONS, np.int64) * scale,
+        inner.labels_int32 if inner is not None else np.zeros((0, 0), np.int32),
     )  # fmt: skip
+    return PartnerPixels(scale, flat, bits, np.cumsum(counts) - counts, counts)
+
+
+def inner_of(outer: ObjectPixels, inner: ObjectPixels) -> bool:
+    """Whether every pixel of ``inner``'s objects belongs to the same object of ``outer`` (the
+    cytoplasm of :func:`~cell_assets.imaging.measurements.site.compartments_of` in its cells)."""
+    return outer.labels.shape == inner.labels.shape and _inside(
+        outer.labels_int32.reshape(-1), inner.labels_int32.reshape(-1)
+    )
+
+
+def nested_compartments(compartments: Mapping[str, ObjectPixels]) -> dict[str, str]:
+    """Outer → inner compartment: each compartment's largest other one inside it
+    (:func:`inner_of`), each compartment in at most one pair (the cytoplasm in its cells).
+
+    The compiled pass measures an inner compartment on the way to its outer one, so the
+    pairs they share are counted once.
+    """
+    nesting: dict[str, str] = {}
+    by_size = sorted(compartments, key=lambda name: -len(compartments[name].flat))
+    for outer in by_size:
+        if outer in nesting.values():
+            continue
+        for inner in by_size:
+            taken = inner in nesting or inner in nesting.values()
+            if inner == outer or taken or not len(compartments[inner].flat):
+                continue
+            if inner_of(compartments[outer], compartments[inner]):
+                nesting[outer] = inner
+                break
+    return nesting
 
 
 @compiled
-def _partner_bits(labels, flat, starts, area, steps):
+def _inside(outer, inner):
+    for k in range(inner.shape[0]):
+        if inner[k] != 0 and outer[k] != inner[k]:
+            return False
+    return True
+
+
+@compiled
+def _partner_bits(labels, flat, rows, cols, starts, area, steps, inner):
     height, width = labels.shape
     flat_labels = labels.reshape(-1)
-    bits = np.zeros(flat.shape[0], np.uint8)
+    flat_inner = inner.reshape(-1)
+    leave_inner = flat_inner.shape[0] > 0
+    found_flat = np.empty(flat.shape[0], np.int64)
+    found_bits = np.empty(flat.shape[0], np.uint8)
+    counts = np.zeros(area.shape[0], np.int64)
+    q = 0
     for i in range(area.shape[0]):
         for k in range(starts[i], starts[i] + area[i]):
-            r, c = flat[k] // width, flat[k] % width
+            r, c = np.int64(rows[k]), np.int64(cols[k])
+            inside_inner = leave_inner and flat_inner[flat[k]] != 0
             found = 0
             for d in range(steps.shape[0]):
                 r2, c2 = r + steps[d, 0], c + steps[d, 1]
                 if r2 < height and 0 <= c2 < width and flat_labels[r2 * width + c2] == i + 1:
-                    found |= 1 << d
-            bits[k] = found
-    return bits
+                    if not (inside_inner and flat_inner[r2 * width + c2] != 0):
+                        found |= 1 << d
+            if found:
+                found_flat[q] = flat[k]
+                found_bits[q] = found
+                q += 1
+                counts[i] += 1
+    return found_flat[:q].copy(), found_bits[:q].copy(), counts
 
 
 def haralick_by_object(
-    objects: ObjectPixels, grey: np.ndarray, scale: int, levels: int, partners: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+    objects: ObjectPixels,
+    grey: np.ndarray,
+    scale: int,
+    levels: int,
+    partners: PartnerPixels,
+    inner: tuple[ObjectPixels, PartnerPixels] | None = None,
+) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """The 13 features per object and direction on the CPU, in one compiled pass per object.
 
     Parameters
@@ -344,23 +424,33 @@ def haralick_by_object(
         On the CPU.
     grey : (H, W) uint8 ndarray
         :func:`grey_levels` of the channel.
-    partners : (P,) uint8 ndarray
-        :func:`partner_directions` of the objects at ``scale``.
+    partners : PartnerPixels
+        :func:`partner_pixels` of the objects at ``scale`` (leaving out ``inner``'s pairs).
+    inner : (ObjectPixels, PartnerPixels), optional
+        A compartment inside ``objects`` (:func:`inner_of`) and its own partners: measured
+        too, each of its matrices counted once and then completed into its outer object's.
 
     Returns
     -------
-    counted : (4, N) int64 ndarray
-        Co-occurring pairs per direction and object (0: the object's features are meaningless).
-    values : (4, N, 13) float64 ndarray
-        :data:`HARALICK` per direction and object.
+    ((counted, values),) or ((counted, values), (inner counted, inner values))
+        ``counted`` ``(4, N)`` int64: co-occurring pairs per direction and object (0: the
+        object's features are meaningless); ``values`` ``(4, N, 13)`` float64: :data:`HARALICK`.
     """
     width = objects.labels.shape[1]
     steps = np.asarray([dy * scale * width + dx * scale for dy, dx in DIRECTIONS], np.int64)
     area = objects.area.numpy()
-    return _haralick_kernel(
-        np.ascontiguousarray(grey, np.uint8).reshape(-1), objects.flat.numpy(),
-        np.cumsum(area) - area, area, partners, steps, levels,
+    inner_objects, inner_partners = inner if inner is not None else (None, partners)
+    inner_area = inner_objects.area.numpy() if inner_objects is not None else area[:0]
+    found = _haralick_kernel(
+        np.ascontiguousarray(grey, np.uint8).reshape(-1),
+        objects.flat.numpy(), np.cumsum(area) - area, area,
+        partners.flat, partners.bits, partners.starts, partners.counts,
+        inner_objects.flat.numpy() if inner_objects is not None else objects.flat.numpy()[:0],
+        np.cumsum(inner_area) - inner_area, inner_area,
+        inner_partners.flat, inner_partners.bits, inner_partners.starts, inner_partners.counts,
+        steps, levels,
     )  # fmt: skip
+    return (found[:2], found[2:]) if inner is not None else (found[:2],)
 
 
 @compiled
@@ -369,10 +459,112 @@ def _entropy_term(p: float) -> float:
 
 
 @compiled
-def _haralick_kernel(grey, flat, starts, area, partners, steps, levels):  # noqa: PLR0915
+def _top_grey(grey, flat, first, last):
+    top = 0
+    for k in range(first, last):
+        top = max(top, grey[flat[k]])
+    return top
+
+
+@compiled
+def _count_pairs(grey, flat, bits, first, last, bit, step, stride, matrix, touched, distinct):
+    """Count the unordered pairs ``(low, high)`` of the pixels ``first`` … ``last`` with a
+    partner in the direction ``bit`` into ``matrix``, noting first touches in ``touched``.
+    Returns (pairs, distinct entries so far)."""
+    pairs = 0
+    for k in range(first, last):
+        if bits[k] & bit == 0:
+            continue
+        a, b = np.int64(grey[flat[k]]), np.int64(grey[flat[k] + step])
+        if a == 0 or b == 0:
+            continue
+        pairs += 1
+        entry = min(a, b) * stride + max(a, b)
+        if matrix[entry] == 0:
+            touched[distinct] = entry
+            distinct += 1
+        matrix[entry] += 1
+    return pairs, distinct
+
+
+@compiled
+def _haralick_of_matrix(  # noqa: PLR0915
+    matrix, touched, distinct, stride, pairs, bins, clear, marginal, sums, differences, row
+):
+    """The 13 features of one symmetric matrix (its ``distinct`` touched entries) into ``row``;
+    ``clear``: zero the entries on the way (the matrix's last use)."""
+    levels = marginal.shape[0]
+    total = 2.0 * pairs  # symmetric matrix: (a, b) and (b, a)
+    asm = entropy = 0.0
+    for t in range(distinct):
+        low, high = touched[t] // stride, touched[t] % stride
+        count = matrix[touched[t]]
+        if clear:
+            matrix[touched[t]] = 0
+        marginal[low] += count
+        marginal[high] += count
+        sums[low + high] += count
+        differences[high - low] += count
+        # Off-diagonal entries appear twice in the matrix, diagonal ones once (2·count).
+        if low == high:
+            share = 2.0 * count / total
+            asm += share * share
+            entropy += _entropy_term(share)
+        else:
+            share = count / total
+            asm += 2.0 * share * share
+            entropy += 2.0 * _entropy_term(share)
+    # Every sum linear in the matrix, from the three histograms (exact integer sums).
+    both = squares_ab = sum_squares = contrast = idm = 0.0
+    hx = sum_entropy = difference_entropy = difference_squares = 0.0
+    for v in range(levels):
+        if marginal[v]:
+            both += v * marginal[v]
+            squares_ab += v * v * marginal[v]
+            hx += _entropy_term(marginal[v] / total)
+            marginal[v] = 0
+        if differences[v]:
+            contrast += 2.0 * v * v * differences[v]
+            idm += 2.0 * differences[v] / (1.0 + v * v)
+            share = 2.0 * differences[v] / total
+            difference_entropy += _entropy_term(share)
+            difference_squares += share * share
+            differences[v] = 0
+    for v in range(2 * levels):
+        if sums[v]:
+            sum_squares += v * v * sums[v]
+            sum_entropy += _entropy_term(2.0 * sums[v] / total)
+            sums[v] = 0
+    if pairs == 0:
+        return
+    cross = sum_squares - squares_ab  # Σ 2ab = Σ (a + b)² − Σ (a² + b²)
+    mean = both / total
+    variance = squares_ab / total - mean * mean
+    sd = np.sqrt(max(variance, 0.0))
+    correlation = 1.0 if sd == 0 else (cross / total - mean * mean) / (sd * sd)
+    sum_average = 2 * mean
+    sum_variance = 2 * (squares_ab / total + cross / total) - sum_average * sum_average
+    # HXY1 = HXY2 = 2·HX for a symmetric matrix (mahotas' InfoMeas formulas).
+    info1 = entropy - 2 * hx if hx == 0 else (entropy - 2 * hx) / hx
+    info2 = np.sqrt(max(1.0 - np.exp(-2.0 * (2 * hx - entropy)), 0.0))
+    row[0], row[1], row[2], row[3] = asm, contrast / total, correlation, variance
+    row[4], row[5], row[6], row[7] = idm / total, sum_average, sum_variance, sum_entropy
+    row[8], row[9] = entropy, (difference_squares - 1 / bins) / bins
+    row[10], row[11], row[12] = difference_entropy, info1, info2
+
+
+@compiled
+def _haralick_kernel(
+    grey, flat, starts, area, pflat, pbits, pstarts, pcounts,
+    inner_flat, inner_starts, inner_area, inner_pflat, inner_pbits, inner_pstarts, inner_pcounts,
+    steps, levels,
+):  # fmt: skip
     n, ndir = area.shape[0], steps.shape[0]
+    has_inner = inner_area.shape[0] > 0
     counted = np.zeros((ndir, n), np.int64)
     values = np.zeros((ndir, n, 13), np.float64)
+    inner_counted = np.zeros((ndir, inner_area.shape[0]), np.int64)
+    inner_values = np.zeros((ndir, inner_area.shape[0], 13), np.float64)
     # Unordered pairs (low, high), cleared entry by entry: int32 keeps the matrix in L2. The
     # pixel loop only counts pairs; the histograms are sums over the matrix's distinct entries.
     matrix = np.zeros(levels * levels, np.int32)
@@ -381,83 +573,39 @@ def _haralick_kernel(grey, flat, starts, area, partners, steps, levels):  # noqa
     sums = np.zeros(2 * levels, np.int64)
     differences = np.zeros(levels, np.int64)
     for i in range(n):
-        first, last = starts[i], starts[i] + area[i]
-        top = 0
-        for k in range(first, last):
-            top = max(top, grey[flat[k]])
-        bins = top + 1.0  # mahotas sizes the matrix by the crop's largest grey level
-        stride = top + 1  # and so does this one: entries (low, high) below bins²
+        # Mahotas sizes the matrix by the crop's largest grey level (DifferenceVariance's
+        # bins), and so does this one: entries (low, high) below stride². An inner object's
+        # grey levels are its outer one's, so one stride serves both.
+        top = _top_grey(grey, flat, starts[i], starts[i] + area[i])
+        stride = top + 1
+        inner_here = has_inner and i < inner_area.shape[0]
+        inner_bins = 1.0
+        if inner_here:
+            inner_bins = (
+                _top_grey(grey, inner_flat, inner_starts[i], inner_starts[i] + inner_area[i]) + 1.0
+            )
         for d in range(ndir):
             step, bit = steps[d], np.uint8(1 << d)
-            pairs, distinct = 0, 0
-            for k in range(first, last):
-                if partners[k] & bit == 0:
-                    continue
-                a, b = np.int64(grey[flat[k]]), np.int64(grey[flat[k] + step])
-                if a == 0 or b == 0:
-                    continue
-                pairs += 1
-                entry = min(a, b) * stride + max(a, b)
-                if matrix[entry] == 0:
-                    touched[distinct] = entry
-                    distinct += 1
-                matrix[entry] += 1
-            counted[d, i] = pairs
-            total = 2.0 * pairs  # symmetric matrix: (a, b) and (b, a)
-            asm = entropy = 0.0
-            for t in range(distinct):
-                low, high = touched[t] // stride, touched[t] % stride
-                count = matrix[touched[t]]
-                matrix[touched[t]] = 0
-                marginal[low] += count
-                marginal[high] += count
-                sums[low + high] += count
-                differences[high - low] += count
-                # Off-diagonal entries appear twice in the matrix, diagonal ones once (2·count).
-                if low == high:
-                    share = 2.0 * count / total
-                    asm += share * share
-                    entropy += _entropy_term(share)
-                else:
-                    share = count / total
-                    asm += 2.0 * share * share
-                    entropy += 2.0 * _entropy_term(share)
-            # Every sum linear in the matrix, from the three histograms (exact integer sums).
-            both = squares_ab = sum_squares = contrast = idm = 0.0
-            hx = sum_entropy = difference_entropy = difference_squares = 0.0
-            for v in range(levels):
-                if marginal[v]:
-                    both += v * marginal[v]
-                    squares_ab += v * v * marginal[v]
-                    hx += _entropy_term(marginal[v] / total)
-                    marginal[v] = 0
-                if differences[v]:
-                    contrast += 2.0 * v * v * differences[v]
-                    idm += 2.0 * differences[v] / (1.0 + v * v)
-                    share = 2.0 * differences[v] / total
-                    difference_entropy += _entropy_term(share)
-                    difference_squares += share * share
-                    differences[v] = 0
-            for v in range(2 * levels):
-                if sums[v]:
-                    sum_squares += v * v * sums[v]
-                    sum_entropy += _entropy_term(2.0 * sums[v] / total)
-                    sums[v] = 0
-            if pairs == 0:
-                continue
-            cross = sum_squares - squares_ab  # Σ 2ab = Σ (a + b)² − Σ (a² + b²)
-            mean = both / total
-            variance = squares_ab / total - mean * mean
-            sd = np.sqrt(max(variance, 0.0))
-            correlation = 1.0 if sd == 0 else (cross / total - mean * mean) / (sd * sd)
-            sum_average = 2 * mean
-            sum_variance = 2 * (squares_ab / total + cross / total) - sum_average * sum_average
-            # HXY1 = HXY2 = 2·HX for a symmetric matrix (mahotas' InfoMeas formulas).
-            info1 = entropy - 2 * hx if hx == 0 else (entropy - 2 * hx) / hx
-            info2 = np.sqrt(max(1.0 - np.exp(-2.0 * (2 * hx - entropy)), 0.0))
-            row = values[d, i]
-            row[0], row[1], row[2], row[3] = asm, contrast / total, correlation, variance
-            row[4], row[5], row[6], row[7] = idm / total, sum_average, sum_variance, sum_entropy
-            row[8], row[9] = entropy, (difference_squares - 1 / bins) / bins
-            row[10], row[11], row[12] = difference_entropy, info1, info2
-    return counted, values
+            pairs = distinct = 0
+            if inner_here:
+                first = inner_pstarts[i]
+                pairs, distinct = _count_pairs(
+                    grey, inner_pflat, inner_pbits, first, first + inner_pcounts[i], bit, step,
+                    stride, matrix, touched, distinct,
+                )  # fmt: skip
+                inner_counted[d, i] = pairs
+                _haralick_of_matrix(
+                    matrix, touched, distinct, stride, pairs, inner_bins, False,
+                    marginal, sums, differences, inner_values[d, i],
+                )  # fmt: skip
+            first = pstarts[i]
+            more, distinct = _count_pairs(
+                grey, pflat, pbits, first, first + pcounts[i], bit, step, stride, matrix,
+                touched, distinct,
+            )  # fmt: skip
+            counted[d, i] = pairs + more
+            _haralick_of_matrix(
+                matrix, touched, distinct, stride, pairs + more, top + 1.0, True,
+                marginal, sums, differences, values[d, i],
+            )  # fmt: skip
+    return counted, values, inner_counted, inner_values
