@@ -448,14 +448,28 @@ def haralick_by_object(
         inner_objects.flat.numpy() if inner_objects is not None else objects.flat.numpy()[:0],
         np.cumsum(inner_area) - inner_area, inner_area,
         inner_partners.flat, inner_partners.bits, inner_partners.starts, inner_partners.counts,
-        steps, levels,
+        steps, levels, _LOG2_OF_COUNTS,
     )  # fmt: skip
     return (found[:2], found[2:]) if inner is not None else (found[:2],)
 
 
+# log2 of the counts a matrix entry or histogram bin holds (most are small): a table lookup
+# instead of a logarithm per distinct entry, half of the features' cost.
+_LOG2_OF_COUNTS = np.log2(np.maximum(np.arange(1 << 15, dtype=np.float64), 1.0))
+
+
 @compiled
-def _entropy_term(p: float) -> float:
-    return -p * np.log2(p) if p > 0 else 0.0
+def _log2_count(count, table):
+    return table[count] if count < table.shape[0] else np.log2(np.float64(count))
+
+
+@compiled
+def _entropy_term(count, total, log2_total, table):
+    """``−p·log2 p`` of ``p = count / total`` (counts are integers; 0 for 0), as
+    ``p·(log2 total − log2 count)``: 0 exactly when ``count == total``."""
+    if count == 0:
+        return 0.0
+    return count / total * (log2_total - _log2_count(count, table))
 
 
 @compiled
@@ -489,12 +503,13 @@ def _count_pairs(grey, flat, bits, first, last, bit, step, stride, matrix, touch
 
 @compiled
 def _haralick_of_matrix(  # noqa: PLR0915
-    matrix, touched, distinct, stride, pairs, bins, clear, marginal, sums, differences, row
+    matrix, touched, distinct, stride, pairs, bins, clear, marginal, sums, differences, row, table
 ):
     """The 13 features of one symmetric matrix (its ``distinct`` touched entries) into ``row``;
     ``clear``: zero the entries on the way (the matrix's last use)."""
     levels = marginal.shape[0]
     total = 2.0 * pairs  # symmetric matrix: (a, b) and (b, a)
+    log2_total = _log2_count(2 * pairs, table)
     asm = entropy = 0.0
     for t in range(distinct):
         low, high = touched[t] // stride, touched[t] % stride
@@ -509,11 +524,11 @@ def _haralick_of_matrix(  # noqa: PLR0915
         if low == high:
             share = 2.0 * count / total
             asm += share * share
-            entropy += _entropy_term(share)
+            entropy += _entropy_term(2 * count, total, log2_total, table)
         else:
             share = count / total
             asm += 2.0 * share * share
-            entropy += 2.0 * _entropy_term(share)
+            entropy += 2.0 * _entropy_term(count, total, log2_total, table)
     # Every sum linear in the matrix, from the three histograms (exact integer sums).
     both = squares_ab = sum_squares = contrast = idm = 0.0
     hx = sum_entropy = difference_entropy = difference_squares = 0.0
@@ -521,19 +536,19 @@ def _haralick_of_matrix(  # noqa: PLR0915
         if marginal[v]:
             both += v * marginal[v]
             squares_ab += v * v * marginal[v]
-            hx += _entropy_term(marginal[v] / total)
+            hx += _entropy_term(marginal[v], total, log2_total, table)
             marginal[v] = 0
         if differences[v]:
             contrast += 2.0 * v * v * differences[v]
             idm += 2.0 * differences[v] / (1.0 + v * v)
             share = 2.0 * differences[v] / total
-            difference_entropy += _entropy_term(share)
+            difference_entropy += _entropy_term(2 * differences[v], total, log2_total, table)
             difference_squares += share * share
             differences[v] = 0
     for v in range(2 * levels):
         if sums[v]:
             sum_squares += v * v * sums[v]
-            sum_entropy += _entropy_term(2.0 * sums[v] / total)
+            sum_entropy += _entropy_term(2 * sums[v], total, log2_total, table)
             sums[v] = 0
     if pairs == 0:
         return
@@ -557,7 +572,7 @@ def _haralick_of_matrix(  # noqa: PLR0915
 def _haralick_kernel(
     grey, flat, starts, area, pflat, pbits, pstarts, pcounts,
     inner_flat, inner_starts, inner_area, inner_pflat, inner_pbits, inner_pstarts, inner_pcounts,
-    steps, levels,
+    steps, levels, table,
 ):  # fmt: skip
     n, ndir = area.shape[0], steps.shape[0]
     has_inner = inner_area.shape[0] > 0
@@ -596,7 +611,7 @@ def _haralick_kernel(
                 inner_counted[d, i] = pairs
                 _haralick_of_matrix(
                     matrix, touched, distinct, stride, pairs, inner_bins, False,
-                    marginal, sums, differences, inner_values[d, i],
+                    marginal, sums, differences, inner_values[d, i], table,
                 )  # fmt: skip
             first = pstarts[i]
             more, distinct = _count_pairs(
@@ -606,6 +621,6 @@ def _haralick_kernel(
             counted[d, i] = pairs + more
             _haralick_of_matrix(
                 matrix, touched, distinct, stride, pairs + more, top + 1.0, True,
-                marginal, sums, differences, values[d, i],
+                marginal, sums, differences, values[d, i], table,
             )  # fmt: skip
     return counted, values, inner_counted, inner_values
