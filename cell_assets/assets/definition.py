@@ -59,6 +59,7 @@ from cell_assets.orchestration.run_tags import (
 from cell_assets.orchestration.worker_threads import threads_for_run
 from cell_assets.storage.artifacts import (
     FAILED,
+    KEPT,
     NO_IMAGES,
     STATUS_FILE,
     UNCHANGED,
@@ -225,12 +226,14 @@ def _partitioned_asset(
             statuses: Counter[str] = Counter()
             refused: list = []  # (partition, error, arguments) of wells refused as bad input
             results: dict[str, dict[str, dict[str, Any]]] = {}  # plate → well (or "") → metadata
+            indexed: dict[str, list[str]] = {}  # plate → its wells with images
             for plate in plates:
                 inputs = _inputs_of_plate({n: kwargs[n] for n in input_names}, plate, len(plates))
                 whole = PartitionContext(plate, None, opened, context.log, context.instance,
                                          context.run_id)  # fmt: skip
                 whole.failed_wells = _failed_wells(inputs, fan_in)
                 wells: list[str | None] = [None] if per_plate else _wells_of_run(context, whole)
+                indexed[plate] = [] if per_plate else list(whole.index.wells)
                 results[plate] = {}
                 for done, well in enumerate(wells, start=1):
                     started = time.perf_counter()
@@ -270,6 +273,10 @@ def _partitioned_asset(
                 metadata = _commit_failed(partition, asset, error, store, arguments, code_version)
                 results[partition.plate][partition.well] = metadata
                 statuses[FAILED] += 1
+            if not per_plate:  # the plate's other wells, as they stand (a run over some wells)
+                for plate, found in results.items():
+                    others = [w for w in indexed[plate] if w not in found]
+                    found.update(_kept_wells(store, asset, plate, others))
             _count_artifacts(context, statuses)
             shown = {
                 plate: found[""] if per_plate else _plate_of_wells(found)
@@ -470,6 +477,30 @@ def _commit_failed(
     return _commit_status(partition, asset, store, staging_root, code_version, [], FAILED, why)
 
 
+def _kept_wells(store: Any, asset: str, plate: str, wells: list[str]) -> dict[str, dict[str, Any]]:
+    """The metadata of the plate's ``wells`` that a run did not work on, from their current
+    artifacts (wells never materialized are left out).
+
+    A plate's materialization stands for the whole plate: its wells table and its data
+    version (:func:`_data_version`) must not forget the wells a chunk or a one-well re-run
+    left alone, or everything downstream would look stale after a run that changed nothing.
+    """
+    from cell_assets.storage import ArtifactHandle
+
+    kept: dict[str, dict[str, Any]] = {}
+    for well in wells:
+        manifest = store.read_manifest(asset, (plate, well))
+        if manifest is None:
+            continue
+        stored = manifest.get("metadata", {})
+        status = stored.get("status") if stored.get("status") in (FAILED, NO_IMAGES) else KEPT
+        why = {key: stored[key] for key in ("failure", "failed_in") if stored.get(key)}
+        shown = _restored(stored.get("materialization", {}))
+        flags = {"status": status, "seconds": 0.0, "unchanged": True, KEPT: True}
+        kept[well] = shown | why | flags | _commit_metadata(ArtifactHandle(store, manifest))
+    return kept
+
+
 def _failed_wells(inputs: Mapping[str, Any], fan_in: set[str]) -> dict[str, str]:
     """``{well: "<asset>: <reason>"}`` of the plate's wells that failed upstream (fan-in inputs)."""
     failed: dict[str, str] = {}
@@ -485,7 +516,7 @@ def _failed_wells(inputs: Mapping[str, Any], fan_in: set[str]) -> dict[str, str]
 WELL_FIGURES = 12
 _NOT_FIGURES = {
     "status", "artifact_id", "seconds", "failure", "failed_in", "repaired", "cpu_threads",
-    "unchanged",
+    "unchanged", KEPT,
     "artifact_uri", "artifact_files", "artifact_bytes", "upstream_artifacts",
 }  # fmt: skip
 
@@ -503,6 +534,8 @@ def _well_figures(metadata: Mapping[str, Any]) -> dict[str, Any]:
         entry["failure"] = f"{metadata.get('failed_in', '?')}: {metadata['failure']}"
     if metadata.get("repaired"):
         entry["repaired"] = metadata["repaired"]
+    if metadata.get(KEPT):  # not worked on by this run (:func:`_kept_wells`)
+        entry[KEPT] = True
     figures = [
         (key, value)
         for key, value in metadata.items()
@@ -518,7 +551,7 @@ def _wells_markdown(per_well: Mapping[str, Mapping[str, Any]]) -> str:
     """The plate's wells as a table a person reads in the UI: status, seconds, figures."""
     figures = list(dict.fromkeys(
         key for entry in per_well.values() for key in entry
-        if key not in ("status", "artifact_id", "seconds", "failure", "repaired")
+        if key not in ("status", "artifact_id", "seconds", "failure", "repaired", KEPT)
     ))[:WELL_FIGURES]  # fmt: skip
     header = ["well", "status", "seconds", *figures, "artifact"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -536,7 +569,8 @@ def _plate_of_wells(found: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
     ``changed_wells`` names the wells whose artifact is new (what ``downstream_sync``
     re-runs downstream); ``failed_wells`` each failed well with its one-line reason;
-    ``well_results`` every well's status, artifact id, seconds and figures (JSON).
+    ``well_results`` every well's status, artifact id, seconds and figures (JSON), the wells
+    the run left alone marked ``kept`` (:func:`_kept_wells`).
     """
     wells = sorted(found, key=well_ordinal)
     per_well = {well: _well_figures(found[well]) for well in wells}

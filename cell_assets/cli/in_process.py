@@ -22,6 +22,7 @@ from cell_assets.identifiers import well_range
 from cell_assets.orchestration.partitions import join_key, plates_partitions
 from cell_assets.orchestration.resources import RawPlatesResource
 from cell_assets.orchestration.run_tags import RunTags
+from cell_assets.storage.artifacts import KEPT
 from cell_assets.storage.raw_plates import PlateFolder
 
 # (asset, per-well?) in dependency order.
@@ -102,13 +103,16 @@ def _user_error(result: dg.ExecuteInProcessResult) -> Exception | None:
 
 
 def well_metadata(store: Any, asset: str, plate: str, values: dict[str, Any]) -> dict[str, dict]:
-    """``{"P1|A01": metadata}`` of each well of a per-well asset's plate materialization (the
-    figures its commit kept, with this run's status, seconds and artifact), or ``{"P1": …}``."""
+    """``{"P1|A01": metadata}`` of each well a per-well asset's plate materialization worked
+    on (the figures its commit kept, with this run's status, seconds and artifact; not the
+    wells it left alone), or ``{"P1": …}``."""
     results = values.get("well_results")
     if results is None:
         return {plate: values}
     shown = {}
     for well, entry in results.items():
+        if entry.get(KEPT):
+            continue
         manifest = store.read_manifest(asset, (plate, well)) or {}
         kept = manifest.get("metadata", {}).get("materialization", {})
         figures = {k: v.get("markdown", v) if isinstance(v, dict) else v for k, v in kept.items()}

@@ -240,7 +240,10 @@ STATUS_FILE = "well_status.json"
 FAILED = "failed"
 # Statuses of a materialization whose artifact id is the one it had: nothing downstream changes.
 REUSED = "reused"
-UNCHANGED = (REUSED, NO_IMAGES)
+# A well of the plate that the run did not work on (a chunk, a one-well re-run): its current
+# artifact stands in the plate's materialization, which describes the whole plate.
+KEPT = "kept"
+UNCHANGED = (REUSED, NO_IMAGES, KEPT)
 
 
 def is_empty_well(handle: Any) -> bool:

@@ -62,3 +62,17 @@ def test_changed_features_of_one_well_make_the_plates_profiles_and_qc_stale(tmp_
         assert new in str(profiles["upstream_artifacts"].value)
         materialize_plate(instance, PLATE, None, resources, stages=["plate_qc"])
         assert set(_statuses(instance, *downstream).values()) == {StaleStatus.FRESH}
+
+        # A run over one well that changes nothing: the plate's materialization still stands
+        # for both wells (A02 kept as it is), so its data version and everything downstream
+        # stay as they were.
+        materialize_plate(
+            instance, PLATE, ["A01"], resources, stages=["cell_features"], run_config=CONFIG
+        )
+        features = latest_materialization(instance, "cell_features", PLATE).metadata
+        assert features["changed_wells"].value == ""
+        assert well_result(instance, "cell_features", PLATE, "A01")["status"] == "reused"
+        kept = well_result(instance, "cell_features", PLATE, "A02")
+        assert kept["status"] == "kept" and kept["kept"] and kept["artifact_id"] == new
+        assert "| A02 | kept |" in features["wells_table"].value
+        assert set(_statuses(instance, *downstream).values()) == {StaleStatus.FRESH}
