@@ -108,28 +108,29 @@ class Site:
         return self._grey[channel, levels]
 
     @cached_property
-    def nesting(self) -> dict[str, str]:
-        """Outer → inner compartment for texture's compiled pass (the cytoplasm in its cells)."""
+    def nesting(self) -> dict[str, list[str]]:
+        """Outer → inner compartments for texture's compiled pass (the cytoplasm and the
+        nuclei in their cells)."""
         return nested_compartments({n: part.objects for n, part in self.compartments.items()})
 
     def partners(self, name: str, scale: int) -> PartnerPixels:
-        """A compartment's texture partners at ``scale`` (an outer one's leave its inner's out)."""
+        """A compartment's texture partners at ``scale`` (an outer one's leave its inner ones'
+        pairs out)."""
         if (name, scale) not in self._partners:
-            inner = self.nesting.get(name)
             self._partners[name, scale] = partner_pixels(
                 self.compartments[name].objects,
                 scale,
-                self.compartments[inner].objects if inner else None,
+                [self.compartments[inner].objects for inner in self.nesting.get(name, [])],
             )
         return self._partners[name, scale]
 
     def haralick(self, name: str, channel: str, scale: int) -> tuple[np.ndarray, np.ndarray]:
         """A compartment's texture pairs ``(4, N)`` and features ``(4, N, 13)`` for one channel
-        and scale on the CPU; an inner compartment's come from its outer one's pass, which
+        and scale on the CPU; inner compartments' come from their outer one's pass, which
         counts the pairs they share once (:func:`nested_compartments`)."""
         if (name, channel, scale) not in self._haralick:
-            outer = next((o for o, i in self.nesting.items() if i == name), name)
-            inner = self.nesting.get(outer)
+            outer = next((o for o, inner in self.nesting.items() if name in inner), name)
+            inner = self.nesting.get(outer, [])
             levels = self.settings.texture_levels
             found = haralick_by_object(
                 self.compartments[outer].objects,
@@ -137,9 +138,9 @@ class Site:
                 scale,
                 levels,
                 self.partners(outer, scale),
-                (self.compartments[inner].objects, self.partners(inner, scale)) if inner else None,
+                [(self.compartments[i].objects, self.partners(i, scale)) for i in inner],
             )
-            for part, per_direction in zip((outer, inner), found, strict=False):
+            for part, per_direction in zip([outer, *inner], found, strict=True):
                 self._haralick[part, channel, scale] = per_direction
         return self._haralick.pop((name, channel, scale))
 

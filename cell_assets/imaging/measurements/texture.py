@@ -13,7 +13,10 @@ feature but two is linear in the matrix. The two that are not (angular second
 moment, entropy) are sums over the matrix's distinct entries, found with one
 sort. On the CPU one compiled pass per object does the same (numba; counting into one
 ``levels × levels`` matrix that is cleared entry by entry), because a sort of every pair costs
-more than CellProfiler's own per-object loop. Mahotas' own conventions are kept:
+more than CellProfiler's own per-object loop. A cell's matrix is its cytoplasm's plus its
+nucleus' plus the pairs that cross between them, so compartments inside another
+(:func:`nested_compartments`) are measured on the way to their outer one and the pairs they
+share are counted once. Mahotas' own conventions are kept:
 DifferenceVariance is the variance of the difference *probabilities* over the object's
 ``max grey level + 1`` bins; an object without pairs in some direction gets NaN everywhere.
 
@@ -22,7 +25,7 @@ Results are ``(N,)`` float64 per feature and direction, NaN for empty objects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -322,22 +325,24 @@ class PartnerPixels:
 
 
 def partner_pixels(
-    objects: ObjectPixels, scale: int, inner: ObjectPixels | None = None
+    objects: ObjectPixels, scale: int, inner: Sequence[ObjectPixels] = ()
 ) -> PartnerPixels:
     """The :class:`PartnerPixels` of ``objects`` at ``scale``.
 
-    ``inner``: a compartment inside these objects (where ``inner`` has object ``i``, so do
-    these: :func:`inner_of`), whose pairs are then left out: they are counted with the inner
-    compartment's own (the cytoplasm's pairs are most of the cells').
+    ``inner``: disjoint compartments inside these objects (:func:`nested_compartments`: the
+    cytoplasm and the nuclei in their cells), whose own pairs are then left out: they are
+    counted with each inner compartment's.
     """
     if scale < 1:
         raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
     area = objects.area.numpy()
+    # Which inner compartment each pixel is in (0: none): a pair inside one is left out.
+    inside = np.zeros(objects.labels.shape if inner else (0, 0), np.uint8)
+    for number, part in enumerate(inner, start=1):
+        inside.reshape(-1)[part.flat.numpy()] = number
     flat, bits, counts = _partner_bits(
         objects.labels_int32, objects.flat.numpy(), objects.rows.numpy(), objects.cols.numpy(),
-        np.cumsum(area) - area, area,
-        np.asarray(DIRECTIONS, np.int64) * scale,
-        inner.labels_int32 if inner is not None else np.zeros((0, 0), np.int32),
+        np.cumsum(area) - area, area, np.asarray(DIRECTIONS, np.int64) * scale, inside,
     )  # fmt: skip
     return PartnerPixels(scale, flat, bits, np.cumsum(counts) - counts, counts)
 
@@ -350,26 +355,37 @@ def inner_of(outer: ObjectPixels, inner: ObjectPixels) -> bool:
     )
 
 
-def nested_compartments(compartments: Mapping[str, ObjectPixels]) -> dict[str, str]:
-    """Outer → inner compartment: each compartment's largest other one inside it
-    (:func:`inner_of`), each compartment in at most one pair (the cytoplasm in its cells).
+def nested_compartments(compartments: Mapping[str, ObjectPixels]) -> dict[str, list[str]]:
+    """Outer → inner compartments: for each compartment, the others inside it
+    (:func:`inner_of`) that share no pixel, largest first, each compartment in one role
+    only (the cytoplasm and the nuclei in their cells).
 
-    The compiled pass measures an inner compartment on the way to its outer one, so the
+    The compiled pass measures the inner compartments on the way to their outer one: a
+    cell's matrix is its cytoplasm's plus its nucleus' plus the pairs that cross, so the
     pairs they share are counted once.
     """
-    nesting: dict[str, str] = {}
+    nesting: dict[str, list[str]] = {}
     by_size = sorted(compartments, key=lambda name: -len(compartments[name].flat))
+    used: set[str] = set()
     for outer in by_size:
-        if outer in nesting.values():
+        if outer in used:
             continue
+        chosen: list[str] = []
         for inner in by_size:
-            taken = inner in nesting or inner in nesting.values()
-            if inner == outer or taken or not len(compartments[inner].flat):
+            if inner == outer or inner in used or not len(compartments[inner].flat):
                 continue
-            if inner_of(compartments[outer], compartments[inner]):
-                nesting[outer] = inner
-                break
+            if inner_of(compartments[outer], compartments[inner]) and all(
+                _disjoint(compartments[inner], compartments[other]) for other in chosen
+            ):
+                chosen.append(inner)
+        if chosen:
+            nesting[outer] = chosen
+            used.update([outer, *chosen])
     return nesting
+
+
+def _disjoint(one: ObjectPixels, other: ObjectPixels) -> bool:
+    return not (one.labels_int32.reshape(-1)[other.flat.numpy()] != 0).any()
 
 
 @compiled
@@ -381,11 +397,11 @@ def _inside(outer, inner):
 
 
 @compiled
-def _partner_bits(labels, flat, rows, cols, starts, area, steps, inner):
+def _partner_bits(labels, flat, rows, cols, starts, area, steps, inside):
     height, width = labels.shape
     flat_labels = labels.reshape(-1)
-    flat_inner = inner.reshape(-1)
-    leave_inner = flat_inner.shape[0] > 0
+    flat_inside = inside.reshape(-1)
+    leave_inner = flat_inside.shape[0] > 0
     found_flat = np.empty(flat.shape[0], np.int64)
     found_bits = np.empty(flat.shape[0], np.uint8)
     counts = np.zeros(area.shape[0], np.int64)
@@ -393,12 +409,12 @@ def _partner_bits(labels, flat, rows, cols, starts, area, steps, inner):
     for i in range(area.shape[0]):
         for k in range(starts[i], starts[i] + area[i]):
             r, c = np.int64(rows[k]), np.int64(cols[k])
-            inside_inner = leave_inner and flat_inner[flat[k]] != 0
+            part = flat_inside[flat[k]] if leave_inner else 0
             found = 0
             for d in range(steps.shape[0]):
                 r2, c2 = r + steps[d, 0], c + steps[d, 1]
                 if r2 < height and 0 <= c2 < width and flat_labels[r2 * width + c2] == i + 1:
-                    if not (inside_inner and flat_inner[r2 * width + c2] != 0):
+                    if part == 0 or flat_inside[r2 * width + c2] != part:
                         found |= 1 << d
             if found:
                 found_flat[q] = flat[k]
@@ -414,8 +430,8 @@ def haralick_by_object(
     scale: int,
     levels: int,
     partners: PartnerPixels,
-    inner: tuple[ObjectPixels, PartnerPixels] | None = None,
-) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    inner: Sequence[tuple[ObjectPixels, PartnerPixels]] = (),
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """The 13 features per object and direction on the CPU, in one compiled pass per object.
 
     Parameters
@@ -426,31 +442,51 @@ def haralick_by_object(
         :func:`grey_levels` of the channel.
     partners : PartnerPixels
         :func:`partner_pixels` of the objects at ``scale`` (leaving out ``inner``'s pairs).
-    inner : (ObjectPixels, PartnerPixels), optional
-        A compartment inside ``objects`` (:func:`inner_of`) and its own partners: measured
-        too, each of its matrices counted once and then completed into its outer object's.
+    inner : sequence of (ObjectPixels, PartnerPixels)
+        Disjoint compartments inside ``objects`` (:func:`nested_compartments`) with their own
+        partners: measured too, each of their matrices counted once and then added into
+        their outer object's.
 
     Returns
     -------
-    ((counted, values),) or ((counted, values), (inner counted, inner values))
-        ``counted`` ``(4, N)`` int64: co-occurring pairs per direction and object (0: the
-        object's features are meaningless); ``values`` ``(4, N, 13)`` float64: :data:`HARALICK`.
+    list of (counted, values)
+        ``objects``' then each inner compartment's: ``counted`` ``(4, N)`` int64, the
+        co-occurring pairs per direction and object (0: the object's features are
+        meaningless); ``values`` ``(4, N, 13)`` float64, :data:`HARALICK`.
     """
     width = objects.labels.shape[1]
     steps = np.asarray([dy * scale * width + dx * scale for dy, dx in DIRECTIONS], np.int64)
     area = objects.area.numpy()
-    inner_objects, inner_partners = inner if inner is not None else (None, partners)
-    inner_area = inner_objects.area.numpy() if inner_objects is not None else area[:0]
-    found = _haralick_kernel(
+    n = objects.count
+    # The inner compartments' pixels and partners, end to end, with (J, N) runs per object.
+    runs = np.zeros((4, len(inner), n), np.int64)  # pixel starts, areas, partner starts, counts
+    offsets = [0, 0]
+    for j, (part, found) in enumerate(inner):
+        count = part.count
+        own_area = part.area.numpy()
+        runs[0, j, :count] = offsets[0] + np.cumsum(own_area) - own_area
+        runs[1, j, :count] = own_area
+        runs[2, j, :count] = offsets[1] + found.starts
+        runs[3, j, :count] = found.counts
+        offsets = [offsets[0] + len(part.flat), offsets[1] + len(found.flat)]
+    concatenated = [
+        np.concatenate([x for x in arrays] or [empty])
+        for arrays, empty in (
+            ([part.flat.numpy() for part, _ in inner], np.zeros(0, np.int64)),
+            ([found.flat for _, found in inner], np.zeros(0, np.int64)),
+            ([found.bits for _, found in inner], np.zeros(0, np.uint8)),
+        )
+    ]
+    counted, values, inner_counted, inner_values = _haralick_kernel(
         np.ascontiguousarray(grey, np.uint8).reshape(-1),
         objects.flat.numpy(), np.cumsum(area) - area, area,
         partners.flat, partners.bits, partners.starts, partners.counts,
-        inner_objects.flat.numpy() if inner_objects is not None else objects.flat.numpy()[:0],
-        np.cumsum(inner_area) - inner_area, inner_area,
-        inner_partners.flat, inner_partners.bits, inner_partners.starts, inner_partners.counts,
-        steps, levels, _LOG2_OF_COUNTS,
+        *concatenated, runs, steps, levels, _LOG2_OF_COUNTS,
     )  # fmt: skip
-    return (found[:2], found[2:]) if inner is not None else (found[:2],)
+    return [(counted, values)] + [
+        (inner_counted[j][:, : part.count], inner_values[j][:, : part.count])
+        for j, (part, _) in enumerate(inner)
+    ]
 
 
 # log2 of the counts a matrix entry or histogram bin holds (most are small): a table lookup
@@ -571,48 +607,65 @@ def _haralick_of_matrix(  # noqa: PLR0915
 @compiled
 def _haralick_kernel(
     grey, flat, starts, area, pflat, pbits, pstarts, pcounts,
-    inner_flat, inner_starts, inner_area, inner_pflat, inner_pbits, inner_pstarts, inner_pcounts,
-    steps, levels, table,
+    inner_flat, inner_pflat, inner_pbits, inner_runs, steps, levels, table,
 ):  # fmt: skip
-    n, ndir = area.shape[0], steps.shape[0]
-    has_inner = inner_area.shape[0] > 0
+    n, ndir, parts = area.shape[0], steps.shape[0], inner_runs.shape[1]
     counted = np.zeros((ndir, n), np.int64)
     values = np.zeros((ndir, n, 13), np.float64)
-    inner_counted = np.zeros((ndir, inner_area.shape[0]), np.int64)
-    inner_values = np.zeros((ndir, inner_area.shape[0], 13), np.float64)
+    inner_counted = np.zeros((parts, ndir, n), np.int64)
+    inner_values = np.zeros((parts, ndir, n, 13), np.float64)
     # Unordered pairs (low, high), cleared entry by entry: int32 keeps the matrix in L2. The
     # pixel loop only counts pairs; the histograms are sums over the matrix's distinct entries.
     matrix = np.zeros(levels * levels, np.int32)
     touched = np.empty(levels * levels, np.int32)
+    # An inner compartment after the first is counted here, then added into `matrix`.
+    scratch = np.zeros(levels * levels, np.int32)
+    scratch_touched = np.empty(levels * levels, np.int32)
     marginal = np.zeros(levels, np.int64)
     sums = np.zeros(2 * levels, np.int64)
     differences = np.zeros(levels, np.int64)
+    inner_bins = np.ones(parts)
     for i in range(n):
         # Mahotas sizes the matrix by the crop's largest grey level (DifferenceVariance's
         # bins), and so does this one: entries (low, high) below stride². An inner object's
-        # grey levels are its outer one's, so one stride serves both.
+        # grey levels are its outer one's, so one stride serves all.
         top = _top_grey(grey, flat, starts[i], starts[i] + area[i])
         stride = top + 1
-        inner_here = has_inner and i < inner_area.shape[0]
-        inner_bins = 1.0
-        if inner_here:
-            inner_bins = (
-                _top_grey(grey, inner_flat, inner_starts[i], inner_starts[i] + inner_area[i]) + 1.0
-            )
+        for j in range(parts):
+            first = inner_runs[0, j, i]
+            inner_bins[j] = _top_grey(grey, inner_flat, first, first + inner_runs[1, j, i]) + 1.0
         for d in range(ndir):
             step, bit = steps[d], np.uint8(1 << d)
             pairs = distinct = 0
-            if inner_here:
-                first = inner_pstarts[i]
-                pairs, distinct = _count_pairs(
-                    grey, inner_pflat, inner_pbits, first, first + inner_pcounts[i], bit, step,
-                    stride, matrix, touched, distinct,
-                )  # fmt: skip
-                inner_counted[d, i] = pairs
-                _haralick_of_matrix(
-                    matrix, touched, distinct, stride, pairs, inner_bins, False,
-                    marginal, sums, differences, inner_values[d, i], table,
-                )  # fmt: skip
+            for j in range(parts):
+                first, last = inner_runs[2, j, i], inner_runs[2, j, i] + inner_runs[3, j, i]
+                if j == 0:
+                    found, distinct = _count_pairs(
+                        grey, inner_pflat, inner_pbits, first, last, bit, step, stride,
+                        matrix, touched, 0,
+                    )  # fmt: skip
+                    _haralick_of_matrix(
+                        matrix, touched, distinct, stride, found, inner_bins[j], False,
+                        marginal, sums, differences, inner_values[j, d, i], table,
+                    )  # fmt: skip
+                else:
+                    found, own = _count_pairs(
+                        grey, inner_pflat, inner_pbits, first, last, bit, step, stride,
+                        scratch, scratch_touched, 0,
+                    )  # fmt: skip
+                    _haralick_of_matrix(
+                        scratch, scratch_touched, own, stride, found, inner_bins[j], False,
+                        marginal, sums, differences, inner_values[j, d, i], table,
+                    )  # fmt: skip
+                    for t in range(own):  # into the outer object's matrix
+                        entry = scratch_touched[t]
+                        if matrix[entry] == 0:
+                            touched[distinct] = entry
+                            distinct += 1
+                        matrix[entry] += scratch[entry]
+                        scratch[entry] = 0
+                inner_counted[j, d, i] = found
+                pairs += found
             first = pstarts[i]
             more, distinct = _count_pairs(
                 grey, pflat, pbits, first, first + pcounts[i], bit, step, stride, matrix,

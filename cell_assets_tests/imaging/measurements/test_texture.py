@@ -56,9 +56,10 @@ def test_the_compiled_pass_matches_the_torch_pass(scale, levels):
 
 
 def test_a_compartment_inside_another_is_counted_once_with_the_same_features():
-    """The cytoplasm inside its cells is measured on the way to the cells (their shared pairs
-    counted once): every column equals each compartment measured on its own; a cytoplasm that
-    is not inside the cells (a pixel of another cell's label) is measured on its own."""
+    """The cytoplasm and the nuclei inside their cells are measured on the way to the cells
+    (the pairs they share counted once): every column equals each compartment measured on its
+    own; a cytoplasm that is not inside the cells (a pixel of another cell's label) is
+    measured on its own."""
     from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings
     from cell_assets.imaging.measurements.site import compartments_of, measure_site
     from cell_assets.imaging.measurements.texture import inner_of, nested_compartments
@@ -68,7 +69,7 @@ def test_a_compartment_inside_another_is_counted_once_with_the_same_features():
     nuclei[cells == 4] = 4  # a cell that is all nucleus: an empty cytoplasm object
     compartments = compartments_of(nuclei, cells)
     objects = {name: ObjectPixels.of(labels) for name, labels in compartments.items()}
-    assert nested_compartments(objects) == {"Cells": "Cytoplasm"}
+    assert nested_compartments(objects) == {"Cells": ["Cytoplasm", "Nuclei"]}
     images = {"Stain": image, "Other": image[::-1].copy()}
     settings = MeasurementSettings(families=(MeasurementFamily.texture,), texture_scales=(1, 3))
     table = measure_site(images, compartments, settings)
