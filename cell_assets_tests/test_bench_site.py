@@ -15,16 +15,20 @@ def test_every_stage_timed_beside_its_peer_on_the_real_site(tmp_path, capsys):
     assert list(results) == ["pediatric BR00143976", "synthetic 320² (18 cells)"]
     for timings in results.values():
         stages = [t.stage for t in timings]
-        assert stages[:4] == [
+        assert stages[:5] == [
             "illumination correction",
             "compression",
+            "nucleus size (once per well)",
             "segmentation (classical)",
             "h5sc extraction",
         ]
-        assert stages[4:] == [f"features: {f.value}" for f in MeasurementFamily]
+        assert stages[5:] == [f"features: {f.value}" for f in MeasurementFamily]
         for t in timings:
             assert t.seconds > 0 and t.cpu_seconds >= 0 and t.peak_mib > 0
-            assert np.isfinite(t.peer_seconds) and t.peer_seconds > 0
+            if t.stage.startswith("nucleus size"):  # the baseline is given it
+                assert t.share == 1 / 9 and np.isnan(t.peer_seconds)
+            else:
+                assert t.share == 1 and np.isfinite(t.peer_seconds) and t.peer_seconds > 0
     printed = capsys.readouterr().out
     assert "a plate of 3456 sites (384 wells × 9)" in printed
     assert "DNA, ER, AGP, Mito, RNA" in printed

@@ -107,9 +107,12 @@ def score_real_nuclei(image: np.ndarray, truth: np.ndarray) -> tuple[float, int,
     )
 
 
-def classical_site(dna: np.ndarray, cytoplasm: np.ndarray) -> tuple[SiteSegmentation, Segmenter]:
-    """One site through the classical method with its defaults, finished as the asset does."""
-    segmenter = make_segmenter(ClassicalSettings())
+def classical_site(
+    dna: np.ndarray, cytoplasm: np.ndarray, segmenter: Segmenter | None = None
+) -> tuple[SiteSegmentation, Segmenter]:
+    """One site through the classical method (its defaults, or ``segmenter``: a well's, which
+    knows the nucleus size from an earlier site), finished as the asset does."""
+    segmenter = segmenter or make_segmenter(ClassicalSettings())
     [(nuclei, cells)] = segmenter.segment([dna], [cytoplasm])
     return finish_site(nuclei, cells, segmenter.max_cell_distance), segmenter
 

@@ -11,8 +11,12 @@ stage                  peer or floor
 =====================  ==============================================================
 illumination           the floor: one numpy division per channel
 compression            the floor: reading the raw TIFFs and writing each channel's PNG
+nucleus size           none: ours measures it once per well, on its first site (counted as
+                       1/9 of it per site); the baseline is given it, as CellProfiler's
+                       IdentifyPrimaryObjects is given a diameter range
 segmentation           CellProfiler-like nuclei (Li threshold, intensity declumping) and cells
                        (CellProfiler's propagation: centrosome's own code), as ours makes both
+                       on a well's later sites (the nucleus size known)
 h5sc extraction        the floor: an h5py write of the same crops
 features (per family)  cp_measure, CellProfiler's own measurement code
 =====================  ==============================================================
@@ -42,7 +46,8 @@ import numpy as np
 from cell_assets.terminal import table_row
 
 # A Cell Painting plate as JUMP images it (issue 26): 384 wells × 9 sites.
-PLATE_SITES = 384 * 9
+WELL_SITES = 9
+PLATE_SITES = 384 * WELL_SITES
 SYNTHETIC_CELLS = 200  # JUMP cpg0016's average cells per site
 
 
@@ -66,6 +71,15 @@ class StageTiming:
     peer_seconds: float
     peer_cpu_seconds: float
     peak_mib: float
+    share: float = 1.0  # of the stage's time that falls on one site (once per well: 1/9)
+
+    @property
+    def site_seconds(self) -> float:
+        return self.seconds * self.share
+
+    @property
+    def site_cpu_seconds(self) -> float:
+        return self.cpu_seconds * self.share
 
 
 def pediatric_site(root: Path, crop: int | None = None) -> RawSite:
@@ -140,11 +154,15 @@ def time_site(
     )
     from cell_assets.formats.h5sc import H5scWriter
     from cell_assets.formats.images import encode_png
+    from cell_assets.imaging.classical_segmentation import FALLBACK_NUCLEUS_DIAMETER
     from cell_assets.imaging.compression import Clipping, compress_image
     from cell_assets.imaging.extraction import extract_site
     from cell_assets.imaging.illumination import measurement_intensities
     from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings
     from cell_assets.imaging.measurements.site import compartments_of, measure_site
+    from cell_assets.imaging.object_size import estimate_nucleus_diameter
+    from cell_assets.imaging.segmentation import make_segmenter
+    from cell_assets.imaging.segmentation_settings import ClassicalSettings
     from cell_assets.synthetic import illumination_field
 
     warnings.filterwarnings("ignore", category=RuntimeWarning)  # cp_measure's Costes
@@ -157,13 +175,21 @@ def time_site(
         tifffile.imwrite(folder / f"{stain}.tiff", image)
     timings: list[StageTiming] = []
 
-    def stage(name: str, ours: Callable[[], object], peer: str, floor: Callable[[], object]):
+    def stage(
+        name: str,
+        ours: Callable[[], object],
+        peer: str,
+        floor: Callable[[], object] | None,
+        share: float = 1.0,
+    ):
         seconds, spread, cpu, result = _repeat(repeats, ours)
         peer_seconds = peer_cpu = float("nan")
         if floor and peers:
             peer_seconds, _, peer_cpu, _ = _repeat(repeats, floor)
         timings.append(
-            StageTiming(name, seconds, spread, cpu, peer, peer_seconds, peer_cpu, _peak_mib())
+            StageTiming(
+                name, seconds, spread, cpu, peer, peer_seconds, peer_cpu, _peak_mib(), share
+            )
         )
         return result
 
@@ -192,20 +218,27 @@ def time_site(
     compressed = stage("compression", compress, "TIFF read + PNG write", read_and_write_png)
     dna = corrected["DNA"]
     cytoplasm = corrected[next(s for s in ("AGP", "Actin", "RNA") if s in corrected)]
-    # The baseline is given the nucleus diameter ours measured (it cannot find one itself).
-    measured: dict[str, float] = {}
-
-    def classical():
-        result, segmenter = classical_site(dna, cytoplasm)
-        measured["diameter"] = float(segmenter.nucleus_diameter or 16.0)
-        return result
+    # A well stage measures the nucleus size once, on its first site; the baseline is given the
+    # size ours measured (it cannot find one itself).
+    measured = stage(
+        "nucleus size (once per well)",
+        lambda: estimate_nucleus_diameter(dna),
+        "given to the baseline",
+        None,
+        1 / WELL_SITES,
+    )
+    segmenter = make_segmenter(ClassicalSettings(nucleus_diameter=measured))
+    diameter = float(measured or FALLBACK_NUCLEUS_DIAMETER)
 
     def cellprofiler_like() -> np.ndarray:
-        nuclei = cellprofiler_like_nuclei(dna, measured["diameter"])
+        nuclei = cellprofiler_like_nuclei(dna, diameter)
         return cellprofiler_like_cells(cytoplasm, nuclei)
 
     result = stage(
-        "segmentation (classical)", classical, "CellProfiler-like nuclei+cells", cellprofiler_like
+        "segmentation (classical)",
+        lambda: classical_site(dna, cytoplasm, segmenter)[0],
+        "CellProfiler-like nuclei+cells",
+        cellprofiler_like,
     )
     nuclei, cells = result.nuclei, result.cells  # matched: nucleus i inside cell i
 
@@ -240,7 +273,7 @@ def print_site(site: RawSite, timings: list[StageTiming]) -> None:
     click.echo(f"\n{site.name}: {len(site.raw)} channels ({', '.join(site.raw)})")
     click.echo(
         table_row(
-            ("stage", "<26"),
+            ("stage", "<28"),
             ("ours s", ">8"),
             ("spread", ">7"),
             ("cores", ">6"),
@@ -252,22 +285,26 @@ def print_site(site: RawSite, timings: list[StageTiming]) -> None:
         )  # fmt: skip
     )
     for t in timings:
+        peered = np.isfinite(t.peer_seconds) and t.cpu_seconds > 0
         click.echo(
             table_row(
-                (t.stage, "<26"),
+                (t.stage, "<28"),
                 (t.seconds, ">8.3f"),
                 (t.spread, ">7.3f"),
                 (t.cpu_seconds / t.seconds if t.seconds else 0.0, ">6.2f"),
                 (t.peer, ">31"),
                 (t.peer_seconds, ">8.3f"),
-                (f"{t.peer_seconds / t.seconds:.1f}×", ">7"),
-                (f"{t.peer_cpu_seconds / t.cpu_seconds:.1f}×" if t.cpu_seconds else "", ">7"),
+                (f"{t.peer_seconds / t.seconds:.1f}×" if peered else "", ">7"),
+                (f"{t.peer_cpu_seconds / t.cpu_seconds:.1f}×" if peered else "", ">7"),
                 (t.peak_mib, ">9.0f"),
             )  # fmt: skip
         )
-    wall = sum(t.seconds for t in timings)
-    cpu = sum(t.cpu_seconds for t in timings)
+    wall = sum(t.site_seconds for t in timings)
+    cpu = sum(t.site_cpu_seconds for t in timings)
     peer = sum(t.peer_seconds for t in timings if np.isfinite(t.peer_seconds))
+    once = [t.stage for t in timings if t.share != 1]
+    if once:
+        click.echo(f"per site below: {', '.join(once)} counted as 1/{WELL_SITES} of it")
     click.echo(
         f"per site: {wall:.1f} s wall, {cpu:.1f} CPU s (peers and floors: {peer:.1f} s); "
         f"a plate of {PLATE_SITES} sites (384 wells × 9): {wall * PLATE_SITES / 3600:.1f} h on "
@@ -347,7 +384,7 @@ def bench_site_concurrent(
                     pool.submit(_copy_of_the_site, site, repeats, threads, start) for _ in range(n)
                 ]
                 timings = [f.result() for f in futures]
-            per_copy = [sum(t.seconds for t in copy) for copy in timings]
+            per_copy = [sum(t.site_seconds for t in copy) for copy in timings]
             slowest = max(timings[0], key=lambda t: t.seconds)
             rate = n * 3600 / max(per_copy)
             results[site.name][n] = rate
