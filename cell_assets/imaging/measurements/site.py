@@ -76,7 +76,7 @@ class Site:
     settings: MeasurementSettings
     pairs: Sequence[tuple[str, str]]
     scale: int
-    compartments: dict[str, Compartment] = field(default_factory=dict)
+    objects: dict[str, ObjectPixels] = field(default_factory=dict)  # of every compartment
     _spectra: dict[str, object] = field(default_factory=dict)
     _grey: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
     _partners: dict[tuple[str, int], PartnerPixels] = field(default_factory=dict)
@@ -111,17 +111,14 @@ class Site:
     def nesting(self) -> dict[str, list[str]]:
         """Outer → inner compartments for texture's compiled pass (the cytoplasm and the
         nuclei in their cells)."""
-        return nested_compartments({n: part.objects for n, part in self.compartments.items()})
+        return nested_compartments(self.objects)
 
     def partners(self, name: str, scale: int) -> PartnerPixels:
         """A compartment's texture partners at ``scale`` (an outer one's leave its inner ones'
         pairs out)."""
         if (name, scale) not in self._partners:
-            self._partners[name, scale] = partner_pixels(
-                self.compartments[name].objects,
-                scale,
-                [self.compartments[inner].objects for inner in self.nesting.get(name, [])],
-            )
+            inner = [self.objects[part] for part in self.nesting.get(name, [])]
+            self._partners[name, scale] = partner_pixels(self.objects[name], scale, inner)
         return self._partners[name, scale]
 
     def haralick(self, name: str, channel: str, scale: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,12 +130,12 @@ class Site:
             inner = self.nesting.get(outer, [])
             levels = self.settings.texture_levels
             found = haralick_by_object(
-                self.compartments[outer].objects,
+                self.objects[outer],
                 self.grey(channel, levels),
                 scale,
                 levels,
                 self.partners(outer, scale),
-                [(self.compartments[i].objects, self.partners(i, scale)) for i in inner],
+                [(self.objects[i], self.partners(i, scale)) for i in inner],
             )
             for part, per_direction in zip([outer, *inner], found, strict=True):
                 self._haralick[part, channel, scale] = per_direction
@@ -184,8 +181,8 @@ def _texture(site: Site, part: Compartment) -> Columns:
     if compiled_on(part.objects.device):
         for channel in site.channels:
             for scale in site.settings.texture_scales:
-                counted, values = site.haralick(part.name, channel, scale)
-                per_direction = torch.from_numpy(counted), torch.from_numpy(values)
+                counted, features = site.haralick(part.name, channel, scale)
+                per_direction = torch.from_numpy(counted), torch.from_numpy(features)
                 found = texture_columns(part.objects, per_direction, scale, levels)
                 for name, values in found.items():
                     yield naming.with_channel_inside(name, channel), values
@@ -305,13 +302,14 @@ def measure_site(
     chosen = [f for f in FAMILIES if f in {MeasurementFamily(x) for x in settings.families}]
     spent = timings if timings is not None else {}
     columns: dict[str, torch.Tensor] = {}
-    site.compartments = {
-        name: Compartment(
-            name, ObjectPixels.of(check_labels(labels, shape), device), settings.zernike_degree
-        )
+    # Every compartment's pixels first (texture measures one inside another on the way to
+    # it); a compartment's hulls and Zernike basis only while its families run.
+    site.objects = {
+        name: ObjectPixels.of(check_labels(labels, shape), device)
         for name, labels in compartments.items()
     }
-    for name, part in site.compartments.items():
+    for name, objects in site.objects.items():
+        part = Compartment(name, objects, settings.zernike_degree)
         for family in chosen:
             started = time.perf_counter()
             for column, values in FAMILIES[family](site, part):
