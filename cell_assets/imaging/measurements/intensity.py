@@ -23,7 +23,7 @@ from cell_assets.imaging.measurements.objects import (
     offsets,
     sort_within,
 )
-from cell_assets.imaging.measurements.selection import quantiles
+from cell_assets.imaging.measurements.selection import bucketed_quantiles
 
 FEATURES = (
     "IntegratedIntensity",
@@ -206,11 +206,13 @@ class _EdgeView:
 @compiled
 def _intensity_by_object(image, edge, flat, rows, cols, starts, lengths, width):  # noqa: PLR0915
     """:func:`measure_intensity` on the CPU, ``(N, 21)`` in ``FEATURES + LOCATIONS`` order,
-    from the flat ``image``; quantiles by selection, not by sorting."""
+    from the flat ``image``; quantiles by bucketed selection, not by sorting."""
     count = lengths.shape[0]
     out = np.full((count, len(FEATURES) + len(LOCATIONS)), np.nan)
     longest = lengths.max() if count else 0
-    pixels, buffer = np.empty(longest), np.empty(longest)  # an object's values; a scratch copy
+    pixels, buffer = np.empty(longest), np.empty(longest)  # an object's values; deviations
+    # The bucketed selection's scratch: counts per bucket, where a needed bucket goes, its values.
+    counts, wanted, gathered = np.zeros(4096, np.int64), np.full(4096, -1), np.empty(longest)
     quartiles = np.array([0.25, 0.5, 0.75])
     half = np.array([0.5])
     for o in range(count):
@@ -249,16 +251,19 @@ def _intensity_by_object(image, edge, flat, rows, cols, starts, lengths, width):
                 edge_squares += (run[k] - edge_mean) ** 2
         weighted_y, weighted_x = weighted_y / integrated, weighted_x / integrated
         centre_y, centre_x = centre_y / n, centre_x / n
-        buffer[:n] = run
-        lower, median, upper = quantiles(buffer, n, quartiles)
+        lower, median, upper = bucketed_quantiles(
+            run, n, quartiles, bottom, top, counts, wanted, gathered
+        )
+        spread = 0.0
         for k in range(n):
             buffer[k] = abs(run[k] - median)
+            spread = max(spread, buffer[k])
         row = out[o]
         row[0], row[1], row[2] = integrated, mean, np.sqrt(squares / n)
         row[3], row[4] = bottom, top
         row[5] = np.sqrt((weighted_y - centre_y) ** 2 + (weighted_x - centre_x) ** 2)
         row[6], row[7] = lower, median
-        row[8] = quantiles(buffer, n, half)[0]
+        row[8] = bucketed_quantiles(buffer, n, half, 0.0, spread, counts, wanted, gathered)[0]
         row[9] = upper
         row[10], row[11] = edge_sum, edge_mean
         row[12] = np.sqrt(edge_squares / edge_n)

@@ -77,3 +77,37 @@ def test_quantiles_by_selection_are_the_sorted_values(n, plateaus):
     buffer = np.concatenate([values, [np.inf, -np.inf]])  # beyond n: must not be read
     np.testing.assert_array_equal(quantiles(buffer, n, fractions), expected)
     np.testing.assert_array_equal(np.sort(buffer[:n]), ordered)  # reordered, nothing lost
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 17, 1000, 5000])
+@pytest.mark.parametrize("kind", ["spread", "plateaus", "skewed", "constant"])
+def test_quantiles_by_buckets_are_the_sorted_values(n, kind):
+    """The bucketed selection returns exactly what sorting gives, leaves the values as they
+    were and its scratch arrays as it found them, whatever the distribution (a long tail
+    crowds most values into one bucket; plateaus put many equal values in one)."""
+    from cell_assets.imaging.measurements.selection import bucketed_quantiles
+
+    rng = np.random.default_rng(n)
+    values = {
+        "spread": rng.random(n),
+        "plateaus": np.round(rng.random(n) * 3) / 3,
+        "skewed": rng.pareto(1.0, n),
+        "constant": np.full(n, 0.25),
+    }[kind]
+    ordered = np.sort(values)
+    for fractions in (np.array([0.25, 0.5, 0.75]), np.array([0.5])):
+        expected = []
+        for q in fractions:
+            low = max(min(int(np.floor(n * q)), n - 1), 0)
+            high = max(min(low + 1, n - 1), 0)
+            weight = n * q - low
+            expected.append(ordered[low] * (1 - weight) + ordered[high] * weight)
+        kept = values.copy()
+        counts, wanted = np.zeros(64, np.int64), np.full(64, -1, np.int64)
+        gathered = np.full(n + 2, np.nan)
+        found = bucketed_quantiles(
+            values, n, fractions, values.min(), values.max(), counts, wanted, gathered
+        )
+        np.testing.assert_array_equal(found, expected)
+        np.testing.assert_array_equal(values, kept)
+        assert not counts.any() and (wanted == -1).all()
