@@ -35,6 +35,7 @@ from cell_assets.imaging.measurements.radial import (
 from cell_assets.imaging.measurements.sizeshape import hull_vertices, measure_sizeshape
 from cell_assets.imaging.measurements.texture import (
     CooccurringPixels,
+    PairLayout,
     PartnerPixels,
     grey_levels,
     haralick_by_object,
@@ -80,6 +81,7 @@ class Site:
     _spectra: dict[str, object] = field(default_factory=dict)
     _grey: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
     _partners: dict[tuple[str, int], PartnerPixels] = field(default_factory=dict)
+    _layouts: dict[tuple[str, int], PairLayout] = field(default_factory=dict)
     _haralick: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict
     )
@@ -128,14 +130,15 @@ class Site:
         if (name, channel, scale) not in self._haralick:
             outer = next((o for o, inner in self.nesting.items() if name in inner), name)
             inner = self.nesting.get(outer, [])
+            if (outer, scale) not in self._layouts:
+                self._layouts[outer, scale] = PairLayout.of(
+                    self.objects[outer],
+                    self.partners(outer, scale),
+                    [(self.objects[i], self.partners(i, scale)) for i in inner],
+                )
             levels = self.settings.texture_levels
             found = haralick_by_object(
-                self.objects[outer],
-                self.grey(channel, levels),
-                scale,
-                levels,
-                self.partners(outer, scale),
-                [(self.objects[i], self.partners(i, scale)) for i in inner],
+                self._layouts[outer, scale], self.grey(channel, levels), levels
             )
             for part, per_direction in zip([outer, *inner], found, strict=True):
                 self._haralick[part, channel, scale] = per_direction

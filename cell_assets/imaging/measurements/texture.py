@@ -165,7 +165,10 @@ def measure_texture(
     grey = grey if grey is not None else grey_levels(image, levels)
     if compiled_on(objects.device):
         partners = pairs if pairs is not None else partner_pixels(objects, scale)
-        ((counted, values),) = haralick_by_object(objects, grey, scale, levels, partners)
+        if partners.scale != scale:
+            raise ValueError(f"partners are for scale {partners.scale}, not {scale}")
+        layout = PairLayout.of(objects, partners)
+        ((counted, values),) = haralick_by_object(layout, grey, levels)
         per_direction = torch.from_numpy(counted), torch.from_numpy(values)
     else:
         per_direction = _haralick_from_cooccurring(objects, grey, scale, levels, pairs)
@@ -335,15 +338,13 @@ def partner_pixels(
     """
     if scale < 1:
         raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
-    area = objects.area.numpy()
     # Which inner compartment each pixel is in (0: none): a pair inside one is left out.
     inside = np.zeros(objects.labels.shape if inner else (0, 0), np.uint8)
     for number, part in enumerate(inner, start=1):
         inside.reshape(-1)[part.flat.numpy()] = number
     flat, bits, counts = _partner_bits(
-        objects.labels_int32, objects.flat.numpy(), objects.rows.numpy(), objects.cols.numpy(),
-        np.cumsum(area) - area, area, np.asarray(DIRECTIONS, np.int64) * scale, inside,
-    )  # fmt: skip
+        objects.labels_int32, objects.count, np.asarray(DIRECTIONS, np.int64) * scale, inside
+    )
     return PartnerPixels(scale, flat, bits, np.cumsum(counts) - counts, counts)
 
 
@@ -397,95 +398,133 @@ def _inside(outer, inner):
 
 
 @compiled
-def _partner_bits(labels, flat, rows, cols, starts, area, steps, inside):
+def _partner_bits(labels, count, steps, inside):
+    """One raster pass (row and column by counting, neighbours at fixed offsets) marks each
+    object pixel's partner directions; a second groups the marked pixels by object, raster
+    order within one (as :class:`ObjectPixels`)."""
     height, width = labels.shape
     flat_labels = labels.reshape(-1)
     flat_inside = inside.reshape(-1)
     leave_inner = flat_inside.shape[0] > 0
-    found_flat = np.empty(flat.shape[0], np.int64)
-    found_bits = np.empty(flat.shape[0], np.uint8)
-    counts = np.zeros(area.shape[0], np.int64)
-    q = 0
-    for i in range(area.shape[0]):
-        for k in range(starts[i], starts[i] + area[i]):
-            r, c = np.int64(rows[k]), np.int64(cols[k])
-            part = flat_inside[flat[k]] if leave_inner else 0
+    marks = np.zeros(height * width, np.uint8)
+    counts = np.zeros(count, np.int64)
+    for r in range(height):
+        for c in range(width):
+            k = r * width + c
+            label = flat_labels[k]
+            if label == 0:
+                continue
+            part = flat_inside[k] if leave_inner else 0
             found = 0
             for d in range(steps.shape[0]):
                 r2, c2 = r + steps[d, 0], c + steps[d, 1]
-                if r2 < height and 0 <= c2 < width and flat_labels[r2 * width + c2] == i + 1:
-                    if part == 0 or flat_inside[r2 * width + c2] != part:
+                if r2 < height and 0 <= c2 < width:
+                    k2 = r2 * width + c2
+                    if flat_labels[k2] == label and (part == 0 or flat_inside[k2] != part):
                         found |= 1 << d
             if found:
-                found_flat[q] = flat[k]
-                found_bits[q] = found
-                q += 1
-                counts[i] += 1
-    return found_flat[:q].copy(), found_bits[:q].copy(), counts
+                marks[k] = found
+                counts[label - 1] += 1
+    slot = np.cumsum(counts) - counts
+    found_flat = np.empty(counts.sum(), np.int64)
+    found_bits = np.empty(counts.sum(), np.uint8)
+    for k in range(height * width):
+        if marks[k]:
+            i = flat_labels[k] - 1
+            found_flat[slot[i]] = k
+            found_bits[slot[i]] = marks[k]
+            slot[i] += 1
+    return found_flat, found_bits, counts
+
+
+@dataclass(frozen=True)
+class PairLayout:
+    """What the compiled pass reads of a compartment (and of the compartments inside it) at
+    one scale: the same for every channel, so laid out once.
+
+    ``inner_runs`` ``(4, J, N)``: per inner compartment and object, the start and length of
+    its pixels in ``inner_flat`` and of its partner pixels in ``inner_partners_flat``.
+    """
+
+    steps: np.ndarray
+    flat: np.ndarray
+    starts: np.ndarray
+    area: np.ndarray
+    partners: PartnerPixels
+    inner_counts: tuple[int, ...]
+    inner_flat: np.ndarray
+    inner_partners_flat: np.ndarray
+    inner_partners_bits: np.ndarray
+    inner_runs: np.ndarray
+
+    @classmethod
+    def of(
+        cls,
+        objects: ObjectPixels,
+        partners: PartnerPixels,
+        inner: Sequence[tuple[ObjectPixels, PartnerPixels]] = (),
+    ) -> PairLayout:
+        """The layout of ``objects`` with their :func:`partner_pixels` (leaving out
+        ``inner``'s pairs) and the disjoint compartments ``inner`` inside them
+        (:func:`nested_compartments`) with their own partners."""
+        width, scale = objects.labels.shape[1], partners.scale
+        steps = np.asarray([dy * scale * width + dx * scale for dy, dx in DIRECTIONS], np.int64)
+        area = objects.area.numpy()
+        runs = np.zeros((4, len(inner), objects.count), np.int64)
+        pixels = paired = 0
+        for j, (part, found) in enumerate(inner):
+            own = part.area.numpy()
+            runs[0, j, : part.count] = pixels + np.cumsum(own) - own
+            runs[1, j, : part.count] = own
+            runs[2, j, : part.count] = paired + found.starts
+            runs[3, j, : part.count] = found.counts
+            pixels, paired = pixels + len(part.flat), paired + len(found.flat)
+
+        def joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
+
+        return cls(
+            steps, objects.flat.numpy(), np.cumsum(area) - area, area, partners,
+            tuple(part.count for part, _ in inner),
+            joined([part.flat.numpy() for part, _ in inner], np.int64),
+            joined([found.flat for _, found in inner], np.int64),
+            joined([found.bits for _, found in inner], np.uint8),
+            runs,
+        )  # fmt: skip
 
 
 def haralick_by_object(
-    objects: ObjectPixels,
-    grey: np.ndarray,
-    scale: int,
-    levels: int,
-    partners: PartnerPixels,
-    inner: Sequence[tuple[ObjectPixels, PartnerPixels]] = (),
+    layout: PairLayout, grey: np.ndarray, levels: int
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The 13 features per object and direction on the CPU, in one compiled pass per object.
 
     Parameters
     ----------
-    objects : ObjectPixels
-        On the CPU.
+    layout : PairLayout
+        The compartment (and those inside it) at one scale: :meth:`PairLayout.of`.
     grey : (H, W) uint8 ndarray
         :func:`grey_levels` of the channel.
-    partners : PartnerPixels
-        :func:`partner_pixels` of the objects at ``scale`` (leaving out ``inner``'s pairs).
-    inner : sequence of (ObjectPixels, PartnerPixels)
-        Disjoint compartments inside ``objects`` (:func:`nested_compartments`) with their own
-        partners: measured too, each of their matrices counted once and then added into
-        their outer object's.
 
     Returns
     -------
     list of (counted, values)
-        ``objects``' then each inner compartment's: ``counted`` ``(4, N)`` int64, the
+        The compartment's, then each inner compartment's: ``counted`` ``(4, N)`` int64, the
         co-occurring pairs per direction and object (0: the object's features are
-        meaningless); ``values`` ``(4, N, 13)`` float64, :data:`HARALICK`.
+        meaningless); ``values`` ``(4, N, 13)`` float64, :data:`HARALICK`. An inner
+        compartment's matrices are counted once, measured, then added into their outer
+        object's.
     """
-    width = objects.labels.shape[1]
-    steps = np.asarray([dy * scale * width + dx * scale for dy, dx in DIRECTIONS], np.int64)
-    area = objects.area.numpy()
-    n = objects.count
-    # The inner compartments' pixels and partners, end to end, with (J, N) runs per object.
-    runs = np.zeros((4, len(inner), n), np.int64)  # pixel starts, areas, partner starts, counts
-    offsets = [0, 0]
-    for j, (part, found) in enumerate(inner):
-        count = part.count
-        own_area = part.area.numpy()
-        runs[0, j, :count] = offsets[0] + np.cumsum(own_area) - own_area
-        runs[1, j, :count] = own_area
-        runs[2, j, :count] = offsets[1] + found.starts
-        runs[3, j, :count] = found.counts
-        offsets = [offsets[0] + len(part.flat), offsets[1] + len(found.flat)]
-    concatenated = [
-        np.concatenate([x for x in arrays] or [empty])
-        for arrays, empty in (
-            ([part.flat.numpy() for part, _ in inner], np.zeros(0, np.int64)),
-            ([found.flat for _, found in inner], np.zeros(0, np.int64)),
-            ([found.bits for _, found in inner], np.zeros(0, np.uint8)),
-        )
-    ]
+    partners = layout.partners
     counted, values, inner_counted, inner_values = _haralick_kernel(
         np.ascontiguousarray(grey, np.uint8).reshape(-1),
-        objects.flat.numpy(), np.cumsum(area) - area, area,
+        layout.flat, layout.starts, layout.area,
         partners.flat, partners.bits, partners.starts, partners.counts,
-        *concatenated, runs, steps, levels, _LOG2_OF_COUNTS,
+        layout.inner_flat, layout.inner_partners_flat, layout.inner_partners_bits,
+        layout.inner_runs, layout.steps, levels, _LOG2_OF_COUNTS,
     )  # fmt: skip
     return [(counted, values)] + [
-        (inner_counted[j][:, : part.count], inner_values[j][:, : part.count])
-        for j, (part, _) in enumerate(inner)
+        (inner_counted[j][:, :count], inner_values[j][:, :count])
+        for j, count in enumerate(layout.inner_counts)
     ]
 
 
