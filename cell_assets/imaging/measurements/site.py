@@ -36,12 +36,10 @@ from cell_assets.imaging.measurements.sizeshape import hull_vertices, measure_si
 from cell_assets.imaging.measurements.texture import (
     CooccurringPixels,
     PairLayout,
-    PartnerPixels,
     grey_levels,
     haralick_by_object,
     measure_texture,
     nested_compartments,
-    partner_pixels,
     texture_columns,
 )
 from cell_assets.imaging.measurements.zernike import (
@@ -80,7 +78,6 @@ class Site:
     objects: dict[str, ObjectPixels] = field(default_factory=dict)  # of every compartment
     _spectra: dict[str, object] = field(default_factory=dict)
     _grey: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
-    _partners: dict[tuple[str, int], PartnerPixels] = field(default_factory=dict)
     _layouts: dict[tuple[str, int], PairLayout] = field(default_factory=dict)
     _haralick: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict
@@ -115,14 +112,6 @@ class Site:
         nuclei in their cells)."""
         return nested_compartments(self.objects)
 
-    def partners(self, name: str, scale: int) -> PartnerPixels:
-        """A compartment's texture partners at ``scale`` (an outer one's leave its inner ones'
-        pairs out)."""
-        if (name, scale) not in self._partners:
-            inner = [self.objects[part] for part in self.nesting.get(name, [])]
-            self._partners[name, scale] = partner_pixels(self.objects[name], scale, inner)
-        return self._partners[name, scale]
-
     def haralick(self, name: str, channel: str, scale: int) -> tuple[np.ndarray, np.ndarray]:
         """A compartment's texture pairs ``(4, N)`` and features ``(4, N, 13)`` for one channel
         and scale on the CPU; inner compartments' come from their outer one's pass, which
@@ -131,11 +120,8 @@ class Site:
             outer = next((o for o, inner in self.nesting.items() if name in inner), name)
             inner = self.nesting.get(outer, [])
             if (outer, scale) not in self._layouts:
-                self._layouts[outer, scale] = PairLayout.of(
-                    self.objects[outer],
-                    self.partners(outer, scale),
-                    [(self.objects[i], self.partners(i, scale)) for i in inner],
-                )
+                parts = [self.objects[i] for i in inner]
+                self._layouts[outer, scale] = PairLayout.of(self.objects[outer], scale, parts)
             levels = self.settings.texture_levels
             found = haralick_by_object(
                 self._layouts[outer, scale], self.grey(channel, levels), levels

@@ -148,9 +148,9 @@ def measure_texture(
         Pixel distance of the co-occurring pairs (CellProfiler's default 3).
     levels : int
         Grey levels (CellProfiler 3 and later: 256).
-    pairs : CooccurringPixels or PartnerPixels, optional
-        What several channels share: :func:`partner_pixels` ``(objects, scale)`` where the
-        compiled pass runs (the CPU), ``CooccurringPixels.of(objects, scale)`` elsewhere.
+    pairs : CooccurringPixels or PairLayout, optional
+        What several channels share: ``PairLayout.of(objects, scale)`` where the compiled
+        pass runs (the CPU), ``CooccurringPixels.of(objects, scale)`` elsewhere.
     grey : (H, W) uint8 ndarray, optional
         ``grey_levels(image, levels)``, when several compartments share it.
 
@@ -164,10 +164,9 @@ def measure_texture(
         raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
     grey = grey if grey is not None else grey_levels(image, levels)
     if compiled_on(objects.device):
-        partners = pairs if pairs is not None else partner_pixels(objects, scale)
-        if partners.scale != scale:
-            raise ValueError(f"partners are for scale {partners.scale}, not {scale}")
-        layout = PairLayout.of(objects, partners)
+        layout = pairs if pairs is not None else PairLayout.of(objects, scale)
+        if layout.scale != scale:
+            raise ValueError(f"pairs are for scale {layout.scale}, not {scale}")
         ((counted, values),) = haralick_by_object(layout, grey, levels)
         per_direction = torch.from_numpy(counted), torch.from_numpy(values)
     else:
@@ -308,44 +307,18 @@ def _haralick_from_pairs(
     return pairs, features
 
 
-@dataclass(frozen=True)
-class PartnerPixels:
-    """The object pixels that pair with another pixel ``scale`` px away in at least one of the
-    four directions (inside the image and the same object), per object: the same for every
-    channel, so found once per compartment and scale (the compiled pass's counterpart of
-    :class:`CooccurringPixels`).
-
-    ``flat`` are the pixels' flat image positions, grouped by object, ``bits`` bit ``d`` set
-    when :data:`DIRECTIONS` ``[d]`` has a partner; object ``i``'s run is ``starts[i]`` …
-    ``starts[i] + counts[i]``. Interior pixels of a large object have all four.
-    """
-
-    scale: int
-    flat: np.ndarray
-    bits: np.ndarray
-    starts: np.ndarray
-    counts: np.ndarray
-
-
-def partner_pixels(
-    objects: ObjectPixels, scale: int, inner: Sequence[ObjectPixels] = ()
-) -> PartnerPixels:
-    """The :class:`PartnerPixels` of ``objects`` at ``scale``.
-
-    ``inner``: disjoint compartments inside these objects (:func:`nested_compartments`: the
-    cytoplasm and the nuclei in their cells), whose own pairs are then left out: they are
-    counted with each inner compartment's.
-    """
+def _offsets(scale: int) -> np.ndarray:
     if scale < 1:
         raise ValueError(f"texture scale must be at least 1 pixel, got {scale}")
-    # Which inner compartment each pixel is in (0: none): a pair inside one is left out.
-    inside = np.zeros(objects.labels.shape if inner else (0, 0), np.uint8)
+    return np.asarray(DIRECTIONS, np.int64) * scale
+
+
+def _inside_map(objects: ObjectPixels, inner: Sequence[ObjectPixels]) -> np.ndarray:
+    """``(H, W)`` uint8: which of the ``inner`` compartments each pixel is in (1 …, 0: none)."""
+    inside = np.zeros(objects.labels.shape, np.uint8)
     for number, part in enumerate(inner, start=1):
         inside.reshape(-1)[part.flat.numpy()] = number
-    flat, bits, counts = _partner_bits(
-        objects.labels_int32, objects.count, np.asarray(DIRECTIONS, np.int64) * scale, inside
-    )
-    return PartnerPixels(scale, flat, bits, np.cumsum(counts) - counts, counts)
+    return inside
 
 
 def inner_of(outer: ObjectPixels, inner: ObjectPixels) -> bool:
@@ -398,98 +371,107 @@ def _inside(outer, inner):
 
 
 @compiled
-def _partner_bits(labels, count, steps, inside):
+def _partner_bits(labels, count, steps, inside, parts):
     """One raster pass (row and column by counting, neighbours at fixed offsets) marks each
-    object pixel's partner directions; a second groups the marked pixels by object, raster
-    order within one (as :class:`ObjectPixels`)."""
+    object pixel's partner directions, as a pair of the object or, both pixels in the same
+    inner compartment, of that compartment's object; a second pass groups the marked pixels
+    by compartment and object, raster order within one (as :class:`ObjectPixels`).
+
+    Returns the marked pixels' flat positions and bits, compartment after compartment (the
+    objects', then each inner one's), and their number per compartment and object
+    ``(1 + parts, count)``.
+    """
     height, width = labels.shape
     flat_labels = labels.reshape(-1)
     flat_inside = inside.reshape(-1)
-    leave_inner = flat_inside.shape[0] > 0
-    marks = np.zeros(height * width, np.uint8)
-    counts = np.zeros(count, np.int64)
+    marks = np.zeros((2, height * width), np.uint8)  # the object's pairs; its inner part's
+    counts = np.zeros((1 + parts, count), np.int64)
     for r in range(height):
         for c in range(width):
             k = r * width + c
             label = flat_labels[k]
             if label == 0:
                 continue
-            part = flat_inside[k] if leave_inner else 0
-            found = 0
+            part = flat_inside[k]
+            own = nested = 0
             for d in range(steps.shape[0]):
                 r2, c2 = r + steps[d, 0], c + steps[d, 1]
                 if r2 < height and 0 <= c2 < width:
                     k2 = r2 * width + c2
-                    if flat_labels[k2] == label and (part == 0 or flat_inside[k2] != part):
-                        found |= 1 << d
-            if found:
-                marks[k] = found
-                counts[label - 1] += 1
-    slot = np.cumsum(counts) - counts
-    found_flat = np.empty(counts.sum(), np.int64)
-    found_bits = np.empty(counts.sum(), np.uint8)
+                    if flat_labels[k2] == label:
+                        if part != 0 and flat_inside[k2] == part:
+                            nested |= 1 << d
+                        else:
+                            own |= 1 << d
+            if own:
+                marks[0, k] = own
+                counts[0, label - 1] += 1
+            if nested:
+                marks[1, k] = nested
+                counts[part, label - 1] += 1
+    slot = np.empty((1 + parts, count), np.int64)
+    start = 0
+    for j in range(1 + parts):
+        for i in range(count):
+            slot[j, i] = start
+            start += counts[j, i]
+    found_flat = np.empty(start, np.int64)
+    found_bits = np.empty(start, np.uint8)
     for k in range(height * width):
-        if marks[k]:
-            i = flat_labels[k] - 1
-            found_flat[slot[i]] = k
-            found_bits[slot[i]] = marks[k]
-            slot[i] += 1
+        for which in range(2):
+            if marks[which, k]:
+                j = flat_inside[k] if which else 0
+                i = flat_labels[k] - 1
+                found_flat[slot[j, i]] = k
+                found_bits[slot[j, i]] = marks[which, k]
+                slot[j, i] += 1
     return found_flat, found_bits, counts
 
 
 @dataclass(frozen=True)
 class PairLayout:
-    """What the compiled pass reads of a compartment (and of the compartments inside it) at
-    one scale: the same for every channel, so laid out once.
+    """What the compiled pass reads of a compartment and of the disjoint compartments inside
+    it (:func:`nested_compartments`) at one scale: the same for every channel, so laid out
+    once.
 
-    ``inner_runs`` ``(4, J, N)``: per inner compartment and object, the start and length of
-    its pixels in ``inner_flat`` and of its partner pixels in ``inner_partners_flat``.
+    ``inside`` says which inner compartment each pixel is in (1 …, 0: none). The partner
+    pixels (:func:`_partner_bits`) of the compartment's own pairs (none inside one inner
+    compartment), then of each inner compartment's, are ``partners_flat`` and
+    ``partners_bits``; ``runs`` ``(1 + J, 2, N)`` gives each compartment's object's start and
+    length there.
     """
 
+    scale: int
     steps: np.ndarray
     flat: np.ndarray
     starts: np.ndarray
     area: np.ndarray
-    partners: PartnerPixels
+    inside: np.ndarray
     inner_counts: tuple[int, ...]
-    inner_flat: np.ndarray
-    inner_partners_flat: np.ndarray
-    inner_partners_bits: np.ndarray
-    inner_runs: np.ndarray
+    partners_flat: np.ndarray
+    partners_bits: np.ndarray
+    runs: np.ndarray
 
     @classmethod
     def of(
-        cls,
-        objects: ObjectPixels,
-        partners: PartnerPixels,
-        inner: Sequence[tuple[ObjectPixels, PartnerPixels]] = (),
+        cls, objects: ObjectPixels, scale: int, inner: Sequence[ObjectPixels] = ()
     ) -> PairLayout:
-        """The layout of ``objects`` with their :func:`partner_pixels` (leaving out
-        ``inner``'s pairs) and the disjoint compartments ``inner`` inside them
-        (:func:`nested_compartments`) with their own partners."""
-        width, scale = objects.labels.shape[1], partners.scale
-        steps = np.asarray([dy * scale * width + dx * scale for dy, dx in DIRECTIONS], np.int64)
+        """``objects``' layout at ``scale``, with ``inner``: disjoint compartments inside
+        them (:func:`inner_of`). A pair of one object's pixels both in the same inner
+        compartment is that inner object's (it has the object's label): one pass over the
+        objects finds every compartment's pairs."""
+        inside = _inside_map(objects, inner)
+        flat, bits, counts = _partner_bits(
+            objects.labels_int32, objects.count, _offsets(scale), inside, len(inner)
+        )
+        starts = (np.cumsum(counts.reshape(-1)) - counts.reshape(-1)).reshape(counts.shape)
+        width = objects.labels.shape[1]
         area = objects.area.numpy()
-        runs = np.zeros((4, len(inner), objects.count), np.int64)
-        pixels = paired = 0
-        for j, (part, found) in enumerate(inner):
-            own = part.area.numpy()
-            runs[0, j, : part.count] = pixels + np.cumsum(own) - own
-            runs[1, j, : part.count] = own
-            runs[2, j, : part.count] = paired + found.starts
-            runs[3, j, : part.count] = found.counts
-            pixels, paired = pixels + len(part.flat), paired + len(found.flat)
-
-        def joined(arrays: list[np.ndarray], dtype: type) -> np.ndarray:
-            return np.concatenate(arrays) if arrays else np.zeros(0, dtype)
-
         return cls(
-            steps, objects.flat.numpy(), np.cumsum(area) - area, area, partners,
-            tuple(part.count for part, _ in inner),
-            joined([part.flat.numpy() for part, _ in inner], np.int64),
-            joined([found.flat for _, found in inner], np.int64),
-            joined([found.bits for _, found in inner], np.uint8),
-            runs,
+            scale,
+            np.asarray([dy * scale * width + dx * scale for dy, dx in DIRECTIONS], np.int64),
+            objects.flat.numpy(), np.cumsum(area) - area, area, inside,
+            tuple(part.count for part in inner), flat, bits, np.stack([starts, counts], 1),
         )  # fmt: skip
 
 
@@ -514,13 +496,11 @@ def haralick_by_object(
         compartment's matrices are counted once, measured, then added into their outer
         object's.
     """
-    partners = layout.partners
     counted, values, inner_counted, inner_values = _haralick_kernel(
         np.ascontiguousarray(grey, np.uint8).reshape(-1),
-        layout.flat, layout.starts, layout.area,
-        partners.flat, partners.bits, partners.starts, partners.counts,
-        layout.inner_flat, layout.inner_partners_flat, layout.inner_partners_bits,
-        layout.inner_runs, layout.steps, levels, _LOG2_OF_COUNTS,
+        layout.flat, layout.starts, layout.area, layout.inside.reshape(-1),
+        layout.partners_flat, layout.partners_bits, layout.runs, layout.steps, levels,
+        _LOG2_OF_COUNTS,
     )  # fmt: skip
     return [(counted, values)] + [
         (inner_counted[j][:, :count], inner_values[j][:, :count])
@@ -545,14 +525,6 @@ def _entropy_term(count, total, log2_total, table):
     if count == 0:
         return 0.0
     return count / total * (log2_total - _log2_count(count, table))
-
-
-@compiled
-def _top_grey(grey, flat, first, last):
-    top = 0
-    for k in range(first, last):
-        top = max(top, grey[flat[k]])
-    return top
 
 
 @compiled
@@ -645,10 +617,9 @@ def _haralick_of_matrix(  # noqa: PLR0915
 
 @compiled
 def _haralick_kernel(
-    grey, flat, starts, area, pflat, pbits, pstarts, pcounts,
-    inner_flat, inner_pflat, inner_pbits, inner_runs, steps, levels, table,
+    grey, flat, starts, area, inside, pflat, pbits, runs, steps, levels, table,
 ):  # fmt: skip
-    n, ndir, parts = area.shape[0], steps.shape[0], inner_runs.shape[1]
+    n, ndir, parts = area.shape[0], steps.shape[0], runs.shape[0] - 1
     counted = np.zeros((ndir, n), np.int64)
     values = np.zeros((ndir, n, 13), np.float64)
     inner_counted = np.zeros((parts, ndir, n), np.int64)
@@ -668,29 +639,32 @@ def _haralick_kernel(
         # Mahotas sizes the matrix by the crop's largest grey level (DifferenceVariance's
         # bins), and so does this one: entries (low, high) below stride². An inner object's
         # grey levels are its outer one's, so one stride serves all.
-        top = _top_grey(grey, flat, starts[i], starts[i] + area[i])
+        top = 0
+        inner_bins[:] = 1.0
+        for k in range(starts[i], starts[i] + area[i]):
+            value = grey[flat[k]]
+            top = max(top, value)
+            if parts and inside[flat[k]]:
+                j = inside[flat[k]] - 1
+                inner_bins[j] = max(inner_bins[j], value + 1.0)
         stride = top + 1
-        for j in range(parts):
-            first = inner_runs[0, j, i]
-            inner_bins[j] = _top_grey(grey, inner_flat, first, first + inner_runs[1, j, i]) + 1.0
         for d in range(ndir):
             step, bit = steps[d], np.uint8(1 << d)
             pairs = distinct = 0
             for j in range(parts):
-                first, last = inner_runs[2, j, i], inner_runs[2, j, i] + inner_runs[3, j, i]
+                first, last = runs[j + 1, 0, i], runs[j + 1, 0, i] + runs[j + 1, 1, i]
                 if j == 0:
                     found, distinct = _count_pairs(
-                        grey, inner_pflat, inner_pbits, first, last, bit, step, stride,
-                        matrix, touched, 0,
-                    )  # fmt: skip
+                        grey, pflat, pbits, first, last, bit, step, stride, matrix, touched, 0
+                    )
                     _haralick_of_matrix(
                         matrix, touched, distinct, stride, found, inner_bins[j], False,
                         marginal, sums, differences, inner_values[j, d, i], table,
                     )  # fmt: skip
                 else:
                     found, own = _count_pairs(
-                        grey, inner_pflat, inner_pbits, first, last, bit, step, stride,
-                        scratch, scratch_touched, 0,
+                        grey, pflat, pbits, first, last, bit, step, stride, scratch,
+                        scratch_touched, 0,
                     )  # fmt: skip
                     _haralick_of_matrix(
                         scratch, scratch_touched, own, stride, found, inner_bins[j], False,
@@ -705,9 +679,9 @@ def _haralick_kernel(
                         scratch[entry] = 0
                 inner_counted[j, d, i] = found
                 pairs += found
-            first = pstarts[i]
+            first = runs[0, 0, i]
             more, distinct = _count_pairs(
-                grey, pflat, pbits, first, first + pcounts[i], bit, step, stride, matrix,
+                grey, pflat, pbits, first, first + runs[0, 1, i], bit, step, stride, matrix,
                 touched, distinct,
             )  # fmt: skip
             counted[d, i] = pairs + more
