@@ -67,16 +67,23 @@ def test_quantiles_by_selection_are_the_sorted_values(n, plateaus):
     if plateaus:
         values = np.round(values * 3) / 3
     fractions = np.array([0.25, 0.5, 0.75])
-    ordered = np.sort(values)
-    expected = []
+    buffer = np.concatenate([values, [np.inf, -np.inf]])  # beyond n: must not be read
+    np.testing.assert_array_equal(
+        quantiles(buffer, n, fractions), _sorted_quantiles(values, fractions)
+    )
+    np.testing.assert_array_equal(np.sort(buffer[:n]), np.sort(values))  # nothing lost
+
+
+def _sorted_quantiles(values: np.ndarray, fractions: np.ndarray) -> list[float]:
+    """CellProfiler's quantiles by sorting: position ``n·q`` of the sorted values, linear."""
+    n, ordered = len(values), np.sort(values)
+    found = []
     for q in fractions:
         low = max(min(int(np.floor(n * q)), n - 1), 0)
         high = max(min(low + 1, n - 1), 0)
         weight = n * q - low
-        expected.append(ordered[low] * (1 - weight) + ordered[high] * weight)
-    buffer = np.concatenate([values, [np.inf, -np.inf]])  # beyond n: must not be read
-    np.testing.assert_array_equal(quantiles(buffer, n, fractions), expected)
-    np.testing.assert_array_equal(np.sort(buffer[:n]), ordered)  # reordered, nothing lost
+        found.append(ordered[low] * (1 - weight) + ordered[high] * weight)
+    return found
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 17, 1000, 5000])
@@ -94,14 +101,8 @@ def test_quantiles_by_buckets_are_the_sorted_values(n, kind):
         "skewed": rng.pareto(1.0, n),
         "constant": np.full(n, 0.25),
     }[kind]
-    ordered = np.sort(values)
     for fractions in (np.array([0.25, 0.5, 0.75]), np.array([0.5])):
-        expected = []
-        for q in fractions:
-            low = max(min(int(np.floor(n * q)), n - 1), 0)
-            high = max(min(low + 1, n - 1), 0)
-            weight = n * q - low
-            expected.append(ordered[low] * (1 - weight) + ordered[high] * weight)
+        expected = _sorted_quantiles(values, fractions)
         kept = values.copy()
         counts, wanted = np.zeros(64, np.int64), np.full(64, -1, np.int64)
         gathered = np.full(n + 2, np.nan)
