@@ -157,6 +157,15 @@ def _commit_metadata(handle: Any) -> dict[str, Any]:
     }
 
 
+def _stored_metadata(store: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The materialization metadata of an artifact already in the store: the figures its
+    commit kept and the commit's own (a reused or a kept well)."""
+    from cell_assets.storage import ArtifactHandle
+
+    shown = _restored(manifest.get("metadata", {}).get("materialization", {}))
+    return shown | _commit_metadata(ArtifactHandle(store, manifest))
+
+
 def _select_inputs(
     values: Mapping[str, Any], partition: PartitionContext, fan_in: set[str]
 ) -> dict[str, Any]:
@@ -389,12 +398,8 @@ def _materialize_one(
         if manifest is not None and manifest.get("metadata", {}).get("input_key") == input_key:
             damage = store.damage(manifest)
             if damage is None:
-                from cell_assets.storage import ArtifactHandle
-
-                handle = ArtifactHandle(store, manifest)
                 partition.log.debug(f"{asset} {partition.key}: inputs unchanged, artifact reused")
-                shown = _restored(manifest.get("metadata", {}).get("materialization", {}))
-                return shown | {"status": "reused", "seconds": 0.0} | _commit_metadata(handle)
+                return _stored_metadata(store, manifest) | {"status": "reused", "seconds": 0.0}
             partition.log.warning(
                 f"{asset} {partition.key}: inputs unchanged, but the stored artifact is damaged "
                 f"({damage}): computing it again; the commit repairs it"
@@ -485,8 +490,6 @@ def _kept_wells(store: Any, asset: str, plate: str, wells: list[str]) -> dict[st
     version (:func:`_data_version`) must not forget the wells a chunk or a one-well re-run
     left alone, or everything downstream would look stale after a run that changed nothing.
     """
-    from cell_assets.storage import ArtifactHandle
-
     kept: dict[str, dict[str, Any]] = {}
     for well in wells:
         manifest = store.read_manifest(asset, (plate, well))
@@ -495,9 +498,8 @@ def _kept_wells(store: Any, asset: str, plate: str, wells: list[str]) -> dict[st
         stored = manifest.get("metadata", {})
         status = stored.get("status") if stored.get("status") in (FAILED, NO_IMAGES) else KEPT
         why = {key: stored[key] for key in ("failure", "failed_in") if stored.get(key)}
-        shown = _restored(stored.get("materialization", {}))
         flags = {"status": status, "seconds": 0.0, "unchanged": True, KEPT: True}
-        kept[well] = shown | why | flags | _commit_metadata(ArtifactHandle(store, manifest))
+        kept[well] = _stored_metadata(store, manifest) | why | flags
     return kept
 
 

@@ -254,10 +254,9 @@ def _intensity_by_object(image, edge, flat, rows, cols, starts, lengths, width):
         lower, median, upper = bucketed_quantiles(
             run, n, quartiles, bottom, top, counts, wanted, gathered
         )
-        spread = 0.0
         for k in range(n):
             buffer[k] = abs(run[k] - median)
-            spread = max(spread, buffer[k])
+        spread = max(top - median, median - bottom)  # the largest deviation
         row = out[o]
         row[0], row[1], row[2] = integrated, mean, np.sqrt(squares / n)
         row[3], row[4] = bottom, top

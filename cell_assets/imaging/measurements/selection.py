@@ -89,14 +89,21 @@ def order_statistics(buffer, n, ranks):
 
 
 @compiled
-def quantiles(buffer, n, fractions):
-    """CellProfiler's quantiles (position ``n·q``, linear) of ``buffer[:n]``, which this
-    reorders."""
+def needed_ranks(n, fractions):
+    """The sorted positions (ascending, once each) that the quantiles ``fractions`` of ``n``
+    values interpolate between."""
     ranks = np.empty(2 * fractions.shape[0], np.int64)
     for f in range(fractions.shape[0]):
         low, high, _ = quantile_ranks(n, fractions[f])
         ranks[2 * f], ranks[2 * f + 1] = low, high
-    order_statistics(buffer, n, np.unique(ranks))
+    return np.unique(ranks)
+
+
+@compiled
+def quantiles(buffer, n, fractions):
+    """CellProfiler's quantiles (position ``n·q``, linear) of ``buffer[:n]``, which this
+    reorders."""
+    order_statistics(buffer, n, needed_ranks(n, fractions))
     found = np.empty(fractions.shape[0])
     for f in range(fractions.shape[0]):
         low, high, weight = quantile_ranks(n, fractions[f])
@@ -134,11 +141,7 @@ def bucketed_quantiles(values, n, fractions, low, high, counts, wanted, gathered
     scale = buckets / (high - low)
     for k in range(n):
         counts[_bucket(values[k], low, scale, buckets)] += 1
-    ranks = np.empty(2 * count, np.int64)
-    for f in range(count):
-        first, second, _ = quantile_ranks(n, fractions[f])
-        ranks[2 * f], ranks[2 * f + 1] = first, second
-    ranks = np.unique(ranks)
+    ranks = needed_ranks(n, fractions)
     # Each rank's bucket and its position among the bucket's values (ascending ranks).
     where = np.empty(ranks.shape[0], np.int64)
     within = np.empty(ranks.shape[0], np.int64)

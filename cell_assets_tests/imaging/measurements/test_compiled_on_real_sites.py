@@ -49,3 +49,26 @@ def test_real_cells_geodesic_distances_are_centrosomes(pediatric_site):
     ours = distances_from_centres(labels, objects.flat.numpy(), objects.area.numpy(), rows, cols)
     theirs = centrosome_distances(labels, rows, cols)
     assert np.array_equal(ours, theirs.ravel()[objects.flat.numpy()])
+
+
+def test_real_nuclei_and_cytoplasm_are_measured_inside_their_cells(pediatric_site):
+    """On the real site the cytoplasm and the nuclei sit inside their cells, so texture counts
+    their pairs on the way to the cells: every texture column equals the compartment measured
+    on its own, channel by channel."""
+    from cell_assets.imaging.measurements import MeasurementFamily, MeasurementSettings
+    from cell_assets.imaging.measurements.objects import ObjectPixels
+    from cell_assets.imaging.measurements.site import measure_site
+    from cell_assets.imaging.measurements.texture import measure_texture, nested_compartments
+
+    images, compartments = pediatric_site
+    objects = {name: ObjectPixels.of(labels) for name, labels in compartments.items()}
+    assert nested_compartments(objects) == {"Cells": ["Cytoplasm", "Nuclei"]}
+    table = measure_site(
+        images, compartments, MeasurementSettings(families=(MeasurementFamily.texture,))
+    )
+    for name in compartments:
+        for channel, image in images.items():
+            for column, values in measure_texture(objects[name], image).items():
+                feature, rest = column.removeprefix("Texture_").split("_", 1)
+                ours = table[f"{name}_Texture_{feature}_{channel}_{rest}"]
+                np.testing.assert_allclose(ours, values.numpy(), rtol=1e-12, atol=1e-14)
